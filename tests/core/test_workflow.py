@@ -1,0 +1,80 @@
+"""Every (from status, to status, role) combination against the transition table."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from webapp.auth.models import User
+from webapp.extensions import db
+from webapp.imaging import services, workflow
+from webapp.imaging.errors import PermissionDenied, TransitionNotAllowed
+from webapp.imaging.models import STATUSES, OrderEvent
+from webapp.imaging.queries import get_order
+
+ROLES = ["doctor", "scheduler", "technician", "radiologist", "admin", "display"]
+
+# Written out by hand from seed section 8, so a change to workflow.TRANSITIONS must be deliberate.
+EXPECTED = {
+    ("ordered", "scheduled"): {"scheduler"},
+    ("scheduled", "scheduled"): {"scheduler"},
+    ("scheduled", "in_progress"): {"technician"},
+    ("in_progress", "completed"): {"technician"},
+    ("completed", "reported"): {"radiologist"},
+    ("ordered", "cancelled"): {"doctor", "admin"},
+    ("scheduled", "cancelled"): {"doctor", "admin"},
+    ("in_progress", "cancelled"): {"doctor", "admin"},
+    ("completed", "cancelled"): {"doctor", "admin"},
+}
+
+STEP_ARGS = {
+    "scheduled": {"scheduled_date": datetime.now(UTC) + timedelta(days=1)},
+    "reported": {"findings": "No consolidation.", "impression": "Normal chest."},
+    "cancelled": {"reason": "Duplicate order"},
+}
+
+
+def test_table_matches_the_seed():
+    table = {(t.from_status, t.to_status): set(t.roles) for t in workflow.TRANSITIONS}
+    assert table == EXPECTED
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("from_status", STATUSES)
+def test_every_transition_for_every_role(app, make_order, make_user, from_status, role):
+    order = make_order(from_status)
+    user = make_user(role)
+    with app.app_context():
+        for to_status in STATUSES:
+            allowed = role in EXPECTED.get((from_status, to_status), set())
+            assert workflow.may_transition(role, from_status, to_status) is allowed
+            savepoint = db.session.begin_nested()
+            current = get_order(order.id)
+            events_before = db.session.query(OrderEvent).filter_by(order_id=order.id).count()
+            if allowed:
+                services.change_status(db.session.get(User, user.id), current, to_status, **STEP_ARGS.get(to_status, {}))
+                assert current.status == to_status
+                assert current.version == order.version + 1
+                events = db.session.query(OrderEvent).filter_by(order_id=order.id).order_by(OrderEvent.id).all()
+                assert len(events) == events_before + 1
+                assert (events[-1].from_status, events[-1].to_status, events[-1].actor_role) == (
+                    from_status, to_status, role)
+            else:
+                expected_error = PermissionDenied if (from_status, to_status) in EXPECTED else TransitionNotAllowed
+                with pytest.raises(expected_error):
+                    services.change_status(
+                        db.session.get(User, user.id), current, to_status, **STEP_ARGS.get(to_status, {})
+                    )
+                assert db.session.query(OrderEvent).filter_by(order_id=order.id).count() == events_before
+            savepoint.rollback()
+        db.session.rollback()
+
+
+@pytest.mark.sqlite_only
+def test_allowed_actions_answer_what_the_buttons_show():
+    assert workflow.allowed_actions("scheduler", "ordered") == ["schedule", "note"]
+    assert workflow.allowed_actions("doctor", "ordered") == ["cancel", "edit", "note"]
+    assert workflow.allowed_actions("technician", "scheduled") == ["start", "note"]
+    assert workflow.allowed_actions("radiologist", "completed") == ["report", "note"]
+    assert workflow.allowed_actions("doctor", "reported") == ["note"]
+    assert workflow.allowed_actions("display", "ordered") == []

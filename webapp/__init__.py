@@ -1,0 +1,66 @@
+"""The imaging order system: create_app() wires configuration, extensions and feature packages."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask
+
+from webapp.config import ROOT, Config
+from webapp.extensions import configure_sqlite, csrf, db, login_manager, migrate
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or Config()
+    app = Flask(
+        __name__,
+        instance_path=config.INSTANCE_PATH,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(config)
+
+    from webapp import models  # noqa: F401  (the whole schema, for Alembic)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from webapp import auth, imaging, patients, visits
+
+    for package in (auth, patients, visits, imaging):
+        app.register_blueprint(package.bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from webapp.cli import register
+
+    register(app)
+
+
+@login_manager.user_loader
+def _load_user(user_key: str):
+    """Session ids carry the user's session generation: logging out everywhere bumps it."""
+    from webapp.auth.models import User
+
+    user_id, _, generation = user_key.partition(":")
+    try:
+        user = db.session.get(User, uuid.UUID(user_id))
+    except ValueError:
+        return None
+    if user is None or not user.is_enabled or str(user.session_generation) != generation:
+        return None
+    return user

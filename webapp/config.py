@@ -1,0 +1,77 @@
+"""Configuration: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = ROOT / "instance"
+
+
+def _instance_path() -> Path:
+    path = Path(os.environ.get("INSTANCE_PATH", DEFAULT_INSTANCE))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _secret_key(instance: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the instance folder."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def _csv(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+class Config:
+    """Runtime configuration, read from the environment (see the README's table)."""
+
+    def __init__(self) -> None:
+        instance = _instance_path()
+        self.INSTANCE_PATH = str(instance)
+        self.SECRET_KEY = _secret_key(instance)
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get(
+            "DATABASE_URL", f"sqlite:///{instance / 'app.db'}"
+        )
+        # Render's old URLs say postgres://; SQLAlchemy wants the driver named.
+        if self.SQLALCHEMY_DATABASE_URI.startswith(("postgres://", "postgresql://")):
+            self.SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://" + self.SQLALCHEMY_DATABASE_URI.split("://", 1)[1]
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        self.APP_TIMEZONE = os.environ.get("APP_TIMEZONE", "UTC")
+        self.DICOM_ALLOWED_AE_TITLES = _csv(os.environ.get("DICOM_ALLOWED_AE_TITLES"))
+        self.DICOM_OFFER_ORDERED = os.environ.get("DICOM_OFFER_ORDERED", "0") == "1"
+        self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+        self.SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "12"))
+        self.API_TOKEN_MINUTES = int(os.environ.get("API_TOKEN_MINUTES", "60"))
+        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(256 * 1024)))
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.SQLALCHEMY_RECORD_QUERIES = False
+        self.TESTING = False
+
+
+class TestConfig(Config):
+    __test__ = False  # not a pytest test class
+
+    """Tests: a database URL given by the fixture, no CSRF on plain test-client forms unless asked."""
+
+    def __init__(self, database_url: str, **overrides) -> None:
+        super().__init__()
+        self.TESTING = True
+        self.SQLALCHEMY_DATABASE_URI = database_url
+        self.SQLALCHEMY_ENGINE_OPTIONS = {}
+        self.REDIS_URL = overrides.pop("REDIS_URL", None)
+        for key, value in overrides.items():
+            setattr(self, key, value)

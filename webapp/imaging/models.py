@@ -1,0 +1,212 @@
+"""Imaging orders, their reference data and their append-only event log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.db_types import UTCDateTime, new_uuid, utcnow
+from webapp.extensions import db
+
+STATUSES = ("ordered", "scheduled", "in_progress", "completed", "reported", "cancelled")
+OPEN_STATUSES = ("ordered", "scheduled", "in_progress", "completed")
+PRIORITIES = ("routine", "urgent", "stat")
+LATERALITIES = ("left", "right", "bilateral")
+
+STATUS_LABELS = {
+    "ordered": "Ordered",
+    "scheduled": "Scheduled",
+    "in_progress": "In progress",
+    "completed": "Completed",
+    "reported": "Reported",
+    "cancelled": "Cancelled",
+}
+PRIORITY_LABELS = {"routine": "Routine", "urgent": "Urgent", "stat": "STAT"}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class ImagingModality(db.Model):
+    __tablename__ = "imaging_modalities"
+
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    # The DICOM Modality (0008,0060) value a scanner of this kind reports (XRAY is CR/DX).
+    dicom_modality: Mapped[str] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BodyPart(db.Model):
+    __tablename__ = "body_parts"
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # Codes of the modalities that can image this part (seed section 10).
+    modalities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Paired organs and limbs (left/right) take a laterality.
+    is_paired: Mapped[bool] = mapped_column(Boolean, default=False)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Procedure(db.Model):
+    """The procedure catalogue: one row per orderable exam with its CPT code."""
+
+    __tablename__ = "imaging_procedures"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)  # CPT code
+    name: Mapped[str] = mapped_column(String(200))
+    modality: Mapped[str] = mapped_column(ForeignKey("imaging_modalities.code"), index=True)
+    body_part: Mapped[str] = mapped_column(ForeignKey("body_parts.code"), index=True)
+    requires_laterality: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OrderCounter(db.Model):
+    """The last number handed out per year; rows are locked while an order takes its number."""
+
+    __tablename__ = "order_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ImagingOrder(db.Model):
+    __tablename__ = "imaging_orders"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
+    accession_number: Mapped[str] = mapped_column(String(20), unique=True)
+    order_number: Mapped[str] = mapped_column(String(20), unique=True)
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visits.id"))
+    ordered_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    diagnosis_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("diagnoses.id"))
+
+    modality: Mapped[str] = mapped_column(ForeignKey("imaging_modalities.code"))
+    body_part: Mapped[str] = mapped_column(ForeignKey("body_parts.code"))
+    procedure_code: Mapped[str | None] = mapped_column(String(16))
+    procedure_name: Mapped[str | None] = mapped_column(Text)
+    laterality: Mapped[str | None] = mapped_column(String(10))
+
+    clinical_indication: Mapped[str] = mapped_column(Text)
+    clinical_history: Mapped[str | None] = mapped_column(Text)
+    special_instructions: Mapped[str | None] = mapped_column(Text)
+
+    status: Mapped[str] = mapped_column(String(16), default="ordered")
+    priority: Mapped[str] = mapped_column(String(8), default="routine")
+
+    ordered_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    scheduled_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    performed_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    scheduled_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    performing_technician: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    reporting_radiologist: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    cancelled_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    cancellation_reason: Mapped[str | None] = mapped_column(Text)
+
+    report_text: Mapped[str | None] = mapped_column(Text)
+    findings: Mapped[str | None] = mapped_column(Text)
+    impression: Mapped[str | None] = mapped_column(Text)
+
+    study_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    number_of_images: Mapped[int | None] = mapped_column(Integer)
+
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    patient = relationship("Patient", lazy="joined", innerjoin=True)
+    visit = relationship("Visit")
+    diagnosis = relationship("Diagnosis")
+    modality_ref = relationship("ImagingModality", lazy="joined", innerjoin=True)
+    body_part_ref = relationship("BodyPart", lazy="joined", innerjoin=True)
+    ordering_doctor = relationship("User", foreign_keys=[ordered_by])
+    scheduler = relationship("User", foreign_keys=[scheduled_by])
+    technician = relationship("User", foreign_keys=[performing_technician])
+    radiologist = relationship("User", foreign_keys=[reporting_radiologist])
+    canceller = relationship("User", foreign_keys=[cancelled_by])
+    events = relationship("OrderEvent", back_populates="order", order_by="OrderEvent.id")
+
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="status_valid"),
+        CheckConstraint(_in("priority", PRIORITIES), name="priority_valid"),
+        CheckConstraint(f"laterality IS NULL OR {_in('laterality', LATERALITIES)}", name="laterality_valid"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        # The list's default order and its keyset cursor (newest first).
+        Index("ix_imaging_orders_ordered_date_id", "ordered_date", "id"),
+        Index("ix_imaging_orders_status_ordered_date", "status", "ordered_date", "id"),
+        Index("ix_imaging_orders_modality_ordered_date", "modality", "ordered_date", "id"),
+        Index("ix_imaging_orders_priority_status", "priority", "status"),
+        Index("ix_imaging_orders_patient_ordered_date", "patient_id", "ordered_date"),
+        Index("ix_imaging_orders_visit_id", "visit_id"),
+        Index("ix_imaging_orders_scheduled_date", "scheduled_date"),
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in ("reported", "cancelled")
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @property
+    def priority_label(self) -> str:
+        return PRIORITY_LABELS[self.priority]
+
+    @property
+    def description(self) -> str:
+        """What a worklist shows: the procedure, else modality and body part, with the side."""
+        text = self.procedure_name or f"{self.modality_ref.name} {self.body_part_ref.name}"
+        return f"{text} ({self.laterality})" if self.laterality else text
+
+
+class OrderEvent(db.Model):
+    """One row per change to an order, written in the same transaction as the change.
+
+    The timeline, the audit trail and the live event id (its integer id) all come from here.
+    Rows are only ever inserted.
+    """
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imaging_orders.id"), index=True)
+    event_type: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    order_version: Mapped[int] = mapped_column(Integer)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # Who did it when there is no user (a scanner over DICOM MPPS: its AE title).
+    actor_label: Mapped[str] = mapped_column(String(128))
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    order = relationship("ImagingOrder", back_populates="events")
+    actor = relationship("User")

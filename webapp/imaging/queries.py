@@ -1,0 +1,324 @@
+"""Read side of the imaging service layer: lookups, the filtered list, dashboard counts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+
+from webapp.db_types import clinic_day_bounds, clinic_today, utcnow
+from webapp.extensions import db
+from webapp.imaging.errors import NotFound, ValidationFailed
+from webapp.imaging.models import (
+    OPEN_STATUSES,
+    PRIORITIES,
+    STATUSES,
+    ImagingModality,
+    ImagingOrder,
+    OrderEvent,
+)
+from webapp.patients.models import Patient
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def get_order(order_id: Any, *, for_update: bool = False) -> ImagingOrder:
+    key = _uuid_or_none(order_id)
+    order = None
+    if key is not None:
+        statement = select(ImagingOrder).where(ImagingOrder.id == key)
+        if for_update:
+            statement = statement.with_for_update(of=ImagingOrder)
+        order = db.session.execute(statement).unique().scalar_one_or_none()
+    if order is None:
+        raise NotFound(f"No imaging order with id {order_id}.")
+    return order
+
+
+def get_order_by_accession(accession_number: str) -> ImagingOrder:
+    order = db.session.execute(
+        select(ImagingOrder).where(ImagingOrder.accession_number == (accession_number or "").strip().upper())
+    ).unique().scalar_one_or_none()
+    if order is None:
+        raise NotFound(f"No imaging order with accession number {accession_number}.")
+    return order
+
+
+def order_events(order: ImagingOrder) -> list[OrderEvent]:
+    """The order's timeline, oldest first."""
+    return list(db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)))
+
+
+@dataclass
+class OrderFilter:
+    """The list filters shared by the list page, the API and the patient and visit lists."""
+
+    status: str | None = None
+    modality: str | None = None
+    priority: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    q: str | None = None
+    patient_id: uuid.UUID | None = None
+    visit_id: uuid.UUID | None = None
+
+    @classmethod
+    def from_args(cls, args: Any) -> OrderFilter:
+        """Build from a query string (``request.args``); bad values raise ValidationFailed."""
+        errors: dict[str, str] = {}
+
+        def choice(name: str, allowed) -> str | None:
+            value = (args.get(name) or "").strip()
+            if not value:
+                return None
+            if value not in allowed:
+                errors[name] = f"Must be one of: {', '.join(allowed)}."
+                return None
+            return value
+
+        def day(name: str) -> date | None:
+            value = (args.get(name) or "").strip()
+            if not value:
+                return None
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                errors[name] = "A date as YYYY-MM-DD."
+                return None
+
+        status = choice("status", STATUSES)
+        priority = choice("priority", PRIORITIES)
+        modality = (args.get("modality") or "").strip().upper() or None
+        if modality and len(modality) > 10:
+            errors["modality"] = "Unknown modality."
+        q = (args.get("q") or "").strip() or None
+        if q and len(q) > 100:
+            errors["q"] = "At most 100 characters."
+        date_from, date_to = day("date_from"), day("date_to")
+        if date_from and date_to and date_from > date_to:
+            errors["date_to"] = "Must not be before date_from."
+        if errors:
+            raise ValidationFailed(errors)
+        return cls(status=status, modality=modality, priority=priority, date_from=date_from, date_to=date_to, q=q)
+
+    def as_args(self) -> dict[str, str]:
+        """The filter as query-string arguments (for links that keep it)."""
+        pairs = {
+            "status": self.status, "modality": self.modality, "priority": self.priority,
+            "date_from": self.date_from.isoformat() if self.date_from else None,
+            "date_to": self.date_to.isoformat() if self.date_to else None, "q": self.q,
+        }
+        return {k: v for k, v in pairs.items() if v}
+
+
+def encode_cursor(order: ImagingOrder) -> str:
+    raw = json.dumps([order.ordered_date.isoformat(), str(order.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        moment, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is None:
+            raise ValueError
+        return parsed, uuid.UUID(key)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        raise ValidationFailed({"cursor": "Not a cursor this server gave out."}) from None
+
+
+def _filtered(statement, filters: OrderFilter):
+    conditions = []
+    if filters.status:
+        conditions.append(ImagingOrder.status == filters.status)
+    if filters.modality:
+        conditions.append(ImagingOrder.modality == filters.modality)
+    if filters.priority:
+        conditions.append(ImagingOrder.priority == filters.priority)
+    if filters.patient_id:
+        conditions.append(ImagingOrder.patient_id == filters.patient_id)
+    if filters.visit_id:
+        conditions.append(ImagingOrder.visit_id == filters.visit_id)
+    if filters.date_from:
+        conditions.append(ImagingOrder.ordered_date >= clinic_day_bounds(filters.date_from)[0])
+    if filters.date_to:
+        conditions.append(ImagingOrder.ordered_date < clinic_day_bounds(filters.date_to)[1])
+    if filters.q:
+        text = filters.q.strip()
+        upper = text.upper()
+        like = f"%{text.lower().replace('%', '').replace('_', '')}%"
+        patient_ids = select(Patient.id).where(
+            or_(
+                Patient.mrn == text,
+                func.lower(Patient.last_name).like(like),
+                func.lower(Patient.first_name).like(like),
+                func.lower(Patient.first_name + " " + Patient.last_name).like(like),
+            )
+        )
+        conditions.append(
+            or_(
+                ImagingOrder.accession_number == upper,
+                ImagingOrder.order_number == upper,
+                ImagingOrder.accession_number.like(f"{upper}%") if upper.startswith("ACC-") else False,
+                ImagingOrder.order_number.like(f"{upper}%") if upper.startswith("ORD-") else False,
+                ImagingOrder.patient_id.in_(patient_ids),
+            )
+        )
+    return statement.where(and_(*conditions)) if conditions else statement
+
+
+def list_orders(
+    filters: OrderFilter | None = None, *, limit: int | None = None, cursor: str | None = None
+) -> tuple[list[ImagingOrder], str | None]:
+    """A page of orders, newest first, and the cursor of the next page (None on the last)."""
+    filters = filters or OrderFilter()
+    if limit is None:
+        limit = DEFAULT_LIMIT
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed({"limit": f"A whole number from 1 to {MAX_LIMIT}."})
+    statement = _filtered(select(ImagingOrder), filters)
+    if cursor:
+        moment, key = decode_cursor(cursor)
+        statement = statement.where(
+            or_(
+                ImagingOrder.ordered_date < moment,
+                and_(ImagingOrder.ordered_date == moment, ImagingOrder.id < key),
+            )
+        )
+    statement = statement.order_by(ImagingOrder.ordered_date.desc(), ImagingOrder.id.desc()).limit(limit + 1)
+    rows = list(db.session.execute(statement).unique().scalars())
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def patient_orders(patient_id: Any) -> list[ImagingOrder]:
+    """A patient's whole imaging history, newest first."""
+    key = _uuid_or_none(patient_id)
+    if key is None or db.session.get(Patient, key) is None:
+        raise NotFound(f"No patient with id {patient_id}.")
+    statement = (
+        select(ImagingOrder).where(ImagingOrder.patient_id == key)
+        .order_by(ImagingOrder.ordered_date.desc(), ImagingOrder.id.desc())
+    )
+    return list(db.session.execute(statement).unique().scalars())
+
+
+def visit_orders(visit_id: Any) -> list[ImagingOrder]:
+    from webapp.visits.models import Visit
+
+    key = _uuid_or_none(visit_id)
+    if key is None or db.session.get(Visit, key) is None:
+        raise NotFound(f"No visit with id {visit_id}.")
+    statement = (
+        select(ImagingOrder).where(ImagingOrder.visit_id == key)
+        .order_by(ImagingOrder.ordered_date.desc(), ImagingOrder.id.desc())
+    )
+    return list(db.session.execute(statement).unique().scalars())
+
+
+@dataclass
+class DashboardCounts:
+    by_status: dict[str, int]
+    by_modality: dict[str, int]  # open orders per modality
+    open_stat: int
+    open_urgent: int
+    today_total: int
+    today_by_status: dict[str, int]
+    total: int
+
+
+def dashboard_counts(now: datetime | None = None) -> DashboardCounts:
+    """The dashboard's figures in a handful of index-backed aggregate queries."""
+    now = now or utcnow()
+    by_status = dict.fromkeys(STATUSES, 0)
+    for status, count in db.session.execute(
+        select(ImagingOrder.status, func.count()).group_by(ImagingOrder.status)
+    ):
+        by_status[status] = count
+    modality_codes = db.session.scalars(select(ImagingModality.code).order_by(ImagingModality.sort_order))
+    by_modality = dict.fromkeys(modality_codes, 0)
+    for modality, count in db.session.execute(
+        select(ImagingOrder.modality, func.count())
+        .where(ImagingOrder.status.in_(OPEN_STATUSES))
+        .group_by(ImagingOrder.modality)
+    ):
+        by_modality[modality] = count
+    open_priority = dict(
+        db.session.execute(
+            select(ImagingOrder.priority, func.count())
+            .where(ImagingOrder.status.in_(OPEN_STATUSES), ImagingOrder.priority.in_(("stat", "urgent")))
+            .group_by(ImagingOrder.priority)
+        ).all()
+    )
+    start, end = clinic_day_bounds(clinic_today(now))
+    today_by_status = dict.fromkeys(STATUSES, 0)
+    for status, count in db.session.execute(
+        select(ImagingOrder.status, func.count())
+        .where(ImagingOrder.ordered_date >= start, ImagingOrder.ordered_date < end)
+        .group_by(ImagingOrder.status)
+    ):
+        today_by_status[status] = count
+    return DashboardCounts(
+        by_status=by_status,
+        by_modality=by_modality,
+        open_stat=open_priority.get("stat", 0),
+        open_urgent=open_priority.get("urgent", 0),
+        today_total=sum(today_by_status.values()),
+        today_by_status=today_by_status,
+        total=sum(by_status.values()),
+    )
+
+
+def open_priority_orders(limit: int = 20) -> list[ImagingOrder]:
+    """Open STAT and urgent orders, STAT first, the longest waiting first."""
+    statement = (
+        select(ImagingOrder)
+        .where(ImagingOrder.status.in_(OPEN_STATUSES), ImagingOrder.priority.in_(("stat", "urgent")))
+        .order_by((ImagingOrder.priority == "stat").desc(), ImagingOrder.ordered_date.asc())
+        .limit(limit)
+    )
+    return list(db.session.execute(statement).unique().scalars())
+
+
+def todays_orders(now: datetime | None = None, limit: int = 100) -> list[ImagingOrder]:
+    start, end = clinic_day_bounds(clinic_today(now))
+    statement = (
+        select(ImagingOrder)
+        .where(ImagingOrder.ordered_date >= start, ImagingOrder.ordered_date < end)
+        .order_by(ImagingOrder.ordered_date.desc(), ImagingOrder.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.execute(statement).unique().scalars())
+
+
+def worklist_orders(day: date | None = None, modality: str | None = None) -> list[ImagingOrder]:
+    """The technician's day: orders scheduled for the day and every order in progress."""
+    start, end = clinic_day_bounds(day or clinic_today())
+    statement = select(ImagingOrder).where(
+        or_(
+            and_(ImagingOrder.status == "scheduled", ImagingOrder.scheduled_date >= start,
+                 ImagingOrder.scheduled_date < end),
+            ImagingOrder.status == "in_progress",
+        )
+    )
+    if modality:
+        statement = statement.where(ImagingOrder.modality == modality)
+    statement = statement.order_by(ImagingOrder.modality, ImagingOrder.scheduled_date, ImagingOrder.id)
+    return list(db.session.execute(statement).unique().scalars())
+
+

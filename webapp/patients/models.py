@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Date, Index, String, Uuid, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.db_types import UTCDateTime, new_uuid, utcnow
+from webapp.extensions import db
+
+SEXES = ("male", "female", "other", "unknown")
+
+
+class Patient(db.Model):
+    __tablename__ = "patients"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
+    mrn: Mapped[str] = mapped_column(String(32), unique=True)
+    first_name: Mapped[str] = mapped_column(String(64))
+    last_name: Mapped[str] = mapped_column(String(64))
+    date_of_birth: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    visits = relationship("Visit", back_populates="patient", order_by="Visit.visit_date.desc()")
+
+    __table_args__ = (
+        Index("ix_patients_last_name_lower", func.lower(last_name)),
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def list_name(self) -> str:
+        return f"{self.last_name}, {self.first_name}"
