@@ -119,8 +119,10 @@ def runner(app):
 # ---------------------------------------------------------------------------- factories
 
 
-def _detach(obj):
+def _detach(obj, *relationships):
     db.session.refresh(obj)
+    for name in relationships:  # loaded now, usable after detaching
+        getattr(obj, name)
     db.session.expunge(obj)
     return obj
 
@@ -181,9 +183,7 @@ def make_visit(app, make_patient):
                 visit.diagnoses.append(Diagnosis(code=code, description=description, position=position))
             db.session.add(visit)
             db.session.commit()
-            db.session.refresh(visit)
-            _ = visit.diagnoses  # load before detaching
-            return _detach(visit)
+            return _detach(visit, "diagnoses")
 
     return factory
 

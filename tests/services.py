@@ -58,6 +58,11 @@ def redis_available() -> bool:
     return _reachable(test_redis_url(), 6379)
 
 
+# Not tests, despite their names.
+test_database_url.__test__ = False
+test_redis_url.__test__ = False
+
+
 def chromium_available() -> bool:
     return os.path.exists(CHROMIUM)
 

@@ -53,6 +53,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_patients')),
     sa.UniqueConstraint('mrn', name=op.f('uq_patients_mrn'))
     )
+    op.create_index('ix_patients_last_name_lower', 'patients', [sa.text('lower(last_name)')], unique=False)
     op.create_table('users',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -229,6 +230,7 @@ def downgrade():
 
     op.drop_table('imaging_procedures')
     op.drop_table('users')
+    op.drop_index('ix_patients_last_name_lower', table_name='patients')
     op.drop_table('patients')
     op.drop_table('order_counters')
     op.drop_table('imaging_modalities')

@@ -189,12 +189,11 @@ def _check_version(order: ImagingOrder, expected_version: int | None) -> None:
 
 def _flush(order: ImagingOrder) -> None:
     """Flush; a concurrent writer that got there first turns into StaleVersion."""
+    accession_number = order.accession_number  # readable before a failed flush deactivates the session
     try:
         db.session.flush()
     except StaleDataError as exc:
-        raise StaleVersion(
-            f"Order {order.accession_number} was changed by someone else at the same moment."
-        ) from exc
+        raise StaleVersion(f"Order {accession_number} was changed by someone else at the same moment.") from exc
 
 
 # ---------------------------------------------------------------------------- events

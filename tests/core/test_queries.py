@@ -1,0 +1,107 @@
+"""Lookups, the filtered list with keyset pagination, and dashboard counts."""
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from webapp.imaging.errors import NotFound, ValidationFailed
+from webapp.imaging.queries import (
+    OrderFilter,
+    dashboard_counts,
+    get_order,
+    get_order_by_accession,
+    list_orders,
+    patient_orders,
+    visit_orders,
+    worklist_orders,
+)
+
+
+def test_lookups(app, make_order, make_visit):
+    visit = make_visit()
+    first = make_order(visit=visit)
+    second = make_order("scheduled", visit=visit)
+    other = make_order()
+    with app.app_context():
+        assert get_order_by_accession(first.accession_number.lower()).id == first.id
+        assert [o.id for o in visit_orders(visit.id)] == [second.id, first.id]
+        assert [o.id for o in patient_orders(visit.patient_id)] == [second.id, first.id]
+        assert other.id not in {o.id for o in patient_orders(visit.patient_id)}
+        for bad in ("nope", "00000000-0000-0000-0000-000000000000"):
+            with pytest.raises(NotFound):
+                get_order(bad)
+            with pytest.raises(NotFound):
+                patient_orders(bad)
+        with pytest.raises(NotFound):
+            get_order_by_accession("ACC-1999-00001")
+
+
+def test_filters_and_search(app, make_order, make_patient, make_visit):
+    smith = make_visit(patient=make_patient(first_name="John", last_name="Smith", mrn="MRN777"))
+    ct = make_order(visit=smith, modality="CT", body_part="HEAD", procedure_code="70450", priority="stat")
+    xr = make_order("scheduled")
+    with app.app_context():
+        def ids(**args):
+            return {o.id for o in list_orders(OrderFilter.from_args(MultiDict(args)))[0]}
+
+        assert ids(modality="CT") == {ct.id}
+        assert ids(status="scheduled") == {xr.id}
+        assert ids(priority="stat") == {ct.id}
+        assert ids(q="smith") == {ct.id}
+        assert ids(q="john smith") == {ct.id}
+        assert ids(q="MRN777") == {ct.id}
+        assert ids(q=xr.accession_number) == {xr.id}
+        assert ids(q=xr.order_number.lower()) == {xr.id}
+        today = datetime.now(timezone.utc).date()
+        assert ids(date_from=today.isoformat(), date_to=today.isoformat()) == {ct.id, xr.id}
+        assert ids(date_to=(today - timedelta(days=2)).isoformat()) == set()
+        for bad in ({"status": "done"}, {"priority": "asap"}, {"date_from": "yesterday"},
+                    {"date_from": "2026-02-02", "date_to": "2026-02-01"}):
+            with pytest.raises(ValidationFailed):
+                OrderFilter.from_args(MultiDict(bad))
+
+
+def test_keyset_pages_cover_everything_once(app, make_order, make_visit):
+    visit = make_visit()
+    made = [make_order(visit=visit).id for _ in range(7)]
+    with app.app_context():
+        seen, cursor = [], None
+        while True:
+            page, cursor = list_orders(limit=3, cursor=cursor)
+            seen.extend(o.id for o in page)
+            if cursor is None:
+                break
+        assert seen == list(reversed(made))
+        with pytest.raises(ValidationFailed):
+            list_orders(cursor="garbage!")
+        with pytest.raises(ValidationFailed):
+            list_orders(limit=201)
+
+
+def test_dashboard_counts(app, make_order):
+    make_order("ordered", priority="stat")
+    make_order("scheduled", priority="urgent")
+    make_order("reported", priority="stat")
+    make_order("cancelled")
+    make_order("in_progress", modality="CT", body_part="HEAD", procedure_code="70450")
+    with app.app_context():
+        counts = dashboard_counts()
+        assert counts.by_status == {"ordered": 1, "scheduled": 1, "in_progress": 1, "completed": 0,
+                                    "reported": 1, "cancelled": 1}
+        assert counts.by_modality["XRAY"] == 2 and counts.by_modality["CT"] == 1 and counts.by_modality["MRI"] == 0
+        assert (counts.open_stat, counts.open_urgent) == (1, 1)
+        assert counts.today_total == 5 and counts.total == 5
+
+
+def test_worklist_has_todays_scheduled_and_in_progress(app, make_order):
+    scheduled = make_order("scheduled")  # scheduled an hour from now by the factory
+    running = make_order("in_progress", modality="CT", body_part="HEAD", procedure_code="70450")
+    make_order("ordered")
+    make_order("completed")
+    with app.app_context():
+        now = datetime.now(timezone.utc) + timedelta(hours=1)
+        day = now.date()
+        assert {o.id for o in worklist_orders(day)} == {scheduled.id, running.id}
+        assert {o.id for o in worklist_orders(day, modality="CT")} == {running.id}
+        assert {o.id for o in worklist_orders(date(2000, 1, 1))} == {running.id}
