@@ -59,6 +59,7 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.WTF_CSRF_TIME_LIMIT = None
         self.SQLALCHEMY_RECORD_QUERIES = False
+        self.PASSWORD_HASH_METHOD = "scrypt"
         self.TESTING = False
 
 
@@ -72,6 +73,8 @@ class TestConfig(Config):
         self.TESTING = True
         self.SQLALCHEMY_DATABASE_URI = database_url
         self.SQLALCHEMY_ENGINE_OPTIONS = {}
+        # Test users only: a cheap hash keeps hundreds of fixtures fast. Production keeps scrypt.
+        self.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
         self.REDIS_URL = overrides.pop("REDIS_URL", None)
         for key, value in overrides.items():
             setattr(self, key, value)
