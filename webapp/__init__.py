@@ -39,9 +39,9 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp import auth, imaging, patients, visits
+    from webapp import auth, dicom, imaging, patients, visits
 
-    for package in (auth, patients, visits, imaging):
+    for package in (auth, patients, visits, imaging, dicom):
         app.register_blueprint(package.bp)
 
 

@@ -1,11 +1,20 @@
 """Import every model so SQLAlchemy's metadata (and Alembic) sees the whole schema."""
 
 from webapp.auth.models import User
-from webapp.imaging.models import BodyPart, ImagingModality, ImagingOrder, OrderCounter, OrderEvent, Procedure
+from webapp.dicom.models import PerformedProcedureStep
+from webapp.imaging.models import (
+    BodyPart,
+    ImagingModality,
+    ImagingOrder,
+    OrderCounter,
+    OrderEvent,
+    Procedure,
+    Station,
+)
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
     "BodyPart", "Diagnosis", "ImagingModality", "ImagingOrder", "OrderCounter", "OrderEvent",
-    "Patient", "Procedure", "User", "Visit",
+    "Patient", "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
 ]

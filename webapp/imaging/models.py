@@ -131,6 +131,8 @@ class ImagingOrder(db.Model):
 
     study_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
     number_of_images: Mapped[int | None] = mapped_column(Integer)
+    # The scanner the scheduler booked (its DICOM AE title); the worklist offers the order to it.
+    scheduled_station_ae: Mapped[str | None] = mapped_column(ForeignKey("stations.ae_title"), index=True)
 
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -147,6 +149,7 @@ class ImagingOrder(db.Model):
     technician = relationship("User", foreign_keys=[performing_technician])
     radiologist = relationship("User", foreign_keys=[reporting_radiologist])
     canceller = relationship("User", foreign_keys=[cancelled_by])
+    scheduled_station = relationship("Station")
     events = relationship("OrderEvent", back_populates="order", order_by="OrderEvent.id")
 
     __table_args__ = (
@@ -210,3 +213,23 @@ class OrderEvent(db.Model):
 
     order = relationship("ImagingOrder", back_populates="events")
     actor = relationship("User")
+
+
+class Station(db.Model):
+    """A scanner in a room, known by its DICOM AE title; orders are scheduled on stations."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # AE titles are stored upper case (at most 16 characters, the AE value representation).
+    ae_title: Mapped[str] = mapped_column(String(16), unique=True)
+    modality: Mapped[str] = mapped_column(ForeignKey("imaging_modalities.code"), index=True)
+    room: Mapped[str] = mapped_column(String(64), default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    modality_ref = relationship("ImagingModality")
+
+    @property
+    def label(self) -> str:
+        return f"{self.ae_title} ({self.room})" if self.room else self.ae_title

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from webapp.db_types import clinic_day_bounds, clinic_today, utcnow
 from webapp.extensions import db
@@ -22,6 +23,7 @@ from webapp.imaging.models import (
     ImagingModality,
     ImagingOrder,
     OrderEvent,
+    Station,
 )
 from webapp.patients.models import Patient
 
@@ -322,3 +324,63 @@ def worklist_orders(day: date | None = None, modality: str | None = None) -> lis
     return list(db.session.execute(statement).unique().scalars())
 
 
+def active_stations(modality: str | None = None) -> list[Station]:
+    """Stations in service (for the scheduler's choice), optionally of one modality."""
+    statement = select(Station).where(Station.is_active.is_(True))
+    if modality:
+        statement = statement.where(Station.modality == modality)
+    return list(db.session.scalars(statement.order_by(Station.modality, Station.ae_title)))
+
+
+def all_stations() -> list[Station]:
+    return list(db.session.scalars(select(Station).order_by(Station.modality, Station.ae_title)))
+
+
+def scheduled_step_orders(
+    *,
+    statuses: tuple[str, ...],
+    station_ae_like: str | None = None,
+    modality_codes: list[str] | None = None,
+    start_from: datetime | None = None,
+    start_before: datetime | None = None,
+    accession_like: str | None = None,
+    mrn_like: str | None = None,
+    family_name_like: str | None = None,
+    given_name_like: str | None = None,
+    full_name_like: str | None = None,
+    limit: int = 1000,
+) -> list[ImagingOrder]:
+    """Orders for a scanner's worklist (DICOM Modality Worklist), earliest start first.
+
+    The start is the scheduled date, or the order date for an order not yet scheduled.
+    ``*_like`` arguments are SQL LIKE patterns escaped with a backslash; names match without
+    regard to case (``full_name_like`` against "last^first").
+    """
+    start = func.coalesce(ImagingOrder.scheduled_date, ImagingOrder.ordered_date)
+    statement = (
+        select(ImagingOrder)
+        .join(Patient, Patient.id == ImagingOrder.patient_id)
+        .where(ImagingOrder.status.in_(statuses))
+        .options(selectinload(ImagingOrder.ordering_doctor), selectinload(ImagingOrder.scheduled_station))
+    )
+    if station_ae_like is not None:
+        statement = statement.where(ImagingOrder.scheduled_station_ae.like(station_ae_like, escape="\\"))
+    if modality_codes is not None:
+        statement = statement.where(ImagingOrder.modality.in_(modality_codes))
+    if start_from is not None:
+        statement = statement.where(start >= start_from)
+    if start_before is not None:
+        statement = statement.where(start < start_before)
+    if accession_like is not None:
+        statement = statement.where(ImagingOrder.accession_number.like(accession_like, escape="\\"))
+    if mrn_like is not None:
+        statement = statement.where(Patient.mrn.like(mrn_like, escape="\\"))
+    if family_name_like is not None:
+        statement = statement.where(func.lower(Patient.last_name).like(family_name_like.lower(), escape="\\"))
+    if given_name_like is not None:
+        statement = statement.where(func.lower(Patient.first_name).like(given_name_like.lower(), escape="\\"))
+    if full_name_like is not None:
+        full_name = func.lower(Patient.last_name + "^" + Patient.first_name)
+        statement = statement.where(full_name.like(full_name_like.lower(), escape="\\"))
+    statement = statement.order_by(start, ImagingOrder.accession_number).limit(limit)
+    return list(db.session.execute(statement).unique().scalars())

@@ -34,6 +34,7 @@ from webapp.imaging.models import (
     ImagingOrder,
     OrderEvent,
     Procedure,
+    Station,
 )
 from webapp.imaging.numbering import assign_numbers, new_study_instance_uid
 from webapp.patients.models import Patient
@@ -176,6 +177,23 @@ def _check_diagnosis(value: Any, visit: Visit | None, errors: dict[str, str]) ->
         errors["diagnosis_id"] = "Not a diagnosis of this visit."
         return None
     return diagnosis
+
+
+def _check_station(value: Any, order: ImagingOrder, errors: dict[str, str]) -> Station | None:
+    """An active station (by AE title, any case) whose modality is the order's."""
+    ae_title = value.strip().upper() if isinstance(value, str) else None
+    station = (
+        db.session.scalar(db.select(Station).where(Station.ae_title == ae_title)) if ae_title else None
+    )
+    if station is None:
+        errors["station_ae"] = "Unknown station."
+    elif not station.is_active:
+        errors["station_ae"] = f"Station {station.ae_title} is out of service."
+    elif station.modality != order.modality:
+        errors["station_ae"] = f"Station {station.ae_title} is not a {order.modality_ref.name} scanner."
+    else:
+        return station
+    return None
 
 
 def _check_version(order: ImagingOrder, expected_version: int | None) -> None:
@@ -352,6 +370,9 @@ def update_order(
         procedure_name=procedure.name if procedure else None,
         diagnosis_id=diagnosis.id if diagnosis else None,
     )
+    if order.scheduled_station_ae and new_values["modality"] != order.modality:
+        # The booked scanner is of the old modality: the scheduler books a new one.
+        new_values["scheduled_station_ae"] = None
     diff = {}
     for name, value in new_values.items():
         old = getattr(order, name)
@@ -408,9 +429,14 @@ def change_status(
     reason: Any = None,
     note: Any = None,
     number_of_images: Any = None,
+    station_ae: Any = None,
     now: datetime | None = None,
 ) -> ImagingOrder:
-    """Move the order along the transition table, setting the step's dates and people."""
+    """Move the order along the transition table, setting the step's dates and people.
+
+    Scheduling may book a station (``station_ae``, an AE title of an active station of the
+    order's modality); None keeps the booked one, "" clears it.
+    """
     actor = _actor(who)
     _check_version(order, expected_version)
     from_status = order.status
@@ -427,6 +453,18 @@ def change_status(
     note_text = _clean_text(note, "note", errors)
     moment = now or utcnow()
     changes: dict[str, Any] = {}
+    scheduling = transition.action in ("schedule", "reschedule")
+    station_to: str | None = order.scheduled_station_ae
+    if station_ae not in (None, ""):
+        if scheduling:
+            station = _check_station(station_ae, order, errors)
+            station_to = station.ae_title if station else station_to
+        else:
+            errors["station_ae"] = "A station is booked only when scheduling."
+    elif station_ae == "" and scheduling:
+        station_to = None
+    if station_to != order.scheduled_station_ae:
+        changes["station_ae"] = {"from": order.scheduled_station_ae, "to": station_to}
     if transition.action in ("schedule", "reschedule"):
         if not isinstance(scheduled_date, datetime):
             errors["scheduled_date"] = "A date and time is required to schedule."
@@ -451,6 +489,7 @@ def change_status(
     if transition.action in ("schedule", "reschedule"):
         order.scheduled_date = scheduled_date
         order.scheduled_by = actor.user_id
+        order.scheduled_station_ae = station_to
     elif transition.action == "start":
         order.performed_date = moment
         order.performing_technician = actor.user_id

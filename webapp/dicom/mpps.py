@@ -1,0 +1,185 @@
+"""Modality Performed Procedure Step (IHE RAD-6 and RAD-7) on the order's status.
+
+N-CREATE with status IN PROGRESS starts the order with the accession number the scanner took
+from the worklist; N-SET COMPLETED completes it with the number of images it reports;
+N-SET DISCONTINUED is recorded on the order. Every change goes through
+``webapp.imaging.services`` as a technician-like actor named after the scanner, in one
+transaction per request, so it is audited and published like any other change.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from sqlalchemy.exc import SQLAlchemyError
+
+from webapp.dicom.models import PerformedProcedureStep
+from webapp.dicom.values import LO, text
+from webapp.extensions import db, writing
+from webapp.imaging import queries, services
+from webapp.imaging.errors import ImagingError, NotFound
+
+log = logging.getLogger(__name__)
+
+SUCCESS = 0x0000
+INVALID_ATTRIBUTE_VALUE = 0x0106
+PROCESSING_FAILURE = 0x0110
+DUPLICATE_SOP_INSTANCE = 0x0111
+NO_SUCH_OBJECT_INSTANCE = 0x0112
+MISSING_ATTRIBUTE_VALUE = 0x0121
+
+
+@dataclass
+class MppsFailure(Exception):
+    status: int
+    comment: str
+
+    def as_dataset(self) -> Dataset:
+        ds = Dataset()
+        ds.Status = self.status
+        ds.ErrorComment = text(self.comment, LO)
+        return ds
+
+
+def scanner(ae_title: str) -> services.Actor:
+    """The actor a scanner's MPPS message acts as: a technician's rights, the scanner's name."""
+    return services.Actor(role="technician", label=f"Modality {ae_title}")
+
+
+def count_images(ds: Dataset) -> int | None:
+    """Images referenced in the Performed Series Sequence, or None when it is absent."""
+    if "PerformedSeriesSequence" not in ds:
+        return None
+    total = 0
+    for series in ds.PerformedSeriesSequence:
+        total += len(series.get("ReferencedImageSequence") or [])
+    return total
+
+
+def _accession_number(ds: Dataset) -> str:
+    for item in ds.get("ScheduledStepAttributesSequence") or []:
+        if item.get("AccessionNumber"):
+            return str(item.AccessionNumber).strip()
+    return str(ds.get("AccessionNumber") or "").strip()
+
+
+def _discontinuation_reason(ds: Dataset) -> str:
+    for item in ds.get("PerformedProcedureStepDiscontinuationReasonCodeSequence") or []:
+        if item.get("CodeMeaning"):
+            return f"Procedure step discontinued on the scanner: {item.CodeMeaning}"
+    return "Procedure step discontinued on the scanner."
+
+
+def _read(dataset_getter) -> Dataset:
+    try:
+        ds = dataset_getter()
+        # pydicom decodes lazily: touch every element so a broken message fails here.
+        for _ in ds.iterall():
+            pass
+        return ds
+    except Exception as exc:
+        raise MppsFailure(INVALID_ATTRIBUTE_VALUE, f"Attribute list cannot be decoded: {exc}") from exc
+
+
+def _transaction(app, work):
+    """Run ``work()`` in one writing transaction; any failure rolls back and becomes a DICOM status."""
+    with app.app_context(), writing():
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except MppsFailure:
+            db.session.rollback()
+            raise
+        except NotFound as exc:
+            db.session.rollback()
+            raise MppsFailure(INVALID_ATTRIBUTE_VALUE, exc.detail) from exc
+        except ImagingError as exc:
+            db.session.rollback()
+            raise MppsFailure(PROCESSING_FAILURE, exc.detail) from exc
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            log.exception("MPPS: database error")
+            raise MppsFailure(PROCESSING_FAILURE, "The order database could not record the step.") from exc
+
+
+def create(app, ae_title: str, sop_instance_uid: str | None, get_attributes) -> tuple[int | Dataset, Dataset | None]:
+    """N-CREATE: the scanner started an order's procedure step."""
+    try:
+        ds = _read(get_attributes)
+        status = str(ds.get("PerformedProcedureStepStatus") or "").strip()
+        if status != "IN PROGRESS":
+            raise MppsFailure(INVALID_ATTRIBUTE_VALUE, "A new procedure step must be IN PROGRESS.")
+        accession = _accession_number(ds)
+        if not accession:
+            raise MppsFailure(MISSING_ATTRIBUTE_VALUE, "No accession number: unscheduled steps are not tracked.")
+        uid = str(sop_instance_uid or generate_uid())
+        actor = scanner(ae_title)
+
+        def work():
+            if db.session.get(PerformedProcedureStep, uid) is not None:
+                raise MppsFailure(DUPLICATE_SOP_INSTANCE, f"Procedure step {uid} exists already.")
+            order = queries.get_order_by_accession(accession)
+            restarted = order.status == "in_progress" and db.session.scalar(
+                db.select(PerformedProcedureStep).where(
+                    PerformedProcedureStep.order_id == order.id, PerformedProcedureStep.status == "DISCONTINUED"
+                ).limit(1)
+            )
+            if restarted:
+                # The scanner starts again after discontinuing: the order is still in progress.
+                services.add_note(actor, order, "Procedure step restarted on the scanner.")
+            else:
+                services.start_order(actor, order)
+            db.session.add(PerformedProcedureStep(
+                sop_instance_uid=uid, order_id=order.id, station_ae=text(ae_title, 16),
+                status="IN PROGRESS", number_of_images=count_images(ds),
+            ))
+            return order.accession_number
+
+        accession_number = _transaction(app, work)
+    except MppsFailure as failure:
+        log.warning("MPPS N-CREATE from %s refused: %s", ae_title, failure.comment)
+        return failure.as_dataset(), None
+    log.info("MPPS N-CREATE from %s: %s in progress (%s)", ae_title, accession_number, uid)
+    reply = Dataset()
+    reply.update(ds)
+    if sop_instance_uid is None:
+        reply.AffectedSOPInstanceUID = uid
+    return SUCCESS, reply
+
+
+def update(app, ae_title: str, sop_instance_uid: str, get_modifications) -> tuple[int | Dataset, Dataset | None]:
+    """N-SET: the scanner updated, completed or discontinued a procedure step."""
+    try:
+        ds = _read(get_modifications)
+        status = str(ds.get("PerformedProcedureStepStatus") or "").strip() or None
+        if status not in (None, "IN PROGRESS", "COMPLETED", "DISCONTINUED"):
+            raise MppsFailure(INVALID_ATTRIBUTE_VALUE, f"Unknown procedure step status {status!r}.")
+        images = count_images(ds)
+        actor = scanner(ae_title)
+
+        def work():
+            step = db.session.get(PerformedProcedureStep, str(sop_instance_uid))
+            if step is None:
+                raise MppsFailure(NO_SUCH_OBJECT_INSTANCE, f"No procedure step {sop_instance_uid}.")
+            if step.is_final:
+                raise MppsFailure(PROCESSING_FAILURE, f"The procedure step is {step.status}; no more changes.")
+            if images is not None:
+                step.number_of_images = images
+            order = queries.get_order(step.order_id)
+            if status == "COMPLETED":
+                services.complete_order(actor, order, number_of_images=step.number_of_images)
+            elif status == "DISCONTINUED":
+                services.record_discontinued(actor, order, _discontinuation_reason(ds))
+            step.status = status or step.status
+            return order.accession_number
+
+        accession_number = _transaction(app, work)
+    except MppsFailure as failure:
+        log.warning("MPPS N-SET from %s refused: %s", ae_title, failure.comment)
+        return failure.as_dataset(), None
+    log.info("MPPS N-SET from %s: %s %s", ae_title, accession_number, status or "updated")
+    return SUCCESS, ds

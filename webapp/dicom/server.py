@@ -1,0 +1,131 @@
+"""The DICOM application entity: C-ECHO, Modality Worklist C-FIND and MPPS N-CREATE/N-SET.
+
+pynetdicom runs each association in a thread of its own; every request opens its own Flask
+application context (and so its own database session), and a failure in one request is
+answered with a DICOM failure status without stopping the service.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from pydicom.dataset import Dataset
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import (
+    ModalityPerformedProcedureStep,
+    ModalityWorklistInformationFind,
+    Verification,
+)
+from pynetdicom.transport import ThreadedAssociationServer
+from sqlalchemy.exc import SQLAlchemyError
+
+from webapp.dicom import DEFAULT_AE_TITLE, DEFAULT_HOST, DEFAULT_PORT, mpps
+from webapp.dicom.values import LO, text
+from webapp.dicom.worklist import MalformedQuery, find_items, parse_query
+
+log = logging.getLogger(__name__)
+
+FIND_PENDING = 0xFF00
+FIND_CANCELLED = 0xFE00
+FIND_IDENTIFIER_DOES_NOT_MATCH = 0xA900
+FIND_UNABLE_TO_PROCESS = 0xC001
+
+
+def _calling_ae(event) -> str:
+    return str(event.assoc.requestor.ae_title).strip()
+
+
+def _failure(status: int, comment: str, tag: int | None = None) -> Dataset:
+    ds = Dataset()
+    ds.Status = status
+    ds.ErrorComment = text(comment, LO)
+    if tag is not None:
+        ds.OffendingElement = [tag]
+    return ds
+
+
+def handle_echo(event) -> int:
+    return 0x0000
+
+
+def handle_find(event, app: Flask):
+    """Modality Worklist C-FIND: one pending response per matching order, then success."""
+    caller = _calling_ae(event)
+    try:
+        query = parse_query(event.identifier)
+        with app.app_context():
+            items = find_items(query)
+    except MalformedQuery as exc:
+        log.warning("Worklist query from %s refused: %s", caller, exc)
+        yield _failure(FIND_IDENTIFIER_DOES_NOT_MATCH, str(exc), exc.tag), None
+        return
+    except SQLAlchemyError:
+        log.exception("Worklist query from %s: database error", caller)
+        yield _failure(FIND_UNABLE_TO_PROCESS, "The order database is not available."), None
+        return
+    except Exception as exc:  # a query we did not foresee must not stop the service
+        log.exception("Worklist query from %s failed", caller)
+        yield _failure(FIND_UNABLE_TO_PROCESS, f"Unable to process the query: {exc}"), None
+        return
+    log.info("Worklist query from %s: %d item(s)", caller, len(items))
+    for item in items:
+        if event.is_cancelled:
+            yield FIND_CANCELLED, None
+            return
+        yield FIND_PENDING, item
+
+
+def handle_n_create(event, app: Flask):
+    if event.request.AffectedSOPClassUID != ModalityPerformedProcedureStep:
+        return _failure(0x0118, "Only Modality Performed Procedure Step instances are created here."), None
+    uid = event.request.AffectedSOPInstanceUID
+    return mpps.create(app, _calling_ae(event), str(uid) if uid else None, lambda: event.attribute_list)
+
+
+def handle_n_set(event, app: Flask):
+    if event.request.RequestedSOPClassUID != ModalityPerformedProcedureStep:
+        return _failure(0x0118, "Only Modality Performed Procedure Step instances are updated here."), None
+    uid = str(event.request.RequestedSOPInstanceUID)
+    return mpps.update(app, _calling_ae(event), uid, lambda: event.modification_list)
+
+
+def handle_rejected(event) -> None:
+    log.warning("Association from %s (%s) rejected", _calling_ae(event), event.address[0])
+
+
+def build_ae(app: Flask, ae_title: str = DEFAULT_AE_TITLE) -> AE:
+    """The application entity, limited to DICOM_ALLOWED_AE_TITLES when that is set."""
+    ae = AE(ae_title=ae_title)
+    for sop_class in (Verification, ModalityWorklistInformationFind, ModalityPerformedProcedureStep):
+        ae.add_supported_context(sop_class)
+    allowed = app.config.get("DICOM_ALLOWED_AE_TITLES") or []
+    if allowed:
+        ae.require_calling_aet = list(allowed)
+    ae.acse_timeout = 30
+    ae.dimse_timeout = 30
+    ae.network_timeout = 60
+    return ae
+
+
+def event_handlers(app: Flask) -> list:
+    return [
+        (evt.EVT_C_ECHO, handle_echo),
+        (evt.EVT_C_FIND, handle_find, [app]),
+        (evt.EVT_N_CREATE, handle_n_create, [app]),
+        (evt.EVT_N_SET, handle_n_set, [app]),
+        (evt.EVT_REJECTED, handle_rejected),
+    ]
+
+
+def start(
+    app: Flask,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    ae_title: str = DEFAULT_AE_TITLE,
+    *,
+    block: bool = True,
+) -> ThreadedAssociationServer | None:
+    """Serve until stopped (``block``), or start in a thread and return the server (port 0: any free one)."""
+    ae = build_ae(app, ae_title)
+    return ae.start_server((host, port), block=block, evt_handlers=event_handlers(app))

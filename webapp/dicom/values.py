@@ -1,0 +1,49 @@
+"""Turning the order database's values into valid DICOM values (VR limits, PN form)."""
+
+from __future__ import annotations
+
+import re
+
+# Control characters (ESC included: we declare UTF-8, no code extensions) and the VM delimiter.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]+")
+_PN_DELIMITERS = re.compile(r"[\^=]+")
+_TITLES = {"dr", "dr.", "prof", "prof.", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "mx", "mx."}
+
+# Longest value, in characters, of the value representations the worklist uses.
+SH, LO, LT, PN_COMPONENT = 16, 64, 10240, 64
+
+
+def text(value: object, limit: int) -> str:
+    """A single-line string value: no backslash or control characters, at most ``limit`` characters."""
+    if value is None:
+        return ""
+    cleaned = " ".join(_UNSAFE.sub(" ", str(value)).split())
+    return cleaned[:limit].rstrip()
+
+
+def _component(value: object) -> str:
+    return text(_PN_DELIMITERS.sub(" ", str(value or "")), PN_COMPONENT)
+
+
+def person_name(family: object, given: object = "", middle: object = "", prefix: object = "") -> str:
+    """A DICOM PN value ``Family^Given^Middle^Prefix`` with empty trailing components dropped."""
+    components = [_component(family), _component(given), _component(middle), _component(prefix)]
+    while components and not components[-1]:
+        components.pop()
+    # PN allows 64 characters per component group; shorten the longest parts until it fits.
+    while len("^".join(components)) > PN_COMPONENT:
+        longest = max(range(len(components)), key=lambda i: len(components[i]))
+        components[longest] = components[longest][:-1].rstrip()
+    return "^".join(components)
+
+
+def person_name_from_full(full_name: object) -> str:
+    """A PN value from a display name such as "Dr. Amara Okafor" (→ ``Okafor^Amara^^Dr.``)."""
+    words = _component(full_name).split()
+    prefix = []
+    while len(words) > 1 and words[0].lower() in _TITLES:
+        prefix.append(words.pop(0))
+    if not words:
+        return ""
+    family = words.pop()
+    return person_name(family, " ".join(words), "", " ".join(prefix))
