@@ -28,5 +28,11 @@ run: install
 test: install
 	$(PY) -m pytest
 
+# Benchmarks (see "Benchmarks" in README.md): 100,000 orders on SQLite, and on PostgreSQL
+# when BENCH_DATABASE_URL / TEST_DATABASE_URL (default postgres@127.0.0.1:5432) answers.
+# BENCH_ORDERS, BENCH_BACKENDS, BENCH_REUSE=1 and BENCH_ARGS tune it.
+bench: install
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check .
