@@ -39,9 +39,9 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp import auth, dicom, imaging, patients, visits
+    from webapp import auth, dashboard, dicom, imaging, patients, visits, web
 
-    for package in (auth, patients, visits, imaging, dicom):
+    for package in (web, auth, dashboard, patients, visits, imaging, dicom):
         app.register_blueprint(package.bp)
 
 

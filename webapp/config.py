@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,8 @@ class Config:
         self.DICOM_OFFER_ORDERED = os.environ.get("DICOM_OFFER_ORDERED", "0") == "1"
         self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
         self.SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "12"))
+        # The cookie itself never outlives the absolute limit; the idle limit is checked per request.
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SESSION_MAX_HOURS)
         self.API_TOKEN_MINUTES = int(os.environ.get("API_TOKEN_MINUTES", "60"))
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(256 * 1024)))
         self.SESSION_COOKIE_HTTPONLY = True

@@ -8,6 +8,7 @@ from webapp.imaging.models import (
     ImagingOrder,
     OrderCounter,
     OrderEvent,
+    OrderFormSubmission,
     Procedure,
     Station,
 )
@@ -16,5 +17,5 @@ from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
     "BodyPart", "Diagnosis", "ImagingModality", "ImagingOrder", "OrderCounter", "OrderEvent",
-    "Patient", "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
+    "OrderFormSubmission", "Patient", "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
 ]

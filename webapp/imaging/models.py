@@ -233,3 +233,16 @@ class Station(db.Model):
     @property
     def label(self) -> str:
         return f"{self.ae_title} ({self.room})" if self.room else self.ae_title
+
+
+class OrderFormSubmission(db.Model):
+    """One row per submitted order-form token (web pages): a double click or a resent form finds
+    the order the first submission created instead of placing a second one. The primary key
+    makes concurrent submissions of one token wait for, then see, the first."""
+
+    __tablename__ = "order_form_submissions"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("imaging_orders.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

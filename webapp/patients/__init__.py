@@ -1,3 +1,5 @@
 from flask import Blueprint
 
 bp = Blueprint("patients", __name__)
+
+from webapp.patients import views  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,123 @@
+"""Sign in and out, and the session's idle and absolute time limits."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from functools import cache
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.auth import bp
+from webapp.auth.forms import LoginForm
+from webapp.auth.models import User
+from webapp.auth.roles import Role
+from webapp.db_types import utcnow
+from webapp.extensions import db, login_manager
+from webapp.web.htmx import is_htmx
+
+LOGIN_AT, SEEN_AT = "login_at", "seen_at"
+# Refresh the idle clock at most this often, so not every request rewrites the cookie.
+SEEN_RESOLUTION_SECONDS = 30
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to check unknown usernames against, so response times do not reveal who exists."""
+    return generate_password_hash(secrets.token_hex(8))
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site (no scheme, no host, no protocol-relative //evil)."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def home_for(user: User) -> str:
+    if user.role == Role.DISPLAY:
+        return "/dashboard/wall"
+    return url_for("dashboard.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_url = _safe_next(request.values.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or home_for(current_user), 303)
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(func.lower(User.username) == form.username.data.strip().lower()))
+        if user is not None and user.is_enabled and user.check_password(form.password.data):
+            # A new session at sign-in: nothing from before (e.g. a planted session) survives.
+            session.clear()
+            login_user(user)
+            session.permanent = True
+            session[LOGIN_AT] = session[SEEN_AT] = int(time.time())
+            user.last_login_at = utcnow()
+            db.session.commit()
+            return redirect(next_url or home_for(user), 303)
+        if user is None:
+            check_password_hash(_dummy_hash(), form.password.data)
+        form.password.errors.append("Wrong username or password.")
+        status = 401
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/login.html", form=form, next_url=next_url), status
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    # Bumping the generation ends this user's sessions everywhere (the user loader checks it).
+    user = db.session.get(User, current_user.id)
+    user.session_generation = (user.session_generation or 0) + 1
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.before_app_request
+def enforce_session_limits():
+    """Sign out after SESSION_IDLE_MINUTES without a request, or SESSION_MAX_HOURS after sign-in."""
+    if request.endpoint in ("static", "web.vendor") or LOGIN_AT not in session:
+        return None
+    now = int(time.time())
+    idle = current_app.config["SESSION_IDLE_MINUTES"] * 60
+    absolute = current_app.config["SESSION_MAX_HOURS"] * 3600
+    if now - session.get(SEEN_AT, 0) > idle or now - session[LOGIN_AT] > absolute:
+        logout_user()
+        session.clear()
+        flash("Your session expired. Please sign in again.", "warning")
+        return None
+    if now - session.get(SEEN_AT, 0) >= SEEN_RESOLUTION_SECONDS:
+        session[SEEN_AT] = now
+    return None
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    if request.path.startswith("/api/"):
+        response = jsonify(type="about:blank", title="Not signed in", status=401, detail="Sign in or send a token.")
+        response.status_code = 401
+        response.mimetype = "application/problem+json"
+        return response
+    login_url = url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+    if is_htmx():
+        # htmx would swap the login page into a fragment; send the whole browser there instead.
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = login_url
+        return response
+    if "_flashes" not in session or not session["_flashes"]:
+        flash("Please sign in to continue.", "info")
+    return redirect(login_url, 303)

@@ -1,0 +1,27 @@
+"""The dashboard: order counts by status and modality, open STAT/urgent orders, today's orders."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from webapp.auth.access import roles_required
+from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.dashboard import bp
+from webapp.extensions import db
+from webapp.imaging import queries
+from webapp.imaging.models import STATUS_LABELS, ImagingModality
+from webapp.web.htmx import htmx_target, render_page
+
+# htmx may refresh one region at a time (e.g. on a live event): target id -> block name.
+REGIONS = {"dashboard-counts": "counts", "dashboard-priority": "priority", "dashboard-today": "today"}
+
+
+@bp.route("/dashboard")
+@roles_required(CAN_VIEW_ORDERS)
+def index():
+    modality_names = dict(db.session.execute(select(ImagingModality.code, ImagingModality.name)).all())
+    return render_page(
+        "dashboard/index.html", REGIONS.get(htmx_target() or "", "dashboard"),
+        counts=queries.dashboard_counts(), priority_orders=queries.open_priority_orders(),
+        today_orders=queries.todays_orders(), statuses=STATUS_LABELS, modality_names=modality_names,
+    )

@@ -1,0 +1,375 @@
+"""Imaging pages: the order list, the order detail with its actions, and the order form.
+
+Thin views: parse the form, call imaging.services (which asks imaging.workflow who may do what),
+commit once, render. htmx requests get a block of the same template (render_page).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.auth.access import roles_required
+from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.extensions import db
+from webapp.imaging import bp, queries, services, workflow
+from webapp.imaging.errors import (
+    ImagingError,
+    NotFound,
+    PermissionDenied,
+    StaleVersion,
+    TransitionNotAllowed,
+    ValidationFailed,
+)
+from webapp.imaging.forms import ACTION_FORMS, ImagingOrderForm
+from webapp.imaging.models import (
+    PRIORITY_LABELS,
+    STATUS_LABELS,
+    BodyPart,
+    ImagingModality,
+    ImagingOrder,
+    OrderFormSubmission,
+    Procedure,
+)
+from webapp.visits.models import Visit
+from webapp.web.htmx import htmx_target, is_htmx, render_page
+
+PAGE_SIZE = 25
+ORDERS_CHANGED = "orders-changed"  # HX-Trigger event after any write; listeners may refresh
+
+
+def _order_or_404(order_id) -> ImagingOrder:
+    try:
+        return queries.get_order(order_id)
+    except NotFound:
+        abort(404)
+
+
+def _active_modalities() -> list[ImagingModality]:
+    return list(db.session.scalars(
+        select(ImagingModality).where(ImagingModality.is_active.is_(True)).order_by(ImagingModality.sort_order)
+    ))
+
+
+# ---------------------------------------------------------------------------- order list
+
+
+@bp.route("/imaging/orders")
+@roles_required(CAN_VIEW_ORDERS)
+def order_list():
+    errors: dict[str, str] = {}
+    try:
+        filters = queries.OrderFilter.from_args(request.args)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+        filters = queries.OrderFilter()
+    cursor = request.args.get("cursor") or None
+    try:
+        orders, next_cursor = queries.list_orders(filters, limit=PAGE_SIZE, cursor=cursor)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+        cursor = None
+        orders, next_cursor = queries.list_orders(filters, limit=PAGE_SIZE)
+    return render_page(
+        "imaging/order_list.html", "results",
+        orders=orders, next_cursor=next_cursor, cursor=cursor, filters=filters, errors=errors,
+        args=request.args, modalities=_active_modalities(), statuses=STATUS_LABELS, priorities=PRIORITY_LABELS,
+    )
+
+
+# ---------------------------------------------------------------------------- order detail and actions
+
+
+def _action_forms(order: ImagingOrder, allowed: list[str], given: dict | None = None) -> dict:
+    """A form per allowed action (note included), keeping a submitted one with its errors."""
+    forms = {}
+    for action in allowed:
+        form_class = ACTION_FORMS.get(action)
+        if form_class is None:  # e.g. "edit": not offered on this page
+            continue
+        if given and action in given:
+            form = given[action]
+        else:
+            form = form_class(prefix=action, formdata=None)
+            form.version.data = order.version
+            if action in ("schedule", "reschedule"):
+                form.set_defaults(order.scheduled_date)
+        forms[action] = form
+    return forms
+
+
+def _detail(order: ImagingOrder, *, forms: dict | None = None, message=None, status: int = 200, open_action=None):
+    allowed = services.allowed_actions_for(current_user, order)
+    response = render_page(
+        "imaging/order_detail.html", "order_main", status=status,
+        order=order, events=queries.order_events(order), allowed=allowed,
+        forms=_action_forms(order, allowed, forms), message=message, open_action=open_action,
+        transition_labels={t.action: t.label for t in workflow.TRANSITIONS},
+    )
+    return response
+
+
+@bp.route("/imaging/orders/<uuid:order_id>")
+@roles_required(CAN_VIEW_ORDERS)
+def order_detail(order_id: uuid.UUID):
+    return _detail(_order_or_404(order_id))
+
+
+def _action_kwargs(action: str, form) -> dict:
+    if action in ("schedule", "reschedule"):
+        return {"scheduled_date": form.scheduled_at()}
+    if action == "complete":
+        return {"number_of_images": form.number_of_images.data}
+    if action == "report":
+        return {"findings": form.findings.data, "impression": form.impression.data, "report_text": form.report_text.data}
+    if action == "cancel":
+        return {"reason": form.reason.data}
+    return {}
+
+
+SUCCESS_TEXT = {
+    "schedule": "Order {acc} is scheduled for {when}.",
+    "reschedule": "Order {acc} is rescheduled for {when}.",
+    "start": "Scan of order {acc} started.",
+    "complete": "Scan of order {acc} completed.",
+    "report": "Report for order {acc} submitted.",
+    "cancel": "Order {acc} is cancelled.",
+    "note": "Note added to order {acc}.",
+}
+STALE_TEXT = (
+    "Someone else changed order {acc} while you were looking at it. Nothing was saved. "
+    "Below is its current state: check it, then try again if it is still needed."
+)
+
+
+@bp.route("/imaging/orders/<uuid:order_id>/actions/<action>", methods=["POST"])
+@roles_required(CAN_VIEW_ORDERS)
+def order_action(order_id: uuid.UUID, action: str):
+    if action not in ACTION_FORMS:
+        abort(404)
+    order = _order_or_404(order_id)
+    form = ACTION_FORMS[action](prefix=action)
+    if not form.validate_on_submit():
+        db.session.rollback()
+        if form.csrf_token.errors if hasattr(form, "csrf_token") else False:
+            abort(400)
+        return _detail(order, forms={action: form}, status=422, open_action=action,
+                       message=("danger", "Please correct the form below."))
+    seen_version = form.version.data
+    try:
+        if action == "note":
+            services.add_note(current_user, order, form.note.data, expected_version=seen_version)
+        else:
+            services.apply_action(current_user, order, action, expected_version=seen_version,
+                                  **_action_kwargs(action, form))
+        db.session.commit()
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        order = _order_or_404(order_id)
+        for name, text in exc.errors.items():
+            field = getattr(form, "date" if name == "scheduled_date" else name, None)
+            if field is not None:
+                field.errors = [*field.errors, text]
+        return _detail(order, forms={action: form}, status=422, open_action=action,
+                       message=("danger", "; ".join(exc.errors.values()) or exc.detail))
+    except (StaleVersion, TransitionNotAllowed) as exc:
+        db.session.rollback()
+        order = _order_or_404(order_id)
+        if isinstance(exc, StaleVersion) or order.version != seen_version:
+            text = STALE_TEXT.format(acc=order.accession_number)
+        else:
+            text = exc.detail
+        if not is_htmx():
+            flash(text, "warning")
+            return redirect(url_for("imaging.order_detail", order_id=order.id), 303)
+        return _detail(order, message=("warning", text), status=409)
+    text = SUCCESS_TEXT[action].format(acc=order.accession_number, when=_local(order.scheduled_date))
+    if not is_htmx():
+        flash(text, "success")
+        return redirect(url_for("imaging.order_detail", order_id=order.id), 303)
+    response = _detail(order, message=("success", text))
+    response.headers["HX-Trigger"] = ORDERS_CHANGED
+    return response
+
+
+def _local(moment) -> str:
+    from webapp.web import local_time
+
+    return local_time(moment)
+
+
+# ---------------------------------------------------------------------------- the order form
+
+
+def _token_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="imaging-order-form")
+
+
+def _new_form_token(visit: Visit) -> str:
+    return _token_serializer().dumps([str(current_user.id), str(visit.id), secrets.token_urlsafe(18)])
+
+
+def _form_token_nonce(token: str | None, visit: Visit) -> str | None:
+    """The one-time part of a token this server issued to this user for this visit (a day at most)."""
+    try:
+        user_id, visit_id, nonce = _token_serializer().loads(token or "", max_age=24 * 3600)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    if user_id != str(current_user.id) or visit_id != str(visit.id):
+        return None
+    return nonce
+
+
+def _fill_choices(form: ImagingOrderForm, visit: Visit) -> dict:
+    """Body parts filtered by the modality, procedures by both; dependent values no longer offered
+    are cleared. Returns what the template needs to know (laterality shown or not)."""
+    modalities = _active_modalities()
+    form.modality.choices = [("", "Choose a modality")] + [(m.code, m.name) for m in modalities]
+    modality = form.modality.data if form.modality.data in {m.code for m in modalities} else None
+    if not modality:
+        form.modality.data = ""
+
+    parts = list(db.session.scalars(select(BodyPart).order_by(BodyPart.sort_order)))
+    if modality:
+        parts = [p for p in parts if modality in p.modalities]
+    form.body_part.choices = [("", "Choose a body part")] + [(p.code, p.name) for p in parts]
+    body_part = next((p for p in parts if p.code == form.body_part.data), None)
+    if body_part is None:
+        form.body_part.data = ""
+
+    statement = select(Procedure).where(Procedure.is_active.is_(True)).order_by(Procedure.name)
+    if modality:
+        statement = statement.where(Procedure.modality == modality)
+    if body_part:
+        statement = statement.where(Procedure.body_part == body_part.code)
+    procedures = list(db.session.scalars(statement)) if modality else []
+    form.procedure_code.choices = [("", "Not specified" if procedures else "Choose modality and body part first")] + [
+        (p.code, f"{p.code} — {p.name}") for p in procedures
+    ]
+    procedure = next((p for p in procedures if p.code == form.procedure_code.data), None)
+    if procedure is None:
+        form.procedure_code.data = ""
+
+    needs_side = bool(procedure.requires_laterality if procedure else (body_part and body_part.is_paired))
+    if not needs_side and not form.laterality.errors:
+        form.laterality.data = ""
+
+    form.diagnosis_id.choices = [("", "No linked diagnosis")] + [(str(d.id), d.label) for d in visit.diagnoses]
+    return {"show_laterality": needs_side or bool(form.laterality.errors), "body_part": body_part}
+
+
+def _prefill(form: ImagingOrderForm, visit: Visit) -> None:
+    """Clinical indication from the visit's primary diagnosis, history from its clinical notes."""
+    diagnosis = visit.primary_diagnosis
+    if diagnosis is not None:
+        form.diagnosis_id.data = str(diagnosis.id)
+        form.clinical_indication.data = f"{diagnosis.description} ({diagnosis.code})"
+    form.clinical_history.data = visit.clinical_notes or ""
+    form.priority.data = "routine"
+
+
+def _visit_or_404(visit_id) -> Visit:
+    try:
+        visit = db.session.get(Visit, uuid.UUID(str(visit_id)))
+    except (ValueError, TypeError):
+        visit = None
+    if visit is None:
+        abort(404)
+    return visit
+
+
+def _form_page(form, visit, *, status=200, block="form_panel", message=None):
+    extra = _fill_choices(form, visit)
+    return render_page("imaging/order_form.html", block, status=status, form=form, visit=visit,
+                       message=message, **extra)
+
+
+def _created(order: ImagingOrder, visit: Visit):
+    if not is_htmx():
+        flash(f"Imaging order placed. Accession number {order.accession_number}.", "success")
+        return redirect(url_for("imaging.order_detail", order_id=order.id), 303)
+    response = render_page(
+        "imaging/order_form.html", "created", order=order, visit=visit,
+        oob=(("visits/detail.html", "orders"),), orders=queries.visit_orders(visit.id),
+        may_order=workflow.may_create(current_user.role),
+    )
+    response.headers["HX-Trigger"] = ORDERS_CHANGED
+    return response
+
+
+@bp.route("/imaging/orders/new", methods=["GET", "POST"])
+@roles_required(CAN_VIEW_ORDERS)
+def new_order():
+    if not workflow.may_create(current_user.role):
+        abort(403)
+    visit = _visit_or_404(request.values.get("visit_id"))
+    if request.method == "GET":
+        if htmx_target() == "order-choices":  # a select changed: refresh the dependent choices
+            form = ImagingOrderForm(formdata=request.args)
+            return _form_page(form, visit, block="choices")
+        form = ImagingOrderForm(formdata=None)
+        form.visit_id.data = str(visit.id)
+        form.form_token.data = _new_form_token(visit)
+        _prefill(form, visit)
+        return _form_page(form, visit)
+
+    form = ImagingOrderForm()
+    if request.form.get("refresh"):  # without JavaScript: "Update choices" re-renders the form
+        _fill_choices(form, visit)
+        return _form_page(form, visit)
+    _fill_choices(form, visit)
+    if not form.validate():
+        return _form_page(form, visit, status=422, message="Please correct the highlighted fields.")
+    nonce = _form_token_nonce(form.form_token.data, visit)
+    if nonce is None:
+        form.form_token.data = _new_form_token(visit)
+        return _form_page(form, visit, status=422,
+                          message="This form has expired. Check the values and submit it again.")
+
+    existing = db.session.get(OrderFormSubmission, nonce)
+    if existing is not None and existing.order_id is not None:
+        return _created(queries.get_order(existing.order_id), visit)
+    try:
+        submission = OrderFormSubmission(token=nonce, user_id=current_user.id)
+        db.session.add(submission)
+        db.session.flush()
+    except IntegrityError:
+        # The same form is being submitted at this very moment (double click): wait for it.
+        db.session.rollback()
+        existing = db.session.get(OrderFormSubmission, nonce)
+        if existing is not None and existing.order_id is not None:
+            return _created(queries.get_order(existing.order_id), visit)
+        abort(409)
+    try:
+        order = services.create_order(
+            current_user._get_current_object(),
+            patient_id=visit.patient_id, visit_id=visit.id,
+            modality=form.modality.data, body_part=form.body_part.data,
+            procedure_code=form.procedure_code.data or None, laterality=form.laterality.data or None,
+            clinical_indication=form.clinical_indication.data, clinical_history=form.clinical_history.data,
+            special_instructions=form.special_instructions.data, priority=form.priority.data,
+            diagnosis_id=form.diagnosis_id.data or None,
+        )
+        submission.order_id = order.id
+        db.session.commit()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        visit = _visit_or_404(visit.id)
+        for name, text in exc.errors.items():
+            field = getattr(form, name, None)
+            if field is not None:
+                field.errors = [*field.errors, text]
+        return _form_page(form, visit, status=422, message="Please correct the highlighted fields.")
+    except ImagingError as exc:
+        db.session.rollback()
+        abort(exc.status)
+    return _created(order, visit)

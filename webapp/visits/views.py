@@ -1,0 +1,29 @@
+"""The visit page: the visit's details, its imaging orders and the "Order Imaging" button."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort
+from flask_login import current_user
+
+from webapp.auth.access import roles_required
+from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.extensions import db
+from webapp.imaging import queries, workflow
+from webapp.visits import bp
+from webapp.visits.models import Visit
+from webapp.web.htmx import htmx_target, render_page
+
+
+@bp.route("/visits/<uuid:visit_id>")
+@roles_required(CAN_VIEW_ORDERS)
+def detail(visit_id: uuid.UUID):
+    visit = db.session.get(Visit, visit_id)
+    if visit is None:
+        abort(404)
+    block = "orders" if htmx_target() == "visit-orders" else None
+    return render_page(
+        "visits/detail.html", block, visit=visit, orders=queries.visit_orders(visit.id),
+        may_order=workflow.may_create(current_user.role),
+    )
