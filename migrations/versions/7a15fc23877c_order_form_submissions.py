@@ -1,7 +1,7 @@
 """order form submissions
 
 Revision ID: 7a15fc23877c
-Revises: 9d55f956b2d7
+Revises: ce29b741a507
 Create Date: 2026-11-28 04:16:00.930853
 
 """
@@ -13,7 +13,7 @@ import webapp.db_types
 
 # revision identifiers, used by Alembic.
 revision = '7a15fc23877c'
-down_revision = '9d55f956b2d7'
+down_revision = 'ce29b741a507'
 branch_labels = None
 depends_on = None
 
