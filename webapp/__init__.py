@@ -39,10 +39,11 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp import auth, dashboard, dicom, imaging, patients, visits, web
+    from webapp import auth, dashboard, dicom, events, imaging, patients, visits, web
 
-    for package in (web, auth, dashboard, patients, visits, imaging, dicom):
+    for package in (web, auth, dashboard, patients, visits, imaging, dicom, events):
         app.register_blueprint(package.bp)
+    events.init_app(app)
 
 
 def _register_cli(app: Flask) -> None:

@@ -47,6 +47,16 @@ class Config:
             self.SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://" + self.SQLALCHEMY_DATABASE_URI.split("://", 1)[1]
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        # Live events (webapp/events): see the README's "Live updates" section.
+        self.SSE_CHANNEL = os.environ.get("SSE_CHANNEL", "imaging-orders:events")
+        self.SSE_HEARTBEAT_SECONDS = float(os.environ.get("SSE_HEARTBEAT_SECONDS", "15"))
+        self.SSE_RETRY_MS = int(os.environ.get("SSE_RETRY_MS", "2000"))
+        self.SSE_MAX_STREAM_SECONDS = float(os.environ.get("SSE_MAX_STREAM_SECONDS", "600"))
+        self.SSE_REPLAY_LIMIT = int(os.environ.get("SSE_REPLAY_LIMIT", "500"))
+        # One pooled Redis connection per open stream, plus a few for publishing.
+        self.SSE_REDIS_MAX_CONNECTIONS = int(
+            os.environ.get("SSE_REDIS_MAX_CONNECTIONS", int(os.environ.get("WORKER_CONNECTIONS", "1000")) + 20)
+        )
         self.APP_TIMEZONE = os.environ.get("APP_TIMEZONE", "UTC")
         self.DICOM_ALLOWED_AE_TITLES = _csv(os.environ.get("DICOM_ALLOWED_AE_TITLES"))
         self.DICOM_OFFER_ORDERED = os.environ.get("DICOM_OFFER_ORDERED", "0") == "1"

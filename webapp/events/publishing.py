@@ -1,0 +1,123 @@
+"""Publish order events after their transaction commits, and replay them from the database.
+
+The service layer appends an ``OrderEvent`` row for every change and queues it in
+``db.session.info["pending_order_events"]``. These session listeners turn the queued rows
+into signals just before the commit (while the session may still read), publish them once the
+commit has succeeded, and drop them when the transaction rolls back. A Redis outage never
+breaks the request: the change is committed, the event row is in the table, and streams that
+reconnect with ``Last-Event-ID`` get it from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import event, or_, select
+from sqlalchemy.orm import Session
+
+from webapp.db_types import utcnow
+from webapp.extensions import db
+from webapp.imaging.models import ImagingOrder, OrderEvent
+from webapp.imaging.services import PENDING_EVENTS_KEY
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "order-changed"
+TO_PUBLISH_KEY = "order_events_to_publish"
+# On PostgreSQL event ids come from a sequence, so a transaction that took id 10 may commit
+# after one that took id 11. A reconnecting client that saw 11 also gets the events of the
+# last moments again (signals are idempotent: a page just re-fetches). SQLite writers queue
+# (BEGIN IMMEDIATE), so there ids follow commit order and nothing is sent twice.
+REPLAY_LOOKBACK = timedelta(seconds=15)
+
+
+def order_signal(row: OrderEvent, order: ImagingOrder) -> dict[str, Any]:
+    """What an event says: which order changed, to what, and in which event. No patient data."""
+    return {
+        "id": str(order.id),
+        "accession_number": order.accession_number,
+        "status": row.to_status or order.status,
+        "version": row.order_version,
+        "event_id": row.id,
+        "patient_id": str(order.patient_id),
+        "visit_id": str(order.visit_id),
+        "modality": order.modality,
+    }
+
+
+def _before_commit(session: Session) -> None:
+    pending = session.info.pop(PENDING_EVENTS_KEY, None)
+    if not pending:
+        return
+    if any(row.id is None for row in pending):
+        session.flush()
+    signals = []
+    for row in pending:
+        order = row.order if row.order is not None else session.get(ImagingOrder, row.order_id)
+        signals.append(order_signal(row, order))
+    session.info.setdefault(TO_PUBLISH_KEY, []).extend(signals)
+
+
+def _after_commit(session: Session) -> None:
+    signals = session.info.pop(TO_PUBLISH_KEY, None)
+    if signals:
+        publish_signals(signals)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(PENDING_EVENTS_KEY, None)
+    session.info.pop(TO_PUBLISH_KEY, None)
+
+
+_registered = False
+
+
+def register_session_listeners() -> None:
+    """Listen on ``db.session`` (once per process; the listeners serve every app)."""
+    global _registered
+    if _registered:
+        return
+    event.listen(db.session, "before_commit", _before_commit)
+    event.listen(db.session, "after_commit", _after_commit)
+    event.listen(db.session, "after_rollback", _after_rollback)
+    _registered = True
+
+
+def publish_signals(signals: list[dict[str, Any]]) -> int:
+    """Publish through flask-sse's ``publish``; returns how many went out. Never raises."""
+    from webapp.events import bp
+
+    try:
+        if not bp.redis_url():
+            return 0
+        channel = current_app.config["SSE_CHANNEL"]
+        for signal in signals:
+            bp.publish(signal, type=EVENT_TYPE, id=signal["event_id"], channel=channel)
+        return len(signals)
+    except Exception as exc:  # the commit has happened; the table keeps the event
+        log.warning("live events not published (%s): %s; clients catch up on reconnect", type(exc).__name__, exc)
+        return 0
+
+
+def replay_signals(last_event_id: int, limit: int) -> list[dict[str, Any]]:
+    """Events after ``last_event_id`` (plus the last moments' ones, see REPLAY_LOOKBACK), oldest first."""
+    condition = OrderEvent.id > last_event_id
+    if db.session.get_bind().dialect.name != "sqlite":
+        condition = or_(condition, OrderEvent.created_at >= utcnow() - REPLAY_LOOKBACK)
+    statement = (
+        select(OrderEvent, ImagingOrder)
+        .join(ImagingOrder, ImagingOrder.id == OrderEvent.order_id)
+        .where(condition)
+        .order_by(OrderEvent.id.desc())
+        .limit(limit)
+    )
+    rows = db.session.execute(statement).unique().all()
+    return [order_signal(row, order) for row, order in reversed(rows)]
+
+
+def latest_event_id() -> int:
+    """The newest event id: a page rendered now has seen everything up to it."""
+    return db.session.scalar(select(OrderEvent.id).order_by(OrderEvent.id.desc()).limit(1)) or 0

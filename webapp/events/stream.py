@@ -1,0 +1,176 @@
+"""``GET /stream``: flask-sse's blueprint made fit for production.
+
+flask-sse 1.0.0 publishes well but streams naively: anyone may listen, on any channel they
+name; nothing is sent until the first event (so proxies and browsers wait for headers); a
+client that went away is only noticed at the next event, holding its Redis connection until
+then; every stream opens a fresh Redis client; ``Last-Event-ID`` is ignored. This subclass
+keeps its ``publish`` and ``Message`` and replaces the streaming side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import select
+import socket
+import time
+from collections.abc import Callable, Iterator
+
+import redis
+from flask import current_app, request
+from flask_login import current_user
+from flask_sse import Message, ServerSentEventsBlueprint
+
+from webapp.events import redis_pool
+from webapp.events.publishing import EVENT_TYPE, replay_signals
+from webapp.extensions import db
+
+log = logging.getLogger(__name__)
+
+# How often an idle stream looks at its client socket and at the server's shutdown flag.
+POLL_SECONDS = 1.0
+
+_stopping: Callable[[], bool] = lambda: False  # noqa: E731
+
+
+def set_shutdown_check(check: Callable[[], bool]) -> None:
+    """gunicorn's worker tells open streams to end when it shuts down (see gunicorn.conf.py)."""
+    global _stopping
+    _stopping = check
+
+
+def _client_gone(sock: socket.socket | None) -> bool:
+    """True once the browser closed its end (readable with EOF), without blocking."""
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+def _last_event_id() -> int | None:
+    """The header a reconnecting EventSource sends, else ``?last_event_id=`` (a page's cursor)."""
+    for value in (request.headers.get("Last-Event-ID"), request.args.get("last_event_id")):
+        if value and value.strip().isdigit():
+            return int(value.strip())
+    return None
+
+
+def _comment(text: str) -> str:
+    return f": {text}\n\n"
+
+
+class LiveEventsBlueprint(ServerSentEventsBlueprint):
+    """flask-sse's blueprint with authentication, heartbeats, a pooled Redis and replay."""
+
+    def redis_url(self) -> str | None:
+        return current_app.config.get("SSE_REDIS_URL") or current_app.config.get("REDIS_URL")
+
+    @property
+    def redis(self) -> redis.Redis:
+        """A client on this process's pool (flask-sse's ``publish`` goes through it)."""
+        url = self.redis_url()
+        if not url:
+            raise KeyError("No REDIS_URL configured for live events.")
+        return redis_pool.client(url, current_app.config["SSE_REDIS_MAX_CONNECTIONS"])
+
+    def messages(
+        self,
+        channel: str = "sse",
+        *,
+        pubsub: redis.client.PubSub | None = None,
+        heartbeat: float = 15.0,
+        client_socket: socket.socket | None = None,
+        max_seconds: float | None = None,
+    ) -> Iterator[Message | None]:
+        """Messages from ``channel``; ``None`` when a heartbeat is due. Ends when the client has
+        gone, the server is stopping, the stream is old enough to re-authenticate, or Redis fails
+        (raising ``redis.RedisError``). Always releases the subscription's connection."""
+        if pubsub is None:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(channel)
+        started = last_write = time.monotonic()
+        try:
+            while True:
+                now = time.monotonic()
+                if _stopping() or _client_gone(client_socket):
+                    return
+                if max_seconds is not None and now - started >= max_seconds:
+                    return
+                wait = max(0.0, min(POLL_SECONDS, heartbeat - (now - last_write)))
+                raw = pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
+                if raw is not None and raw.get("type") == "message":
+                    last_write = time.monotonic()
+                    yield Message(**json.loads(raw["data"]))
+                elif time.monotonic() - last_write >= heartbeat:
+                    last_write = time.monotonic()
+                    yield None
+        finally:
+            pubsub.close()
+
+    def stream(self):
+        """Signed-in users only; one channel for everyone (signals only, no patient data)."""
+        if not current_user.is_authenticated:
+            return current_app.response_class(
+                json.dumps({"type": "about:blank", "title": "Unauthorized", "status": 401,
+                            "detail": "Sign in to receive live updates."}),
+                status=401, mimetype="application/problem+json",
+            )
+        config = current_app.config
+        channel = config["SSE_CHANNEL"]
+        heartbeat = float(config["SSE_HEARTBEAT_SECONDS"])
+        retry_ms = int(config["SSE_RETRY_MS"])
+        max_seconds = float(config["SSE_MAX_STREAM_SECONDS"])
+        pubsub = None
+        if self.redis_url():
+            try:
+                # Subscribe before reading the table, so nothing falls between the two.
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(channel)
+            except redis.RedisError as exc:
+                log.warning("live events: Redis unavailable (%s); serving replay only", exc)
+                if pubsub is not None:
+                    pubsub.close()
+                pubsub = None
+        last_id = _last_event_id()
+        replay = replay_signals(last_id, int(config["SSE_REPLAY_LIMIT"])) if last_id is not None else []
+        # A stream may stay open for hours: give its database connection back now.
+        db.session.remove()
+        client_socket = request.environ.get("gunicorn.socket")
+
+        def generate() -> Iterator[str]:
+            try:
+                # Sent at once, so the browser has its headers and knows how soon to come back.
+                yield f"retry: {retry_ms}\n" + _comment("connected")
+                replayed = set()
+                for signal in replay:
+                    replayed.add(signal["event_id"])
+                    yield str(Message(signal, type=EVENT_TYPE, id=signal["event_id"]))
+                if pubsub is None:
+                    # No Redis: the browser comes back after `retry` and gets what it missed then.
+                    yield _comment("live updates unavailable; reconnect")
+                    return
+                for message in self.messages(
+                    channel, pubsub=pubsub, heartbeat=heartbeat, client_socket=client_socket, max_seconds=max_seconds
+                ):
+                    if message is None:
+                        yield _comment("heartbeat")
+                    elif message.id not in replayed:
+                        yield str(message)
+            except redis.RedisError as exc:
+                log.warning("live events: Redis connection lost (%s); the client will reconnect", exc)
+            finally:
+                if pubsub is not None:
+                    pubsub.close()
+
+        response = current_app.response_class(generate(), mimetype="text/event-stream")
+        if pubsub is not None:
+            # Also when the server closes the response before the generator ever ran.
+            response.call_on_close(pubsub.close)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"
+        return response
