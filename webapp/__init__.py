@@ -5,15 +5,20 @@ from __future__ import annotations
 import uuid
 
 from flask import Flask
+from flask_openapi3 import OpenAPI
 
 from webapp.config import ROOT, Config
 from webapp.extensions import configure_sqlite, csrf, db, login_manager, migrate
 
 
 def create_app(config: Config | None = None) -> Flask:
+    from webapp import api
+
     config = config or Config()
-    app = Flask(
+    # OpenAPI is a Flask subclass that also collects the API's schemas (webapp/api).
+    app = OpenAPI(
         __name__,
+        **api.openapi_options(),
         instance_path=config.INSTANCE_PATH,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
@@ -34,6 +39,7 @@ def create_app(config: Config | None = None) -> Flask:
             configure_sqlite(db.engine)
 
     _register_blueprints(app)
+    api.init_app(app)
     _register_cli(app)
     return app
 

@@ -1,5 +1,6 @@
 """Import every model so SQLAlchemy's metadata (and Alembic) sees the whole schema."""
 
+from webapp.api.models import IdempotencyKey
 from webapp.auth.models import User
 from webapp.dicom.models import PerformedProcedureStep
 from webapp.imaging.models import (
@@ -16,6 +17,6 @@ from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
-    "BodyPart", "Diagnosis", "ImagingModality", "ImagingOrder", "OrderCounter", "OrderEvent",
+    "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "OrderCounter", "OrderEvent",
     "OrderFormSubmission", "Patient", "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
 ]

@@ -1,0 +1,120 @@
+"""What every API resource module shares: its blueprint, request checks, JSON answers, paging."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
+from flask import Response, current_app, request
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel
+
+from webapp.api import errors, security
+from webapp.api.errors import ApiError
+from webapp.imaging.errors import ValidationFailed
+
+BEARER = [{"bearerAuth": []}]
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _problem_response(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {errors.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+PROBLEMS = {
+    400: _problem_response("Malformed request (not JSON, no body)"),
+    401: _problem_response("Not signed in"),
+    403: _problem_response("Your role may not do this (or the CSRF header is missing)"),
+    404: _problem_response("Unknown id"),
+    409: _problem_response("Status change not allowed, or a duplicate"),
+    412: _problem_response("Stale If-Match: someone else changed the record"),
+    413: _problem_response("Request body too large"),
+    422: _problem_response("Invalid field values (see errors)"),
+}
+
+
+def problems(*statuses: int) -> dict:
+    return {status: PROBLEMS[status] for status in statuses}
+
+
+def resource_blueprint(name: str, import_name: str, url_prefix: str, tag: str, *, public: bool = False) -> APIBlueprint:
+    """The blueprint of one resource under /api/v1, documented with its tag and bearer security."""
+    bp = APIBlueprint(
+        f"api_{name}",
+        import_name,
+        url_prefix=url_prefix,
+        abp_tags=[Tag(name=tag)],
+        abp_security=[] if public else BEARER,
+        abp_responses=problems(400, 413, 422) if public else problems(400, 401, 403, 413, 422),
+    )
+    bp.before_request(before_api_request)
+    errors.register(bp)
+    return bp
+
+
+def before_api_request() -> None:
+    """Size limit, then who is calling, then a parseable JSON body (before Pydantic looks at it)."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and request.content_length and request.content_length > limit:
+        raise ApiError(413, "Request body too large", f"At most {limit} bytes.", kind="too-large")
+    view = current_app.view_functions.get(request.endpoint)
+    security.authenticate(view)
+    if request.method in BODY_METHODS:
+        if not request.is_json:
+            raise ApiError(400, "Malformed request", "Send a JSON body with 'Content-Type: application/json'.",
+                           kind="malformed")
+        try:
+            json.loads(request.get_data(cache=True))
+        except (ValueError, RecursionError):
+            raise ApiError(400, "Malformed request", "The body is not valid JSON.", kind="malformed") from None
+
+
+# ---------------------------------------------------------------------------- answers
+
+
+def json_response(model: BaseModel, status: int = 200, headers: dict | None = None) -> Response:
+    response = Response(model.model_dump_json(), status=status, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def etag_for(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version() -> int | None:
+    """The version the client's If-Match names: None without one (or with *), 0 when unreadable."""
+    if_match = request.if_match
+    if not if_match or if_match.star_tag:
+        return None
+    for tag in if_match.as_set():
+        if tag.isdigit() and len(tag) < 10:
+            return int(tag)
+    return 0  # names no version there is: the service answers 412
+
+
+# ---------------------------------------------------------------------------- keyset cursors
+
+
+def encode_cursor(moment: datetime, key: uuid.UUID) -> str:
+    raw = json.dumps([moment.isoformat(), str(key)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        moment, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is None:
+            raise ValueError
+        return parsed, uuid.UUID(key)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed({"cursor": "Not a cursor this server gave out."}) from None

@@ -1,0 +1,150 @@
+"""Errors of the API as ``application/problem+json`` (RFC 9457), for everything under /api.
+
+Service errors (``webapp.imaging.errors``) keep their own status; HTTP errors (unknown route,
+wrong method, body too large) and Pydantic validation errors are turned into problems here.
+The transaction is rolled back before any problem is sent, so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, Response, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from webapp.extensions import db
+from webapp.imaging.errors import ImagingError, StaleVersion
+
+PROBLEM_JSON = "application/problem+json"
+API_PREFIX = "/api"
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error raised by the API layer itself (authentication, malformed input, duplicates)."""
+
+    def __init__(self, status: int, title: str, detail: str, *, kind: str | None = None,
+                 errors: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.kind = kind
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def problem(status: int, title: str, detail: str, *, kind: str | None = None,
+            errors: dict[str, str] | None = None, headers: dict[str, str] | None = None, **extra) -> Response:
+    body = {
+        "type": f"urn:imaging-orders:problem:{kind}" if kind else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def is_api_request() -> bool:
+    path = request.path
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+_KINDS = {
+    "NotFound": "not-found",
+    "PermissionDenied": "forbidden",
+    "TransitionNotAllowed": "transition-not-allowed",
+    "Conflict": "conflict",
+    "StaleVersion": "stale-version",
+    "ValidationFailed": "validation",
+}
+
+
+def imaging_problem(error: ImagingError) -> Response:
+    db.session.rollback()
+    extra = {}
+    if isinstance(error, StaleVersion) and error.current_version is not None:
+        extra["current_version"] = error.current_version
+    return problem(error.status, error.title, error.detail, kind=_KINDS.get(type(error).__name__, "error"),
+                   errors=error.errors or None, **extra)
+
+
+def api_error_problem(error: ApiError) -> Response:
+    db.session.rollback()
+    return problem(error.status, error.title, error.detail, kind=error.kind, errors=error.errors,
+                   headers=error.headers)
+
+
+def _field_name(location: tuple) -> str:
+    return ".".join(str(part) for part in location) or "body"
+
+
+def validation_problem(error: ValidationError) -> Response:
+    """flask-openapi3's validation_error_callback: a bad path id is 404, any other bad field 422."""
+    if error.title.endswith("Path"):
+        return problem(404, "Not found", "No record with that identifier.", kind="not-found")
+    errors: dict[str, str] = {}
+    for item in error.errors(include_url=False):
+        errors.setdefault(_field_name(item["loc"]), item["msg"])
+    detail = "; ".join(f"{name}: {message}" for name, message in errors.items())
+    return problem(422, "Invalid field values", detail, kind="validation", errors=errors)
+
+
+def http_problem(error: HTTPException) -> Response:
+    status = error.code or 500
+    headers = {}
+    if status == 405 and getattr(error, "valid_methods", None):
+        headers["Allow"] = ", ".join(error.valid_methods)
+    detail = error.description or error.name
+    if status == 413:
+        detail = "The request body is larger than this server accepts."
+    return problem(status, error.name, detail, headers=headers)
+
+
+def _handle_http_exception(error: HTTPException):
+    if not is_api_request():
+        return error
+    if error.code and error.code >= 500:
+        db.session.rollback()
+    return http_problem(error)
+
+
+def _handle_server_error(error: InternalServerError):
+    if not is_api_request():
+        return error
+    db.session.rollback()
+    return problem(500, "Internal server error", "The server failed to answer; the change was not saved.")
+
+
+def _problem_safety_net(response: Response) -> Response:
+    """Whatever handler answered an /api error (another feature's HTML error page, say), answer a problem."""
+    if response.status_code >= 400 and response.mimetype != PROBLEM_JSON and is_api_request():
+        status = response.status_code
+        from werkzeug.http import HTTP_STATUS_CODES
+
+        title = HTTP_STATUS_CODES.get(status, "Error")
+        replacement = problem(status, title, title + ".")
+        for name in ("Allow", "WWW-Authenticate", "Retry-After"):
+            if name in response.headers:
+                replacement.headers[name] = response.headers[name]
+        return replacement
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """App-level handlers: routing errors (unknown path, wrong method) have no blueprint."""
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(InternalServerError, _handle_server_error)
+    app.after_request(_problem_safety_net)
+
+
+def register(bp) -> None:
+    """Handlers of the API blueprint (they win over the app's for its own routes)."""
+    bp.register_error_handler(ImagingError, imaging_problem)
+    bp.register_error_handler(ApiError, api_error_problem)

@@ -1,0 +1,150 @@
+"""Imaging orders: /api/v1/imaging/orders (the seed's endpoints, CONTRACT paths and methods).
+
+Each view parses input, calls ``webapp.imaging.services`` or ``queries``, commits once and
+answers; the service layer decides what is allowed (the transition table) and raises
+``ImagingError``s, which errors.py turns into problems after rolling back.
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from webapp.api.common import etag_for, expected_version, json_response, problems, resource_blueprint
+from webapp.api.idempotency import claim
+from webapp.api.schemas import (
+    AccessionPath,
+    CancelRequest,
+    IdempotencyHeader,
+    IfMatchHeader,
+    OrderCreate,
+    OrderList,
+    OrderOut,
+    OrderPath,
+    OrderQuery,
+    OrderUpdate,
+    PatientOrdersPath,
+    StatusChange,
+    VisitOrdersPath,
+)
+from webapp.api.security import api_user, requires
+from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.extensions import db
+from webapp.imaging import queries, services, workflow
+from webapp.imaging.errors import NotFound
+from webapp.imaging.models import ImagingOrder
+from webapp.patients.models import Patient
+from webapp.visits.models import Visit
+
+api = resource_blueprint("orders", __name__, "/api/v1/imaging/orders", "Imaging orders")
+
+ONE = {200: OrderOut} | problems(404)
+WRITE = {200: OrderOut} | problems(404, 409, 412)
+
+
+def order_out(order: ImagingOrder) -> OrderOut:
+    out = OrderOut.model_validate(order)
+    out.allowed_actions = services.allowed_actions_for(api_user(), order)
+    return out
+
+
+def answer(order: ImagingOrder, status: int = 200, headers: dict | None = None):
+    return json_response(order_out(order), status, {"ETag": etag_for(order.version)} | (headers or {}))
+
+
+def page(filters: queries.OrderFilter, query: OrderQuery):
+    orders, next_cursor = queries.list_orders(filters, limit=query.limit, cursor=query.cursor)
+    return json_response(OrderList(items=[order_out(o) for o in orders], next_cursor=next_cursor))
+
+
+@api.post("", responses={201: OrderOut, 200: OrderOut} | problems(404))
+@requires(workflow.CREATE_ROLES)
+def create_order(body: OrderCreate, header: IdempotencyHeader):
+    """Place an order (doctors). With an Idempotency-Key a repeated POST returns the same order."""
+    user = api_user()
+    key = claim(user, header.idempotency_key, request.get_json())
+    if key.is_replay:
+        order = queries.get_order(key.replay_resource_id)
+        return answer(order, key.replay_status, {"Idempotent-Replayed": "true", "Location": _location(order)})
+    order = services.create_order(user, **body.model_dump())
+    key.record(order.id, 201)
+    db.session.commit()
+    return answer(order, 201, {"Location": _location(order)})
+
+
+def _location(order: ImagingOrder) -> str:
+    return f"/api/v1/imaging/orders/{order.id}"
+
+
+@api.get("", responses={200: OrderList})
+@requires(CAN_VIEW_ORDERS)
+def list_orders(query: OrderQuery):
+    """Orders, newest first, filtered; page on with ``next_cursor``."""
+    return page(queries.OrderFilter.from_args(request.args), query)
+
+
+@api.get("/<uuid:id>", responses=ONE)
+@requires(CAN_VIEW_ORDERS)
+def get_order(path: OrderPath):
+    """One order, with its ETag."""
+    return answer(queries.get_order(path.id))
+
+
+@api.put("/<uuid:id>", responses=WRITE)
+@requires(workflow.EDIT_ROLES)
+def update_order(path: OrderPath, body: OrderUpdate, header: IfMatchHeader):
+    """Change the clinical details of an ordered or scheduled order; fields left out keep their value."""
+    order = queries.get_order(path.id, for_update=True)
+    services.update_order(api_user(), order, body.model_dump(exclude_unset=True), expected_version=expected_version())
+    db.session.commit()
+    return answer(order)
+
+
+@api.patch("/<uuid:id>/status", responses=WRITE)
+@requires(CAN_VIEW_ORDERS)
+def change_status(path: OrderPath, body: StatusChange, header: IfMatchHeader):
+    """Move the order on: scheduled (with scheduled_date), in_progress, completed, reported
+    (with findings and impression) or cancelled (with reason). The transition table decides who may."""
+    order = queries.get_order(path.id, for_update=True)
+    fields = body.model_dump(exclude={"status"}, exclude_none=True)
+    services.change_status(api_user(), order, body.status, expected_version=expected_version(), **fields)
+    db.session.commit()
+    return answer(order)
+
+
+@api.delete("/<uuid:id>", responses=WRITE)
+@requires(CAN_VIEW_ORDERS)
+def cancel_order(path: OrderPath, body: CancelRequest, header: IfMatchHeader):
+    """Cancel the order (with a reason). Nothing is deleted: the order stays, cancelled."""
+    order = queries.get_order(path.id, for_update=True)
+    services.cancel_order(api_user(), order, body.reason, note=body.note, expected_version=expected_version())
+    db.session.commit()
+    return answer(order)
+
+
+@api.get("/patient/<uuid:patient_id>", responses={200: OrderList} | problems(404))
+@requires(CAN_VIEW_ORDERS)
+def patient_orders(path: PatientOrdersPath, query: OrderQuery):
+    """A patient's imaging history, newest first (the list filters apply)."""
+    if db.session.get(Patient, path.patient_id) is None:
+        raise NotFound(f"No patient with id {path.patient_id}.")
+    filters = queries.OrderFilter.from_args(request.args)
+    filters.patient_id = path.patient_id
+    return page(filters, query)
+
+
+@api.get("/visit/<uuid:visit_id>", responses={200: OrderList} | problems(404))
+@requires(CAN_VIEW_ORDERS)
+def visit_orders(path: VisitOrdersPath, query: OrderQuery):
+    """The orders placed from a visit, newest first (the list filters apply)."""
+    if db.session.get(Visit, path.visit_id) is None:
+        raise NotFound(f"No visit with id {path.visit_id}.")
+    filters = queries.OrderFilter.from_args(request.args)
+    filters.visit_id = path.visit_id
+    return page(filters, query)
+
+
+@api.get("/accession/<string(maxlength=64):accession_number>", responses=ONE)
+@requires(CAN_VIEW_ORDERS)
+def order_by_accession(path: AccessionPath):
+    """One order by its accession number (ACC-YYYY-NNNNN)."""
+    return answer(queries.get_order_by_accession(path.accession_number))

@@ -1,0 +1,85 @@
+"""The minimal patient records orders hang on: POST/GET /api/v1/patients, GET /api/v1/patients/{id}."""
+
+from __future__ import annotations
+
+from flask import request
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.api.common import decode_cursor, encode_cursor, json_response, problems, resource_blueprint
+from webapp.api.errors import ApiError
+from webapp.api.idempotency import claim
+from webapp.api.schemas import IdempotencyHeader, PatientIn, PatientList, PatientOut, PatientPath, PatientQuery
+from webapp.api.security import api_user, requires
+from webapp.auth.roles import CAN_REGISTER_PATIENTS, CAN_VIEW_ORDERS
+from webapp.extensions import db
+from webapp.imaging.errors import NotFound
+from webapp.patients.models import Patient
+
+api = resource_blueprint("patients", __name__, "/api/v1/patients", "Patients")
+
+
+def _duplicate(mrn: str) -> ApiError:
+    return ApiError(409, "Duplicate", f"A patient with MRN {mrn} exists already.", kind="duplicate",
+                    errors={"mrn": "Already registered."})
+
+
+def _get(patient_id) -> Patient:
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound(f"No patient with id {patient_id}.")
+    return patient
+
+
+@api.post("", responses={201: PatientOut, 200: PatientOut} | problems(409))
+@requires(CAN_REGISTER_PATIENTS)
+def register_patient(body: PatientIn, header: IdempotencyHeader):
+    """Register a patient; the MRN must be new (409 otherwise)."""
+    key = claim(api_user(), header.idempotency_key, request.get_json())
+    if key.is_replay:
+        return json_response(PatientOut.model_validate(_get(key.replay_resource_id)), key.replay_status,
+                             {"Idempotent-Replayed": "true"})
+    if db.session.scalar(select(Patient.id).where(Patient.mrn == body.mrn)) is not None:
+        raise _duplicate(body.mrn)
+    patient = Patient(**body.model_dump())
+    db.session.add(patient)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        raise _duplicate(body.mrn) from None
+    key.record(patient.id, 201)
+    db.session.commit()
+    return json_response(PatientOut.model_validate(patient), 201, {"Location": f"/api/v1/patients/{patient.id}"})
+
+
+@api.get("", responses={200: PatientList})
+@requires(CAN_VIEW_ORDERS)
+def list_patients(query: PatientQuery):
+    """Patients, newest first; ``q`` matches the MRN exactly or a name in part."""
+    statement = select(Patient)
+    if query.q and query.q.strip():
+        text = query.q.strip()
+        like = f"%{text.lower().replace('%', '').replace('_', '')}%"
+        statement = statement.where(or_(
+            Patient.mrn == text,
+            func.lower(Patient.last_name).like(like),
+            func.lower(Patient.first_name).like(like),
+        ))
+    if query.cursor:
+        moment, key = decode_cursor(query.cursor)
+        statement = statement.where(
+            or_(Patient.created_at < moment, and_(Patient.created_at == moment, Patient.id < key))
+        )
+    statement = statement.order_by(Patient.created_at.desc(), Patient.id.desc()).limit(query.limit + 1)
+    rows = list(db.session.scalars(statement))
+    next_cursor = encode_cursor(rows[query.limit - 1].created_at, rows[query.limit - 1].id) \
+        if len(rows) > query.limit else None
+    return json_response(PatientList(items=[PatientOut.model_validate(p) for p in rows[: query.limit]],
+                                      next_cursor=next_cursor))
+
+
+@api.get("/<uuid:id>", responses={200: PatientOut} | problems(404))
+@requires(CAN_VIEW_ORDERS)
+def get_patient(path: PatientPath):
+    """One patient."""
+    return json_response(PatientOut.model_validate(_get(path.id)))

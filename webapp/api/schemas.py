@@ -1,0 +1,331 @@
+"""Pydantic schemas of the JSON API: what each endpoint takes and answers.
+
+They generate the OpenAPI document. Input schemas only check shapes and lengths; the rules
+(known codes, required steps, who may do what) stay in ``webapp.imaging.services``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from webapp.imaging.models import LATERALITIES, PRIORITIES, STATUSES
+from webapp.imaging.queries import DEFAULT_LIMIT, MAX_LIMIT
+from webapp.imaging.services import TEXT_LIMITS
+from webapp.patients.models import SEXES
+
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
+Laterality = Literal[LATERALITIES]  # type: ignore[valid-type]
+Sex = Literal[SEXES]  # type: ignore[valid-type]
+
+
+def text(limit: int, *, min_length: int = 0):
+    """A string of at most ``limit`` characters (the services trim and check emptiness)."""
+    return Annotated[str, StringConstraints(max_length=limit, min_length=min_length)]
+
+
+def limited(name: str):
+    return text(TEXT_LIMITS[name])
+
+
+Code = Annotated[str, StringConstraints(max_length=20)]
+ProcedureCode = Annotated[str, StringConstraints(max_length=16)]
+
+
+class InputModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------- problems
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 ``application/problem+json``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URI naming the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    errors: dict[str, str] | None = Field(None, description="The bad fields and what is wrong with each.")
+
+
+# ---------------------------------------------------------------------------- tokens
+
+
+class TokenRequest(InputModel):
+    username: text(64, min_length=1)
+    password: text(256, min_length=1)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+# ---------------------------------------------------------------------------- reference data
+
+
+class ModalityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    description: str | None
+    dicom_modality: str
+    is_active: bool
+
+
+class BodyPartOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    modalities: list[str]
+    is_paired: bool
+
+
+class ModalityList(BaseModel):
+    items: list[ModalityOut]
+
+
+class BodyPartList(BaseModel):
+    items: list[BodyPartOut]
+
+
+# ---------------------------------------------------------------------------- patients and visits
+
+
+class PatientIn(InputModel):
+    mrn: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")]
+    first_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    last_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    date_of_birth: date
+    sex: Sex
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _plausible_birth_date(cls, value: date) -> date:
+        if value > date.today() or value.year < 1880:
+            raise ValueError("must be a past date after 1880")
+        return value
+
+
+class PatientOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    mrn: str
+    first_name: str
+    last_name: str
+    date_of_birth: date
+    sex: str
+    created_at: datetime
+
+
+class PatientList(BaseModel):
+    items: list[PatientOut]
+    next_cursor: str | None
+
+
+class DiagnosisIn(InputModel):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+class DiagnosisOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    code: str
+    description: str
+
+
+class VisitIn(InputModel):
+    patient_id: uuid.UUID
+    visit_date: AwareDatetime | None = Field(None, description="Defaults to now.")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    clinical_notes: text(4000) | None = None
+    diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=20)
+
+
+class VisitOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    visit_date: datetime
+    reason: str
+    clinical_notes: str | None
+    diagnoses: list[DiagnosisOut]
+    created_at: datetime
+
+
+class VisitList(BaseModel):
+    items: list[VisitOut]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------------------- imaging orders
+
+
+class OrderCreate(InputModel):
+    patient_id: uuid.UUID
+    visit_id: uuid.UUID
+    modality: Code = Field(examples=["XRAY"])
+    body_part: Code = Field(examples=["CHEST"])
+    procedure_code: ProcedureCode | None = Field(None, examples=["71046"])
+    laterality: Laterality | None = None
+    clinical_indication: limited("clinical_indication") = Field(examples=["Suspected pneumonia"])
+    clinical_history: limited("clinical_history") | None = None
+    special_instructions: limited("special_instructions") | None = None
+    priority: Priority = "routine"
+    diagnosis_id: uuid.UUID | None = None
+    notes: limited("notes") | None = None
+
+
+class OrderUpdate(InputModel):
+    """The clinical details to change; fields left out keep their value."""
+
+    modality: Code | None = None
+    body_part: Code | None = None
+    procedure_code: ProcedureCode | None = None
+    laterality: Laterality | None = None
+    clinical_indication: limited("clinical_indication") | None = None
+    clinical_history: limited("clinical_history") | None = None
+    special_instructions: limited("special_instructions") | None = None
+    priority: Priority | None = None
+    diagnosis_id: uuid.UUID | None = None
+
+
+class StatusChange(InputModel):
+    status: Status
+    scheduled_date: AwareDatetime | None = Field(None, description="Required to schedule or reschedule.")
+    findings: limited("findings") | None = Field(None, description="Required to report.")
+    impression: limited("impression") | None = Field(None, description="Required to report.")
+    report_text: limited("report_text") | None = None
+    reason: limited("reason") | None = Field(None, description="Required to cancel.")
+    number_of_images: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    note: limited("note") | None = None
+
+
+class CancelRequest(InputModel):
+    reason: limited("reason")
+    note: limited("note") | None = None
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    accession_number: str
+    order_number: str
+    patient_id: uuid.UUID
+    visit_id: uuid.UUID
+    ordered_by: uuid.UUID | None
+    diagnosis_id: uuid.UUID | None
+    modality: str
+    body_part: str
+    procedure_code: str | None
+    procedure_name: str | None
+    laterality: str | None
+    clinical_indication: str
+    clinical_history: str | None
+    special_instructions: str | None
+    status: Status
+    priority: Priority
+    ordered_date: datetime
+    scheduled_date: datetime | None
+    performed_date: datetime | None
+    completed_date: datetime | None
+    reported_date: datetime | None
+    cancelled_date: datetime | None
+    cancellation_reason: str | None
+    performing_technician: uuid.UUID | None
+    reporting_radiologist: uuid.UUID | None
+    report_text: str | None
+    findings: str | None
+    impression: str | None
+    study_instance_uid: str
+    number_of_images: int | None
+    notes: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    allowed_actions: list[str] = Field(
+        default_factory=list, description="What the signed-in user may do to the order now."
+    )
+
+
+class OrderList(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------------------- parameters
+
+
+class OrderPath(BaseModel):
+    id: uuid.UUID
+
+
+class PatientPath(BaseModel):
+    id: uuid.UUID
+
+
+class VisitPath(BaseModel):
+    id: uuid.UUID
+
+
+class PatientOrdersPath(BaseModel):
+    patient_id: uuid.UUID
+
+
+class VisitOrdersPath(BaseModel):
+    visit_id: uuid.UUID
+
+
+class AccessionPath(BaseModel):
+    accession_number: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+
+
+class PageQuery(BaseModel):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class OrderQuery(PageQuery):
+    status: Status | None = None
+    modality: Annotated[str, StringConstraints(max_length=10)] | None = None
+    priority: Priority | None = None
+    date_from: date | None = Field(None, description="Ordered on or after this day (clinic time).")
+    date_to: date | None = Field(None, description="Ordered on or before this day (clinic time).")
+    q: Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        None, description="Accession number, order number, patient name or MRN."
+    )
+
+
+class PatientQuery(PageQuery):
+    q: Annotated[str, StringConstraints(max_length=100)] | None = Field(None, description="Name or MRN.")
+
+
+class VisitQuery(PageQuery):
+    patient_id: uuid.UUID | None = None
+
+
+class IdempotencyHeader(BaseModel):
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")] | None = (
+        Field(None, alias="Idempotency-Key", description="Repeat a POST safely: the same key returns the same record.")
+    )
+
+
+class IfMatchHeader(BaseModel):
+    if_match: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        None, alias="If-Match", description="The ETag you read; a stale one gets 412."
+    )

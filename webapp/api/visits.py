@@ -1,0 +1,75 @@
+"""The minimal visits orders are placed from: POST/GET /api/v1/visits, GET /api/v1/visits/{id}."""
+
+from __future__ import annotations
+
+from flask import request
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import selectinload
+
+from webapp.api.common import decode_cursor, encode_cursor, json_response, problems, resource_blueprint
+from webapp.api.idempotency import claim
+from webapp.api.schemas import IdempotencyHeader, VisitIn, VisitList, VisitOut, VisitPath, VisitQuery
+from webapp.api.security import api_user, requires
+from webapp.auth.roles import CAN_OPEN_VISITS, CAN_VIEW_ORDERS
+from webapp.db_types import utcnow
+from webapp.extensions import db
+from webapp.imaging.errors import NotFound
+from webapp.patients.models import Patient
+from webapp.visits.models import Diagnosis, Visit
+
+api = resource_blueprint("visits", __name__, "/api/v1/visits", "Visits")
+
+
+def _get(visit_id) -> Visit:
+    visit = db.session.get(Visit, visit_id)
+    if visit is None:
+        raise NotFound(f"No visit with id {visit_id}.")
+    return visit
+
+
+@api.post("", responses={201: VisitOut, 200: VisitOut} | problems(404))
+@requires(CAN_OPEN_VISITS)
+def open_visit(body: VisitIn, header: IdempotencyHeader):
+    """Open a visit for a patient, with its diagnoses (ICD-10 code and description) in order."""
+    key = claim(api_user(), header.idempotency_key, request.get_json())
+    if key.is_replay:
+        return json_response(VisitOut.model_validate(_get(key.replay_resource_id)), key.replay_status,
+                             {"Idempotent-Replayed": "true"})
+    if db.session.get(Patient, body.patient_id) is None:
+        raise NotFound(f"No patient with id {body.patient_id}.")
+    visit = Visit(patient_id=body.patient_id, visit_date=body.visit_date or utcnow(), reason=body.reason,
+                  clinical_notes=body.clinical_notes)
+    for position, diagnosis in enumerate(body.diagnoses):
+        visit.diagnoses.append(Diagnosis(code=diagnosis.code, description=diagnosis.description, position=position))
+    db.session.add(visit)
+    db.session.flush()
+    key.record(visit.id, 201)
+    db.session.commit()
+    return json_response(VisitOut.model_validate(visit), 201, {"Location": f"/api/v1/visits/{visit.id}"})
+
+
+@api.get("", responses={200: VisitList} | problems(404))
+@requires(CAN_VIEW_ORDERS)
+def list_visits(query: VisitQuery):
+    """Visits, newest first; ``patient_id`` keeps one patient's."""
+    statement = select(Visit).options(selectinload(Visit.diagnoses))
+    if query.patient_id:
+        if db.session.get(Patient, query.patient_id) is None:
+            raise NotFound(f"No patient with id {query.patient_id}.")
+        statement = statement.where(Visit.patient_id == query.patient_id)
+    if query.cursor:
+        moment, key = decode_cursor(query.cursor)
+        statement = statement.where(or_(Visit.visit_date < moment, and_(Visit.visit_date == moment, Visit.id < key)))
+    statement = statement.order_by(Visit.visit_date.desc(), Visit.id.desc()).limit(query.limit + 1)
+    rows = list(db.session.scalars(statement))
+    next_cursor = encode_cursor(rows[query.limit - 1].visit_date, rows[query.limit - 1].id) \
+        if len(rows) > query.limit else None
+    return json_response(VisitList(items=[VisitOut.model_validate(v) for v in rows[: query.limit]],
+                                   next_cursor=next_cursor))
+
+
+@api.get("/<uuid:id>", responses={200: VisitOut} | problems(404))
+@requires(CAN_VIEW_ORDERS)
+def get_visit(path: VisitPath):
+    """One visit with its diagnoses."""
+    return json_response(VisitOut.model_validate(_get(path.id)))
