@@ -212,6 +212,9 @@ class StatusChange(InputModel):
     report_text: limited("report_text") | None = None
     reason: limited("reason") | None = Field(None, description="Required to cancel.")
     number_of_images: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    station_ae: Annotated[str, StringConstraints(max_length=16)] | None = Field(
+        None, description="When scheduling: the AE title of the scanner booked (\"\" clears it)."
+    )
     note: limited("note") | None = None
 
 
@@ -254,6 +257,7 @@ class OrderOut(BaseModel):
     impression: str | None
     study_instance_uid: str
     number_of_images: int | None
+    scheduled_station_ae: str | None = None
     notes: str | None
     created_at: datetime
     updated_at: datetime
