@@ -107,19 +107,28 @@ def http_problem(error: HTTPException) -> Response:
     return problem(status, error.name, detail, headers=headers)
 
 
-def _handle_http_exception(error: HTTPException):
-    if not is_api_request():
-        return error
+def _api_http_problem(error: HTTPException) -> Response:
     if error.code and error.code >= 500:
         db.session.rollback()
     return http_problem(error)
 
 
-def _handle_server_error(error: InternalServerError):
-    if not is_api_request():
-        return error
+def _api_server_error(error: InternalServerError) -> Response:
     db.session.rollback()
     return problem(500, "Internal server error", "The server failed to answer; the change was not saved.")
+
+
+def _chain(app: Flask, code: int | None, exception: type[HTTPException], api_handler) -> None:
+    """Answer /api requests with ``api_handler``; leave every other request to the handler
+    registered before (the web pages' error pages), or to Flask's default."""
+    previous = app.error_handler_spec[None][code].get(exception)
+
+    def handler(error):
+        if is_api_request():
+            return api_handler(error)
+        return previous(error) if previous is not None else error
+
+    app.register_error_handler(exception, handler)
 
 
 def _problem_safety_net(response: Response) -> Response:
@@ -139,8 +148,8 @@ def _problem_safety_net(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """App-level handlers: routing errors (unknown path, wrong method) have no blueprint."""
-    app.register_error_handler(HTTPException, _handle_http_exception)
-    app.register_error_handler(InternalServerError, _handle_server_error)
+    _chain(app, None, HTTPException, _api_http_problem)
+    _chain(app, 500, InternalServerError, _api_server_error)
     app.after_request(_problem_safety_net)
 
 
