@@ -6,6 +6,7 @@ import logging
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
 from webapp.dicom import DEFAULT_AE_TITLE, DEFAULT_HOST, DEFAULT_PORT
 from webapp.dicom.stations import add_station, set_station_active
@@ -13,8 +14,8 @@ from webapp.extensions import db, writing
 from webapp.imaging import queries
 from webapp.imaging.errors import ImagingError
 
-worklist_group = click.Group("worklist", help="The DICOM Modality Worklist and MPPS service.")
-stations_group = click.Group("stations", help="Scanners (DICOM stations) orders are scheduled on.")
+worklist_group = AppGroup("worklist", help="The DICOM Modality Worklist and MPPS service.")
+stations_group = AppGroup("stations", help="Scanners (DICOM stations) orders are scheduled on.")
 
 
 @worklist_group.command("serve")

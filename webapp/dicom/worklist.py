@@ -133,7 +133,7 @@ def _parse_time(value: str, tag: int, *, upper: bool) -> time:
         raise MalformedQuery(f"{value!r} is not a time of day.", tag) from None
 
 
-def _range(value: str, parse, tag: int) -> tuple:
+def _range(value: str, parse, tag: int, *, ordered: bool = True) -> tuple:
     if value.count("-") > 1:
         raise MalformedQuery(f"{value!r} is not a range.", tag)
     if "-" not in value:
@@ -142,7 +142,7 @@ def _range(value: str, parse, tag: int) -> tuple:
     if not low and not high:
         raise MalformedQuery("A range needs at least one end.", tag)
     bounds = (parse(low, False) if low else None, parse(high, True) if high else None)
-    if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+    if ordered and bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
         raise MalformedQuery(f"The range {value!r} ends before it starts.", tag)
     return bounds
 
@@ -182,6 +182,10 @@ def parse_query(identifier: Dataset) -> WorklistQuery:
                 _parse_sps_key(query, element)
             elif not _is_universal(_value_text(element)):
                 query.other_sps.append(_checked(element))
+    low, high = query.time_range or (None, None)
+    one_day = query.date_range is None or query.date_range[0] == query.date_range[1]
+    if low is not None and high is not None and low > high and one_day:
+        raise MalformedQuery("The time range ends before it starts.", Tag("ScheduledProcedureStepStartTime"))
     return query
 
 
@@ -241,7 +245,8 @@ def _parse_sps_key(query: WorklistQuery, element: DataElement) -> None:
     elif keyword == "ScheduledProcedureStepStartDate":
         query.date_range = _date_range(value, tag)
     elif keyword == "ScheduledProcedureStepStartTime":
-        query.time_range = _range(value, lambda v, upper: _parse_time(v, tag, upper=upper), tag)
+        # With a date range the times bound the first and last day: 2300-0700 over two days is fine.
+        query.time_range = _range(value, lambda v, upper: _parse_time(v, tag, upper=upper), tag, ordered=False)
 
 
 # ---------------------------------------------------------------------------- matching
