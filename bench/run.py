@@ -103,6 +103,17 @@ def run_backend(app, url: str, backend: str, redis: str | None, *, repeat: int, 
     return rows
 
 
+def upgrade(url: str) -> None:
+    import flask_migrate
+
+    from webapp.extensions import db
+
+    app = make_app(url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=int(os.environ.get("BENCH_ORDERS", 100_000)))
@@ -124,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     for backend, url in urls.items():
         have = existing_orders(url) if args.reuse else 0
         if have >= args.orders:
-            print(f"[{backend}] reusing {have:,} orders", file=sys.stderr)
+            print(f"[{backend}] reusing {have:,} orders (migrating it to the newest schema)", file=sys.stderr)
+            upgrade(url)
         else:
             print(f"[{backend}] generating {args.orders:,} orders", file=sys.stderr)
             summary = generate(url, orders=args.orders)

@@ -199,28 +199,38 @@ def scenario_list(app, url: str, backend: str, repeat: int) -> list[Row]:
         headers = {"Authorization": f"Bearer {api_token(api_client, 'doctor-001')}"}
         query = args | {"limit": str(LIST_LIMIT)}
 
-        def api_get(extra):
+        def api_get(extra, rows=LIST_LIMIT):
             def call():
                 response = api_client.get(ORDERS_API, query_string=query | extra, headers=headers)
                 assert response.status_code == 200, response.status_code
-                assert len(response.get_json()["items"]) == LIST_LIMIT
+                assert len(response.get_json()["items"]) == rows
             return call
 
         fns["api_first"] = api_get({})
         fns["api_deep"] = api_get({"cursor": cursor})
+    page_size = LIST_LIMIT
     if page:
+        try:
+            from webapp.imaging.views import PAGE_SIZE as page_size
+        except ImportError:
+            pass
         page_client = app.test_client()
         login_session(page_client, app, "doctor-001")
 
         def page_get(extra):
             def call():
                 response = page_client.get(ORDERS_PAGE, query_string=args | extra,
-                                           headers={"HX-Request": "true", "HX-Target": "order-list"})
+                                           headers={"HX-Request": "true", "HX-Target": "results"})
                 assert response.status_code == 200, response.status_code
+                assert b"<html" not in response.data[:2000].lower(), "not a fragment"
             return call
 
         fns["html_first"] = page_get({})
         fns["html_deep"] = page_get({"cursor": cursor})
+        if api and page_size != LIST_LIMIT:  # compare like with like: JSON of the page's size
+            fns["api_page_first"] = api_get({"limit": str(page_size)}, rows=page_size)
+            fns["api_page_deep"] = api_get({"limit": str(page_size), "cursor": cursor}, rows=page_size)
+    info["html_page_size"] = page_size
     samples = interleaved(fns, repeat)
     raw.close()
     stats = {name: summarise(values) for name, values in samples.items()}
@@ -243,12 +253,13 @@ def scenario_list(app, url: str, backend: str, repeat: int) -> list[Row]:
         verdict(deep["p95"] <= 2 * first["p95"]),
     ))
     if api and page:
-        worst = max(stats["html_first"]["p95"] / stats["api_first"]["p95"],
-                    stats["html_deep"]["p95"] / stats["api_deep"]["p95"])
+        json_key = "api_page" if "api_page_first" in stats else "api"
+        jf, jd = stats[f"{json_key}_first"], stats[f"{json_key}_deep"]
+        worst = max(stats["html_first"]["p95"] / jf["p95"], stats["html_deep"]["p95"] / jd["p95"])
         rows.append(Row(
-            "1. order list, HTML fragment (HX-Request) vs JSON", backend,
+            f"1. order list, HTML fragment (HX-Request) vs JSON, {page_size} rows each", backend,
             f"first {ms(stats['html_first'])}; deep p95 {stats['html_deep']['p95']:.2f} ms",
-            f"JSON first {ms(stats['api_first'])}; deep p95 {stats['api_deep']['p95']:.2f} ms",
+            f"JSON first {ms(jf)}; deep p95 {jd['p95']:.2f} ms",
             worst, "≤ 1.5× (worse of first/deep p95)", verdict(worst <= 1.5),
         ))
     else:
