@@ -18,7 +18,7 @@ from bench.common import make_app
 from bench.generate import generate
 from webapp.extensions import db, writing
 from webapp.imaging import services
-from webapp.imaging.models import STATUSES, ImagingOrder, OrderCounter, OrderEvent
+from webapp.imaging.models import OPEN_STATUSES, STATUSES, ImagingOrder, OrderCounter, OrderEvent
 from webapp.imaging.queries import OrderFilter, dashboard_counts, list_orders, order_events
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
@@ -58,7 +58,9 @@ def test_counts_and_statuses(generated):
             select(func.count()).select_from(ImagingOrder).join(Visit, Visit.id == ImagingOrder.visit_id)
             .where(Visit.patient_id != ImagingOrder.patient_id)
         )
-        assert dashboard_counts(NOW).total == ORDERS
+        counts = dashboard_counts(NOW)
+        assert counts.total == ORDERS and counts.by_status == by_status
+        assert sum(counts.by_modality.values()) == sum(by_status[s] for s in OPEN_STATUSES)
 
 
 def test_numbers_are_consecutive_per_year_and_match_the_counters(generated):
