@@ -1,7 +1,7 @@
 """index for the order list by status and modality
 
 Revision ID: f78e3ede18e0
-Revises: 7a15fc23877c
+Revises: 8d8f7fc695e1
 Create Date: 2026-11-28 04:41:32.406562
 
 """
@@ -13,7 +13,7 @@ import webapp.db_types
 
 # revision identifiers, used by Alembic.
 revision = 'f78e3ede18e0'
-down_revision = '7a15fc23877c'
+down_revision = '8d8f7fc695e1'
 branch_labels = None
 depends_on = None
 
