@@ -24,7 +24,7 @@ from webapp.extensions import SAFE_METHODS, db
 TOKEN_SALT = "webapp.api.token.v1"
 ROLES_ATTRIBUTE = "api_roles"
 PUBLIC_ATTRIBUTE = "api_public"
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+_DUMMY_HASHES: dict[str, str] = {}
 
 
 def token_lifetime() -> int:
@@ -58,7 +58,11 @@ def check_credentials(username: str, password: str) -> User | None:
     """The enabled user with these credentials, or None (the same work either way)."""
     user = db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        # As much work as for a real user: unknown names cannot be told apart by timing.
+        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+        if method not in _DUMMY_HASHES:
+            _DUMMY_HASHES[method] = generate_password_hash("not-a-real-password", method=method)
+        check_password_hash(_DUMMY_HASHES[method], password)
         return None
     if not user.check_password(password) or not user.is_enabled:
         return None

@@ -1,0 +1,12 @@
+"""Every operation of the API, as the CONTRACT lists them (method and OpenAPI path)."""
+
+EXPECTED_OPERATIONS = {
+    "POST /api/v1/auth/token",
+    "GET /api/v1/imaging/modalities", "GET /api/v1/imaging/body-parts",
+    "POST /api/v1/imaging/orders", "GET /api/v1/imaging/orders", "GET /api/v1/imaging/orders/{id}",
+    "PUT /api/v1/imaging/orders/{id}", "PATCH /api/v1/imaging/orders/{id}/status", "DELETE /api/v1/imaging/orders/{id}",
+    "GET /api/v1/imaging/orders/patient/{patient_id}", "GET /api/v1/imaging/orders/visit/{visit_id}",
+    "GET /api/v1/imaging/orders/accession/{accession_number}",
+    "POST /api/v1/patients", "GET /api/v1/patients", "GET /api/v1/patients/{id}",
+    "POST /api/v1/visits", "GET /api/v1/visits", "GET /api/v1/visits/{id}",
+}
