@@ -14,7 +14,7 @@ from webapp.auth.roles import Role
 from webapp.db_types import clinic_today, clinic_zone, utcnow
 from webapp.extensions import db, writing
 from webapp.imaging import services
-from webapp.imaging.models import ImagingOrder, Procedure
+from webapp.imaging.models import ImagingOrder
 from webapp.imaging.reference import load_reference_data
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
@@ -52,10 +52,14 @@ def create_user(username: str, role: str, password: str, full_name: str = "") ->
     return user
 
 
-FIRST_NAMES = ["Maria", "John", "Aisha", "Chen", "Olga", "Kwame", "Lucia", "Ravi", "Emma", "Yusuf",
-               "Sofia", "Liam", "Fatima", "Noah", "Ingrid", "Mateo", "Hana", "Omar", "Grace", "Pavel"]
+# (first name, sex): cases such as mammography and obstetric ultrasound go to women only.
+FIRST_NAMES = [("Maria", "female"), ("John", "male"), ("Aisha", "female"), ("Chen", "male"), ("Olga", "female"),
+               ("Kwame", "male"), ("Lucia", "female"), ("Ravi", "male"), ("Emma", "female"), ("Yusuf", "male"),
+               ("Sofia", "female"), ("Liam", "male"), ("Fatima", "female"), ("Noah", "male"), ("Ingrid", "female"),
+               ("Mateo", "male"), ("Hana", "female"), ("Omar", "male"), ("Grace", "female"), ("Pavel", "male")]
 LAST_NAMES = ["Garcia", "Smith", "Bello", "Wang", "Petrova", "Mensah", "Rossi", "Patel", "Brown", "Demir",
               "Silva", "Murphy", "Haddad", "Johnson", "Berg", "Lopez", "Sato", "Nasser", "Taylor", "Novak"]
+FEMALE_ONLY_BODY_PARTS = {"BREAST", "OBSTETRIC"}
 VISIT_CASES = [
     ("Cough and fever for 5 days", "J18.9", "Pneumonia, unspecified organism",
      "Productive cough, fever 38.9 C, crackles right lower lobe.", "XRAY", "CHEST", "71046", None),
@@ -92,71 +96,93 @@ def load_demo_data(seed: int = 4) -> dict[str, User]:
         users[str(role)] = db.session.scalar(select(User).where(User.username == username)) or create_user(
             username, str(role), demo_password(username), full_name
         )
-    doctor, scheduler, tech, rad, admin = (
-        users["doctor"], users["scheduler"], users["technician"], users["radiologist"], users["admin"]
-    )
+    doctor = users["doctor"]
     now = utcnow()
     today = clinic_today(now)
     zone = clinic_zone()
-    statuses = ["ordered", "scheduled", "in_progress", "completed", "reported", "cancelled"]
+    plans = []
     for index in range(20):
+        first_name, sex = FIRST_NAMES[index]
         patient = Patient(
-            mrn=f"MRN{100001 + index}",
-            first_name=FIRST_NAMES[index],
-            last_name=LAST_NAMES[index],
+            mrn=f"MRN{100001 + index}", first_name=first_name, last_name=LAST_NAMES[index], sex=sex,
             date_of_birth=date(1940 + rng.randrange(70), rng.randrange(1, 13), rng.randrange(1, 28)),
-            sex=rng.choice(["female", "male"]) if index % 7 else "female",
         )
         db.session.add(patient)
         db.session.flush()
+        cases = [c for c in VISIT_CASES if sex == "female" or c[5] not in FEMALE_ONLY_BODY_PARTS]
         for visit_index in range(rng.choice([1, 2])):
-            case = VISIT_CASES[(index + visit_index * 5) % len(VISIT_CASES)]
-            reason, icd, description, notes, modality, body_part, cpt, side = case
-            if modality == "MG" or case[5] == "OBSTETRIC":
-                patient.sex = "female"
-            visit_day = today - timedelta(days=rng.randrange(0, 20) if visit_index == 0 else rng.randrange(30, 400))
-            visit = Visit(
-                patient_id=patient.id, reason=reason, clinical_notes=notes, attending_doctor_id=doctor.id,
-                visit_date=datetime.combine(visit_day, time(9, rng.randrange(0, 59)), zone),
+            reason, icd, description, notes, modality, body_part, cpt, side = cases[(index + visit_index * 5) % len(cases)]
+            # A third of the first visits are today's; second visits are months old.
+            if visit_index == 0:
+                days_ago = 0 if index % 3 == 0 else rng.randrange(1, 12)
+                targets = ("ordered", "scheduled", "in_progress") if days_ago == 0 else STATUS_CYCLE
+            else:
+                days_ago = rng.randrange(30, 400)
+                targets = ("reported", "reported", "reported", "cancelled")
+            visit_at = min(
+                datetime.combine(today - timedelta(days=days_ago), time(8, rng.randrange(0, 59)), zone),
+                now - timedelta(minutes=90),
             )
+            visit = Visit(patient_id=patient.id, reason=reason, clinical_notes=notes,
+                          attending_doctor_id=doctor.id, visit_date=visit_at)
             visit.diagnoses.append(Diagnosis(code=icd, description=description, position=0))
             db.session.add(visit)
             db.session.flush()
             for order_index in range(rng.choice([1, 2, 2, 2])):
-                target = statuses[(index * 3 + visit_index + order_index) % len(statuses)]
-                procedure = db.session.get(Procedure, cpt)
-                ordered_at = visit.visit_date + timedelta(minutes=20 + order_index)
-                order = services.create_order(
-                    doctor, patient_id=patient.id, visit_id=visit.id, modality=modality, body_part=body_part,
-                    procedure_code=procedure.code, laterality=side, clinical_indication=f"{description} ({icd})",
+                plans.append((visit_at + timedelta(minutes=20 + order_index), dict(
+                    patient_id=patient.id, visit_id=visit.id, modality=modality, body_part=body_part,
+                    procedure_code=cpt, laterality=side, clinical_indication=f"{description} ({icd})",
                     clinical_history=notes, priority=rng.choice(["routine", "routine", "urgent", "stat"]),
-                    diagnosis_id=visit.diagnoses[0].id, now=min(ordered_at, now),
-                )
-                _advance_demo_order(order, target, users, rng, today, zone)
-    del scheduler, tech, rad, admin
+                    diagnosis_id=visit.diagnoses[0].id,
+                ), targets[(index + order_index) % len(targets)]))
+    # Placed in time order, so accession numbers follow the order dates as they would in real life.
+    for ordered_at, fields, target in sorted(plans, key=lambda plan: plan[0]):
+        order = services.create_order(doctor, now=ordered_at, **fields)
+        _advance_demo_order(order, target, users, rng, now)
     db.session.flush()
     return users
 
 
-def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User], rng, today, zone) -> None:
-    path = ["scheduled", "in_progress", "completed", "reported"]
-    if target == "cancelled":
-        services.cancel_order(users["doctor"], order, reason="Patient declined the examination.")
-        return
+STATUS_CYCLE = ("ordered", "scheduled", "in_progress", "completed", "reported", "cancelled", "reported", "completed")
+
+
+def _quarter_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+
+
+def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User], rng, now: datetime) -> None:
+    """Move a demo order to ``target`` with believable times: scans after booking, reports after scans."""
+    ordered = order.ordered_date
     if target == "ordered":
         return
-    when = datetime.combine(today, time(rng.randrange(8, 17), rng.choice([0, 15, 30, 45])), zone)
-    services.schedule_order(users["scheduler"], order, scheduled_date=when)
-    for status in path[1: path.index(target) + 1]:
-        if status == "in_progress":
-            services.start_order(users["technician"], order)
-        elif status == "completed":
-            services.complete_order(users["technician"], order, number_of_images=rng.randrange(2, 400))
-        elif status == "reported":
-            services.report_order(
-                users["radiologist"], order, findings="No acute abnormality identified.",
-                impression="Normal study.", report_text="Technique: standard protocol. Comparison: none.",
-            )
+    if target == "cancelled":
+        services.cancel_order(users["doctor"], order, reason="Patient declined the examination.",
+                              now=min(ordered + timedelta(hours=2), now))
+        return
+    if target == "scheduled":
+        slot = _quarter_hour(now + timedelta(hours=rng.randrange(1, 30)))
+        services.schedule_order(users["scheduler"], order, scheduled_date=slot,
+                                now=min(ordered + timedelta(minutes=30), now))
+        return
+    if target == "in_progress":
+        slot = _quarter_hour(now - timedelta(minutes=30))
+        start = now - timedelta(minutes=rng.randrange(5, 25))
+    else:
+        slot = _quarter_hour(min(ordered + timedelta(days=1), now - timedelta(hours=4)))
+        start = slot + timedelta(minutes=rng.randrange(0, 20))
+    services.schedule_order(users["scheduler"], order, scheduled_date=max(slot, ordered),
+                            now=min(ordered + timedelta(minutes=30), start))
+    services.start_order(users["technician"], order, now=start)
+    if target == "in_progress":
+        return
+    done = start + timedelta(minutes=rng.randrange(10, 45))
+    services.complete_order(users["technician"], order, number_of_images=rng.randrange(2, 400), now=done)
+    if target == "reported":
+        services.report_order(
+            users["radiologist"], order, findings="No acute abnormality identified.",
+            impression="Normal study.", report_text="Technique: standard protocol. Comparison: none.",
+            now=min(done + timedelta(hours=rng.randrange(1, 6)), now),
+        )
 
 
 def register(app: Flask) -> None:
