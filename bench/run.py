@@ -86,8 +86,8 @@ def run_backend(app, url: str, backend: str, redis: str | None, *, repeat: int, 
         ("2", lambda: scenarios.scenario_dashboard(app, url, backend, repeat)),
         ("3", lambda: scenarios.scenario_event_cost(app, backend, rounds=3 if quick else 10)),
         ("3", lambda: scenarios.scenario_http(
-            app, url, backend, clients=8, per_client=25 if quick else 150,
-            get_repeat=50 if quick else 500, redis_url=redis)),
+            app, url, backend, clients=8, seconds=5 if quick else 20,
+            get_repeat=50 if quick else 300, redis_url=redis)),
     ]
     rows: list[scenarios.Row] = []
     for number, step in steps:
@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default=os.environ.get("BENCH_BACKENDS", "sqlite,postgresql"))
     parser.add_argument("--reuse", action="store_true", default=os.environ.get("BENCH_REUSE") == "1",
                         help="keep a benchmark database that already holds at least --orders orders")
-    parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", 200)),
-                        help="samples per timed query (default 200)")
+    parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", 100)),
+                        help="samples per timed query (default 100)")
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
     parser.add_argument("--only", default="", help="comma-separated scenario numbers to run (default all)")
     args = parser.parse_args(argv)
