@@ -147,3 +147,18 @@ def test_discontinued_is_recorded_and_the_scanner_may_start_again(app, dicom_ser
     order, events = state(app, ct_order.id)
     assert (order.status, order.number_of_images) == ("completed", 5)
     assert [e[0] for e in events] == ["created", "schedule", "start", "discontinued", "note", "complete"]
+
+
+def test_mpps_changes_are_published_after_their_commit(app, dicom_server, ct_order, monkeypatch):
+    from webapp.events import publishing
+
+    sent = []
+    monkeypatch.setattr(publishing, "publish_signals", lambda signals: sent.extend(signals) or len(signals))
+    uid = generate_uid()
+    assert n_create(dicom_server, in_progress(ct_order), uid).Status == 0x0000
+    assert n_set(dicom_server, completed([2]), uid).Status == 0x0000
+    assert [(s["accession_number"], s["status"]) for s in sent] == [
+        (ct_order.accession_number, "in_progress"), (ct_order.accession_number, "completed")]
+    # A refused message publishes nothing.
+    assert n_set(dicom_server, completed([2]), uid).Status == 0x0110
+    assert len(sent) == 2

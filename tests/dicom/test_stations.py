@@ -119,3 +119,4 @@ def test_worklist_serve_command(app, tmp_path):
         output = process.communicate(timeout=20)[0]
     assert f"Worklist service IMAGINGORDERS on 127.0.0.1:{port}" in output
     assert "CT1, PYSCU" in output
+    assert "Worklist service stopped." in output and process.returncode == 0  # SIGTERM stops it cleanly

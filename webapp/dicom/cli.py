@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 
 import click
 from flask import current_app
@@ -26,6 +28,11 @@ def serve_command(host: str, port: int, ae_title: str) -> None:
     """Answer C-ECHO, Modality Worklist C-FIND and MPPS N-CREATE/N-SET until Ctrl-C."""
     from webapp.dicom import server  # pynetdicom is loaded only by this command
 
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a service manager's stop ends it like Ctrl-C
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     app = current_app._get_current_object()
@@ -34,12 +41,17 @@ def serve_command(host: str, port: int, ae_title: str) -> None:
         f"Worklist service {ae_title} on {host}:{port}; calling AE titles: "
         f"{', '.join(allowed) if allowed else 'any'}. Ctrl-C stops it."
     )
+    if not app.config.get("REDIS_URL"):
+        click.echo("REDIS_URL is not set: MPPS changes are saved but not pushed live to open pages; "
+                   "set it to the web app's Redis.")
     try:
-        server.start(app, host, port, ae_title, block=True)
+        sys.stdout.flush()
+        server.start(app, host, port, ae_title, block=True)  # pynetdicom stops on KeyboardInterrupt
     except KeyboardInterrupt:
-        click.echo("Stopped.")
+        pass
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    click.echo("Worklist service stopped.")
 
 
 def _fail(exc: ImagingError) -> click.ClickException:
