@@ -79,6 +79,15 @@ EXTRA_DIAGNOSES = [
     ("J45.909", "Unspecified asthma, uncomplicated"), ("N18.3", "Chronic kidney disease, stage 3"),
     ("Z87.891", "Personal history of nicotine dependence"),
 ]
+FIRST_NAMES = {
+    "female": ("Maria", "Aisha", "Olga", "Lucia", "Emma", "Sofia", "Fatima", "Ingrid", "Hana", "Grace", "Amara",
+               "Priya", "Mei", "Zara", "Elena"),
+    "male": ("John", "Chen", "Kwame", "Ravi", "Yusuf", "Liam", "Noah", "Mateo", "Omar", "Pavel", "Tomás", "Sam",
+             "Ivan", "Kofi", "Arjun"),
+}
+LAST_NAMES = ("Garcia", "Smith", "Bello", "Wang", "Petrova", "Mensah", "Rossi", "Patel", "Brown", "Demir", "Silva",
+              "Murphy", "Haddad", "Johnson", "Berg", "Lopez", "Sato", "Nasser", "Taylor", "Novak", "Okafor", "Raman",
+              "Lindqvist", "Reyes", "Kim", "Nguyen", "Müller", "Dubois", "Kowalski", "Andersen")
 INDICATIONS = [
     "Follow-up of known finding.", "Rule out fracture after fall.", "Persistent pain, not improving.",
     "Pre-operative assessment.", "Staging.", "Screening.",
@@ -292,15 +301,14 @@ class Generator:
     def users(self) -> tuple[list[tuple], dict[str, list[Person]]]:
         from werkzeug.security import generate_password_hash
 
-        from webapp.cli import FIRST_NAMES, LAST_NAMES
-
         password_hash = generate_password_hash(BENCH_PASSWORD)  # one hash: scrypt is slow by design
         rows, people = [], {}
         created = self.now - timedelta(days=365 * self.years + 30)
         for role, count in STAFF.items():
             for index in range(1, count + 1):
                 username = f"{role}-{index:03d}"
-                name = f"{self.rng.choice(FIRST_NAMES)} {self.rng.choice(LAST_NAMES)}"
+                first = self.rng.choice(FIRST_NAMES[self.rng.choice(("female", "male"))])
+                name = f"{first} {self.rng.choice(LAST_NAMES)}"
                 if role in ("doctor", "radiologist"):
                     name = f"Dr. {name}"
                 person = Person(self.uuid(), username, name, role)
@@ -311,8 +319,6 @@ class Generator:
         return rows, people
 
     def patients(self, count: int) -> tuple[list[tuple], list[uuid.UUID], list[uuid.UUID]]:
-        from webapp.cli import FIRST_NAMES, LAST_NAMES
-
         rows, everyone, women = [], [], []
         rng = self.rng
         oldest = date(1930, 1, 1).toordinal()
@@ -326,7 +332,8 @@ class Generator:
             if sex == "female":
                 women.append(pid)
             rows.append((
-                self.f.id(pid), f"B{index + 1:09d}", rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES),
+                self.f.id(pid), f"B{index + 1:09d}", rng.choice(FIRST_NAMES.get(sex) or FIRST_NAMES["female"]),
+                rng.choice(LAST_NAMES),
                 self.f.day(date.fromordinal(oldest + rng.randrange(span))), sex, self.f.dt(created),
             ))
         self.summary.patients = count
