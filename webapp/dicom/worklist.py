@@ -9,7 +9,6 @@ Other keys with a value are matched here against the built item.
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import re
 from collections.abc import Iterable
@@ -417,7 +416,10 @@ def worklist_item(order: ImagingOrder, modality: str | None = None) -> Dataset:
 
 
 def restrict_to_keys(item: Dataset, requested: Dataset, *, top: bool = True) -> Dataset:
-    """Only the keys the scanner asked for (an empty sequence key asks for whole items)."""
+    """Only the keys the scanner asked for (an empty sequence key asks for whole items).
+
+    The answer takes the item's elements over (no copies): the item is built for this answer only.
+    """
     out = Dataset()
     for element in requested:
         tag = element.tag
@@ -431,7 +433,7 @@ def restrict_to_keys(item: Dataset, requested: Dataset, *, top: bool = True) -> 
             items = [restrict_to_keys(sub, element.value[0], top=False) for sub in have.value]
             out.add(DataElement(tag, "SQ", items))
         else:
-            out.add(copy.deepcopy(have))
+            out.add(have)
     if top:
         out.SpecificCharacterSet = CHARACTER_SET
     return out
