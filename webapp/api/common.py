@@ -58,21 +58,48 @@ def resource_blueprint(name: str, import_name: str, url_prefix: str, tag: str, *
     return bp
 
 
+NUL_MESSAGE = "Must not contain NUL characters."
+
+
+def _nul_field(value, location: str = "") -> str | None:
+    """Where a string with a NUL character is (PostgreSQL cannot store one), or None."""
+    if isinstance(value, str):
+        return (location or "body") if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _nul_field(item, f"{location}.{key}" if location else str(key))
+        if found:
+            return found
+    return None
+
+
+def _refuse_nul(field: str | None) -> None:
+    if field:
+        raise ApiError(422, "Invalid field values", f"{field}: {NUL_MESSAGE}", kind="validation",
+                       errors={field: NUL_MESSAGE})
+
+
 def before_api_request() -> None:
     """Size limit, then who is calling, then a parseable JSON body (before Pydantic looks at it)."""
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit and request.content_length and request.content_length > limit:
         raise ApiError(413, "Request body too large", f"At most {limit} bytes.", kind="too-large")
+    if "\x00" in request.path:
+        raise ApiError(404, "Not found", "No record with that identifier.", kind="not-found")
     view = current_app.view_functions.get(request.endpoint)
     security.authenticate(view)
+    _refuse_nul(next((name for name, value in request.args.items(multi=True) if "\x00" in name + value), None))
     if request.method in BODY_METHODS:
         if not request.is_json:
             raise ApiError(400, "Malformed request", "Send a JSON body with 'Content-Type: application/json'.",
                            kind="malformed")
         try:
-            json.loads(request.get_data(cache=True))
+            body = json.loads(request.get_data(cache=True))
+            nul_field = _nul_field(body)
         except (ValueError, RecursionError):
-            raise ApiError(400, "Malformed request", "The body is not valid JSON.", kind="malformed") from None
+            raise ApiError(400, "Malformed request", "The body is not valid JSON (or nests too deeply).",
+                           kind="malformed") from None
+        _refuse_nul(nul_field)
 
 
 # ---------------------------------------------------------------------------- answers

@@ -7,10 +7,10 @@ They generate the OpenAPI document. Input schemas only check shapes and lengths;
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from webapp.imaging.models import LATERALITIES, PRIORITIES, STATUSES
 from webapp.imaging.queries import DEFAULT_LIMIT, MAX_LIMIT
@@ -32,6 +32,28 @@ def limited(name: str):
     return text(TEXT_LIMITS[name])
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+
+
+def _sane_moment(value: datetime) -> datetime:
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+def _sane_day(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+# A date and time with its UTC offset, in years the clinic can mean (and the database can store).
+Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
+Day = Annotated[date, AfterValidator(_sane_day)]
 Code = Annotated[str, StringConstraints(max_length=20)]
 ProcedureCode = Annotated[str, StringConstraints(max_length=16)]
 
@@ -149,7 +171,7 @@ class DiagnosisOut(BaseModel):
 
 class VisitIn(InputModel):
     patient_id: uuid.UUID
-    visit_date: AwareDatetime | None = Field(None, description="Defaults to now.")
+    visit_date: Moment | None = Field(None, description="Defaults to now.")
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
     clinical_notes: text(4000) | None = None
     diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=20)
@@ -206,7 +228,7 @@ class OrderUpdate(InputModel):
 
 class StatusChange(InputModel):
     status: Status
-    scheduled_date: AwareDatetime | None = Field(None, description="Required to schedule or reschedule.")
+    scheduled_date: Moment | None = Field(None, description="Required to schedule or reschedule.")
     findings: limited("findings") | None = Field(None, description="Required to report.")
     impression: limited("impression") | None = Field(None, description="Required to report.")
     report_text: limited("report_text") | None = None
@@ -308,8 +330,8 @@ class OrderQuery(PageQuery):
     status: Status | None = None
     modality: Annotated[str, StringConstraints(max_length=10)] | None = None
     priority: Priority | None = None
-    date_from: date | None = Field(None, description="Ordered on or after this day (clinic time).")
-    date_to: date | None = Field(None, description="Ordered on or before this day (clinic time).")
+    date_from: Day | None = Field(None, description="Ordered on or after this day (clinic time).")
+    date_to: Day | None = Field(None, description="Ordered on or before this day (clinic time).")
     q: Annotated[str, StringConstraints(max_length=100)] | None = Field(
         None, description="Accession number, order number, patient name or MRN."
     )
