@@ -36,3 +36,7 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Screenshots of the main pages for the README (real server, headless Chromium).
+screenshots: install
+	$(PY) scripts/screenshots.py

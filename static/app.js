@@ -51,6 +51,28 @@
     }
   });
 
+  // Keep Tab and Shift+Tab inside the open dialog (the page behind is inert, the browser UI is not).
+  var FOCUSABLE = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+  document.addEventListener("keydown", function (event) {
+    var d = dialog();
+    if (event.key !== "Tab" || !d || !d.open) { return; }
+    var items = Array.prototype.filter.call(d.querySelectorAll(FOCUSABLE), function (el) {
+      return el.offsetParent !== null || el === document.activeElement;
+    });
+    if (!items.length) { return; }
+    var first = items[0], last = items[items.length - 1];
+    if (!d.contains(document.activeElement)) {
+      event.preventDefault();
+      first.focus();
+    } else if (event.shiftKey && document.activeElement === first) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+
   document.addEventListener("close", function (event) {
     if (event.target.id === "app-dialog") {
       document.getElementById("dialog-body").innerHTML = "";

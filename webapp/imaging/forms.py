@@ -6,11 +6,17 @@ from datetime import datetime, time, timedelta
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, SelectField, TextAreaField, TimeField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from webapp.db_types import clinic_today, clinic_zone
 from webapp.imaging.models import PRIORITY_LABELS
 from webapp.imaging.services import TEXT_LIMITS
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as select choices."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class VersionedForm(FlaskForm):
@@ -81,7 +87,7 @@ class ImagingOrderForm(FlaskForm):
     body_part = SelectField("Body part", validators=[DataRequired(message="Choose a body part.")])
     procedure_code = SelectField("Procedure (CPT code)", validators=[Optional()])
     laterality = SelectField(
-        "Laterality", choices=[("", "Choose a side"), ("left", "Left"), ("right", "Right"), ("bilateral", "Bilateral")],
+        "Laterality", choices=choices([("", "Choose a side"), ("left", "Left"), ("right", "Right"), ("bilateral", "Bilateral")]),
         validators=[Optional()],
     )
     diagnosis_id = SelectField("Diagnosis this order is for", validators=[Optional()])
@@ -93,7 +99,7 @@ class ImagingOrderForm(FlaskForm):
         "Clinical history", validators=[Optional(), Length(max=TEXT_LIMITS["clinical_history"])], render_kw={"rows": 3}
     )
     priority = SelectField(
-        "Priority", choices=list(PRIORITY_LABELS.items()), default="routine", validators=[DataRequired()]
+        "Priority", choices=choices(PRIORITY_LABELS.items()), default="routine", validators=[DataRequired()]
     )
     special_instructions = TextAreaField(
         "Special instructions", validators=[Optional(), Length(max=TEXT_LIMITS["special_instructions"])],

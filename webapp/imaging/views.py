@@ -27,7 +27,7 @@ from webapp.imaging.errors import (
     TransitionNotAllowed,
     ValidationFailed,
 )
-from webapp.imaging.forms import ACTION_FORMS, ImagingOrderForm
+from webapp.imaging.forms import ACTION_FORMS, ImagingOrderForm, choices
 from webapp.imaging.models import (
     PRIORITY_LABELS,
     STATUS_LABELS,
@@ -233,7 +233,7 @@ def _fill_choices(form: ImagingOrderForm, visit: Visit) -> dict:
     """Body parts filtered by the modality, procedures by both; dependent values no longer offered
     are cleared. Returns what the template needs to know (laterality shown or not)."""
     modalities = _active_modalities()
-    form.modality.choices = [("", "Choose a modality")] + [(m.code, m.name) for m in modalities]
+    form.modality.choices = choices([("", "Choose a modality")] + [(m.code, m.name) for m in modalities])
     modality = form.modality.data if form.modality.data in {m.code for m in modalities} else None
     if not modality:
         form.modality.data = ""
@@ -241,7 +241,7 @@ def _fill_choices(form: ImagingOrderForm, visit: Visit) -> dict:
     parts = list(db.session.scalars(select(BodyPart).order_by(BodyPart.sort_order)))
     if modality:
         parts = [p for p in parts if modality in p.modalities]
-    form.body_part.choices = [("", "Choose a body part")] + [(p.code, p.name) for p in parts]
+    form.body_part.choices = choices([("", "Choose a body part")] + [(p.code, p.name) for p in parts])
     body_part = next((p for p in parts if p.code == form.body_part.data), None)
     if body_part is None:
         form.body_part.data = ""
@@ -252,9 +252,10 @@ def _fill_choices(form: ImagingOrderForm, visit: Visit) -> dict:
     if body_part:
         statement = statement.where(Procedure.body_part == body_part.code)
     procedures = list(db.session.scalars(statement)) if modality else []
-    form.procedure_code.choices = [("", "Not specified" if procedures else "Choose modality and body part first")] + [
-        (p.code, f"{p.code} — {p.name}") for p in procedures
-    ]
+    form.procedure_code.choices = choices(
+        [("", "Not specified" if procedures else "Choose modality and body part first")]
+        + [(p.code, f"{p.code} — {p.name}") for p in procedures]
+    )
     procedure = next((p for p in procedures if p.code == form.procedure_code.data), None)
     if procedure is None:
         form.procedure_code.data = ""
@@ -263,7 +264,7 @@ def _fill_choices(form: ImagingOrderForm, visit: Visit) -> dict:
     if not needs_side and not form.laterality.errors:
         form.laterality.data = ""
 
-    form.diagnosis_id.choices = [("", "No linked diagnosis")] + [(str(d.id), d.label) for d in visit.diagnoses]
+    form.diagnosis_id.choices = choices([("", "No linked diagnosis")] + [(str(d.id), d.label) for d in visit.diagnoses])
     return {"show_laterality": needs_side or bool(form.laterality.errors), "body_part": body_part}
 
 
@@ -326,8 +327,13 @@ def new_order():
     if request.form.get("refresh"):  # without JavaScript: "Update choices" re-renders the form
         _fill_choices(form, visit)
         return _form_page(form, visit)
-    _fill_choices(form, visit)
-    if not form.validate():
+    choices = _fill_choices(form, visit)
+    valid = form.validate()
+    if choices["show_laterality"] and not form.laterality.data:
+        # Said here as well as by the service, so it shows together with the other field errors.
+        form.laterality.errors = [*form.laterality.errors, "Say which side: this body part is paired."]
+        valid = False
+    if not valid:
         return _form_page(form, visit, status=422, message="Please correct the highlighted fields.")
     nonce = _form_token_nonce(form.form_token.data, visit)
     if nonce is None:

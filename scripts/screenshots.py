@@ -1,0 +1,88 @@
+"""Screenshots of the main pages for the README: `make screenshots` writes docs/screenshots/*.png.
+
+Starts the real server (gunicorn, temporary SQLite with demo data) and drives Debian's Chromium.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.browser.live import launch_chromium, sign_in, sign_out, start_live_server  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 860}
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="screenshots-") as tmp:
+        server = start_live_server(Path(tmp) / "server")
+        try:
+            with sync_playwright() as playwright:
+                browser = launch_chromium(playwright)
+                context = browser.new_context(base_url=server.url, viewport=VIEWPORT)
+                page = context.new_page()
+                shoot(page, server.url)
+                browser.close()
+        finally:
+            server.stop()
+    for path in sorted(OUT.glob("*.png")):
+        print(path.relative_to(ROOT))
+
+
+def save(page, name: str, full_page: bool = True) -> None:
+    page.screenshot(path=str(OUT / f"{name}.png"), full_page=full_page)
+
+
+def shoot(page, url: str) -> None:
+    page.goto(f"{url}/login")
+    save(page, "01-login", full_page=False)
+    sign_in(page, url, "doctor")
+    save(page, "02-dashboard")
+    page.goto(f"{url}/imaging/orders")
+    save(page, "03-order-list", full_page=False)
+    page.goto(f"{url}/patients?q=Garcia")
+    page.get_by_role("link", name="Garcia, Maria").click()
+    page.get_by_role("link", name="Imaging History").click()
+    page.wait_for_selector("#patient-orders")
+    save(page, "04-patient-imaging-history")
+    page.get_by_role("link", name="Overview and visits").click()
+    page.locator("#patient-visits a").first.click()
+    page.wait_for_selector("#visit-orders")
+    save(page, "05-visit")
+    page.get_by_role("link", name="Order Imaging").click()
+    page.wait_for_selector("#app-dialog[open]")
+    page.get_by_label("Modality").select_option("XRAY")
+    page.locator("#body_part option[value='HEAD']").wait_for(state="detached")
+    page.get_by_label("Body part").select_option("CHEST")
+    page.wait_for_selector("#procedure_code option[value='71046']", state="attached")
+    page.get_by_label("Procedure (CPT code)").select_option("71046")
+    page.get_by_label("Clinical indication").fill("Suspected pneumonia")
+    save(page, "06-order-form-dialog", full_page=False)
+    page.get_by_role("button", name="Submit Order").click()
+    page.wait_for_selector("#dialog-body .created-panel")
+    save(page, "07-order-created", full_page=False)
+    accession = page.locator("#dialog-body #accession-number").inner_text()
+    page.get_by_role("link", name="Close").click()
+    sign_out(page)
+    sign_in(page, url, "scheduler")
+    page.goto(f"{url}/imaging/orders?q={accession}")
+    page.get_by_role("link", name=accession).click()
+    page.wait_for_selector("#action-schedule")
+    save(page, "08-order-detail-scheduler")
+    page.get_by_role("button", name="Schedule").click()
+    page.wait_for_selector(f"#order-main [data-status='scheduled']")
+    save(page, "09-order-scheduled", full_page=False)
+    assert re.match(r"ACC-\d{4}-\d{5}", accession)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""A real server for browser tests and screenshots: the app under gunicorn (gevent workers, as
+`make run`) on a free port of 127.0.0.1, with a temporary SQLite database prepared by
+`flask db upgrade` and `flask seed --demo`. Used by tests/browser/conftest.py and scripts/screenshots.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--no-first-run", "--disable-sync",
+]
+_LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+# Variables of the developer's shell that must not leak into the test server.
+_DROPPED_ENV = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "INSTANCE_PATH", "PORT", "HOST", "FLASK_APP")
+
+
+@dataclass
+class LiveServer:
+    url: str
+    directory: Path
+    env: dict[str, str]
+    process: subprocess.Popen
+    log_path: Path
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.directory / "app.db"
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        """Read the server's database directly (tests check what was stored)."""
+        with sqlite3.connect(self.db_path, timeout=30) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def server_env(directory: Path, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+    env.update({
+        "INSTANCE_PATH": str(directory),
+        "DATABASE_URL": f"sqlite:///{directory / 'app.db'}",
+        "SECRET_KEY": "live-server-test-key-" + directory.name,
+        "FLASK_APP": "wsgi",
+        "HOST": "127.0.0.1",
+        "PORT": "0",  # gunicorn binds a free port and logs which
+        "WEB_CONCURRENCY": "2",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(overrides or {})
+    return env
+
+
+def start_live_server(directory: Path, overrides: dict[str, str] | None = None, *, timeout: float = 60) -> LiveServer:
+    """Prepare the database and start gunicorn; returns once the login page answers."""
+    directory.mkdir(parents=True, exist_ok=True)
+    env = server_env(directory, overrides)
+    python = sys.executable
+    for command in (["db", "upgrade"], ["seed", "--demo"]):
+        subprocess.run([python, "-m", "flask", *command], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    log_path = directory / "server.log"
+    log = open(log_path, "wb")  # noqa: SIM115  (kept open for the server's lifetime)
+    gunicorn = str(Path(python).with_name("gunicorn"))
+    process = subprocess.Popen(
+        [gunicorn, "--config", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + timeout
+    url = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        match = _LISTENING.search(log_path.read_text(errors="replace"))
+        if match and url is None:
+            url = f"http://127.0.0.1:{match.group(1)}"
+        if url:
+            try:
+                with urllib.request.urlopen(f"{url}/login", timeout=5) as response:
+                    if response.status == 200:
+                        return LiveServer(url=url, directory=directory, env=env, process=process, log_path=log_path)
+            except OSError:
+                pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"the live server did not start in {timeout} s:\n{log_path.read_text(errors='replace')}")
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def sign_in(page, base_url: str, username: str, password: str | None = None) -> None:
+    """Sign in through the login page as a demo user (password `<username>-demo-2026`)."""
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password or f"{username}-demo-2026")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r".*/(dashboard|imaging|patients|visits).*"))
+
+
+def sign_out(page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r".*/login.*"))
