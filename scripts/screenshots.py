@@ -79,7 +79,7 @@ def shoot(page, url: str) -> None:
     page.wait_for_selector("#action-schedule")
     save(page, "08-order-detail-scheduler")
     page.get_by_role("button", name="Schedule").click()
-    page.wait_for_selector(f"#order-main [data-status='scheduled']")
+    page.wait_for_selector("#order-main [data-status='scheduled']")
     save(page, "09-order-scheduled", full_page=False)
     assert re.match(r"ACC-\d{4}-\d{5}", accession)
 

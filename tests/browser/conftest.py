@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.live import launch_chromium, sign_in as _sign_in, start_live_server
+from tests.browser.live import launch_chromium, start_live_server
+from tests.browser.live import sign_in as _sign_in
 from tests.services import chromium_available, require
 
 TABLET = {"width": 1024, "height": 768}
@@ -38,7 +39,10 @@ def live_server(tmp_path_factory, live_server_env):
 @pytest.fixture(scope="session")
 def playwright_instance():
     require(chromium_available(), "Chromium (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # The machine is shared (2 cores): give assertions room before they fail.
+    expect.set_options(timeout=15_000)
 
     with sync_playwright() as playwright:
         yield playwright
@@ -57,7 +61,7 @@ def new_page(browser, live_server):
 
     def factory(viewport: dict | None = None):
         context = browser.new_context(base_url=live_server.url, viewport=viewport or TABLET)
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(20_000)
         contexts.append(context)
         return context.new_page()
 

@@ -74,7 +74,7 @@ def server_env(directory: Path, overrides: dict[str, str] | None = None) -> dict
     return env
 
 
-def start_live_server(directory: Path, overrides: dict[str, str] | None = None, *, timeout: float = 60) -> LiveServer:
+def start_live_server(directory: Path, overrides: dict[str, str] | None = None, *, timeout: float = 120) -> LiveServer:
     """Prepare the database and start gunicorn; returns once the login page answers."""
     directory.mkdir(parents=True, exist_ok=True)
     env = server_env(directory, overrides)

@@ -87,7 +87,8 @@ class ImagingOrderForm(FlaskForm):
     body_part = SelectField("Body part", validators=[DataRequired(message="Choose a body part.")])
     procedure_code = SelectField("Procedure (CPT code)", validators=[Optional()])
     laterality = SelectField(
-        "Laterality", choices=choices([("", "Choose a side"), ("left", "Left"), ("right", "Right"), ("bilateral", "Bilateral")]),
+        "Laterality",
+        choices=choices([("", "Choose a side"), ("left", "Left"), ("right", "Right"), ("bilateral", "Bilateral")]),
         validators=[Optional()],
     )
     diagnosis_id = SelectField("Diagnosis this order is for", validators=[Optional()])
