@@ -256,3 +256,19 @@ def test_report_needs_findings_and_impression(client, bearer, make_order):
     body = problem(client.patch(f"{ORDERS}/{order.id}/status", json={"status": "reported", "findings": "  "},
                                 headers=bearer("radiologist")), 422)
     assert {"findings", "impression"} <= set(body["errors"])
+
+
+def test_api_changes_are_published_after_commit_only(client, bearer, make_order, monkeypatch):
+    published = []
+    monkeypatch.setattr("webapp.events.publishing.publish_signals", lambda signals: published.extend(signals))
+    order = make_order("ordered")
+    scheduler = bearer("scheduler")
+    published.clear()  # the order's creation
+    url = f"{ORDERS}/{order.id}/status"
+    problem(client.patch(url, json={"status": "scheduled"}, headers=scheduler), 422)  # no date: nothing changes
+    problem(client.patch(url, json={"status": "scheduled", "scheduled_date": tomorrow()},
+                         headers=scheduler | {"If-Match": '"7"'}), 412)
+    assert published == []
+    response = client.patch(url, json={"status": "scheduled", "scheduled_date": tomorrow()}, headers=scheduler)
+    assert response.status_code == 200
+    assert [(s["id"], s["status"], s["version"]) for s in published] == [(str(order.id), "scheduled", 2)]
