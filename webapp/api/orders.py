@@ -78,7 +78,7 @@ def _location(order: ImagingOrder) -> str:
 @api.get("", responses={200: OrderList})
 @requires(CAN_VIEW_ORDERS)
 def list_orders(query: OrderQuery):
-    """Orders, newest first, filtered; page on with ``next_cursor``."""
+    """Orders, newest first, filtered; page on with next_cursor."""
     return page(queries.OrderFilter.from_args(request.args), query)
 
 
@@ -102,8 +102,11 @@ def update_order(path: OrderPath, body: OrderUpdate, header: IfMatchHeader):
 @api.patch("/<uuid:id>/status", responses=WRITE)
 @requires(CAN_VIEW_ORDERS)
 def change_status(path: OrderPath, body: StatusChange, header: IfMatchHeader):
-    """Move the order on: scheduled (with scheduled_date), in_progress, completed, reported
-    (with findings and impression) or cancelled (with reason). The transition table decides who may."""
+    """Move the order to its next status; the transition table decides who may.
+
+    scheduled needs scheduled_date (and may book station_ae), reported needs findings and
+    impression, cancelled needs reason; any step takes a note.
+    """
     order = queries.get_order(path.id, for_update=True)
     fields = body.model_dump(exclude={"status"}, exclude_none=True)
     services.change_status(api_user(), order, body.status, expected_version=expected_version(), **fields)

@@ -55,7 +55,7 @@ def register_patient(body: PatientIn, header: IdempotencyHeader):
 @api.get("", responses={200: PatientList})
 @requires(CAN_VIEW_ORDERS)
 def list_patients(query: PatientQuery):
-    """Patients, newest first; ``q`` matches the MRN exactly or a name in part."""
+    """Patients, newest first; q matches the MRN exactly or a name in part."""
     statement = select(Patient)
     if query.q and query.q.strip():
         text = query.q.strip()

@@ -12,7 +12,7 @@ api = resource_blueprint("auth", __name__, "/api/v1/auth", "Authentication", pub
 @api.post("/token", responses={200: TokenResponse} | problems(401))
 @public
 def create_token(body: TokenRequest):
-    """A bearer token for ``Authorization: Bearer <token>``; it expires after ``expires_in`` seconds."""
+    """A bearer token for Authorization: Bearer <token>; it expires after expires_in seconds."""
     user = check_credentials(body.username, body.password)
     if user is None:
         raise unauthorized("Wrong username or password, or the account is disabled.")

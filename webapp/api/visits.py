@@ -51,7 +51,7 @@ def open_visit(body: VisitIn, header: IdempotencyHeader):
 @api.get("", responses={200: VisitList} | problems(404))
 @requires(CAN_VIEW_ORDERS)
 def list_visits(query: VisitQuery):
-    """Visits, newest first; ``patient_id`` keeps one patient's."""
+    """Visits, newest first; patient_id keeps one patient's."""
     statement = select(Visit).options(selectinload(Visit.diagnoses))
     if query.patient_id:
         if db.session.get(Patient, query.patient_id) is None:
