@@ -560,8 +560,11 @@ def scenario_http(app, url: str, backend: str, *, clients: int, seconds: float, 
             while time.perf_counter() < deadline:
                 patient_id, visit_id = rng.choice(visits)
                 start = time.perf_counter()
-                status, body = client.request("POST", ORDERS_API, ORDER_BODY | {"patient_id": patient_id,
-                                                                                 "visit_id": visit_id})
+                try:
+                    status, body = client.request("POST", ORDERS_API, ORDER_BODY | {"patient_id": patient_id,
+                                                                                     "visit_id": visit_id})
+                except (OSError, http.client.HTTPException) as exc:  # a timeout is an error, not a crash
+                    status, body = type(exc).__name__, b""
                 elapsed = time.perf_counter() - start
                 with lock:
                     results["statuses"][status] = results["statuses"].get(status, 0) + 1
@@ -612,6 +615,10 @@ def scenario_http(app, url: str, backend: str, *, clients: int, seconds: float, 
             "4. GET one order vs hello JSON (same gunicorn)", backend, ms(m), f"hello {ms(b)}",
             m["p50"] / b["p50"], "≤ 2× (p50)", verdict(m["p50"] <= 2 * b["p50"]), {"order": m, "hello": b},
         ))
+    timeouts = (RESULTS / f"gunicorn-{backend}.log").read_text().count("WORKER TIMEOUT")
+    if timeouts:  # a hung worker is an error even when the clients' retries hid it
+        rows[0].measured += f", {timeouts} gunicorn worker timeouts"
+        rows[0].result = "FAIL"
     return rows
 
 
