@@ -35,6 +35,7 @@ def test_whole_life_cycle_through_the_api(client, bearer, order_payload):
     assert order["status"] == "ordered" and order["version"] == 1 and order["study_instance_uid"].startswith("2.25.")
     assert created.headers["ETag"] == '"1"'
     assert created.headers["Location"] == f"{ORDERS}/{order['id']}"
+    assert created.headers["Cache-Control"] == "no-store"
     assert set(order["allowed_actions"]) == {"cancel", "edit", "note"}
     url = f"{ORDERS}/{order['id']}"
 

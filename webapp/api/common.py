@@ -54,8 +54,15 @@ def resource_blueprint(name: str, import_name: str, url_prefix: str, tag: str, *
         abp_responses=problems(400, 413, 422) if public else problems(400, 401, 403, 413, 422),
     )
     bp.before_request(before_api_request)
+    bp.after_request(_no_store)
     errors.register(bp)
     return bp
+
+
+def _no_store(response: Response) -> Response:
+    # Answers carry patient data and tokens: kept in no shared or browser cache.
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 NUL_MESSAGE = "Must not contain NUL characters."
