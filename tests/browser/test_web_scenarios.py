@@ -20,8 +20,10 @@ def _uuid(value: str) -> str:
 
 
 def test_create_order_from_the_visit_as_doctor(page, live_server, sign_in):
-    dialogs = []
+    dialogs, console_errors = [], []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    # A Content-Security-Policy violation (e.g. an inline style htmx tried to add) logs an error.
+    page.on("console", lambda m: console_errors.append(m.text) if "Content Security Policy" in m.text else None)
     sign_in(page, "doctor")
     page.get_by_role("link", name="Patients").click()
     page.get_by_label("Name or MRN").fill("Garcia")
@@ -72,7 +74,7 @@ def test_create_order_from_the_visit_as_doctor(page, live_server, sign_in):
 
     page.get_by_role("link", name="All orders").click()
     expect(page.locator("#orders-table tbody tr").first).to_contain_text(accession)
-    assert dialogs == []
+    assert dialogs == [] and console_errors == []
 
 
 def test_update_status_as_scheduler_then_technician(page, live_server, sign_in):
@@ -80,6 +82,7 @@ def test_update_status_as_scheduler_then_technician(page, live_server, sign_in):
     page.get_by_role("link", name="All orders").click()
     page.get_by_label("Status").select_option("ordered")  # htmx submits the GET form
     expect(page).to_have_url(re.compile(r"status=ordered"))
+    expect(page.locator("#orders-table [data-status]:not([data-status='ordered'])")).to_have_count(0)
     first = page.locator("#orders-table tbody tr").first
     expect(first.locator("[data-status]")).to_have_text("Ordered")
     accession = first.locator("a.accession-inline").inner_text()
