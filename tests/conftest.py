@@ -65,6 +65,11 @@ def database_url(db_backend, tmp_path_factory, request):
 
 
 def _empty_all_tables() -> None:
+    from webapp.audit.guards import drop_guards, install_guards
+
+    # The audit tables are append-only by trigger; lift that inside this transaction only.
+    connection = db.session.connection()
+    drop_guards(connection)
     tables = list(reversed(db.metadata.sorted_tables))
     if db.engine.dialect.name == "postgresql":
         names = ", ".join(f'"{t.name}"' for t in tables)
@@ -75,6 +80,7 @@ def _empty_all_tables() -> None:
         db.session.execute(text("DELETE FROM sqlite_sequence")) if db.session.execute(
             text("SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")
         ).first() else None
+    install_guards(connection)
 
 
 @pytest.fixture

@@ -53,9 +53,11 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from webapp.audit.cli import register as register_audit
     from webapp.cli import register
 
     register(app)
+    register_audit(app)
 
 
 @login_manager.user_loader

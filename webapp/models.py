@@ -1,6 +1,7 @@
 """Import every model so SQLAlchemy's metadata (and Alembic) sees the whole schema."""
 
 from webapp.api.models import IdempotencyKey
+from webapp.audit.models import PatientAccessLog
 from webapp.auth.models import User
 from webapp.dicom.models import PerformedProcedureStep
 from webapp.imaging.models import (
@@ -17,6 +18,7 @@ from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
-    "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "OrderCounter", "OrderEvent",
-    "OrderFormSubmission", "Patient", "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
+    "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "OrderCounter",
+    "OrderEvent", "OrderFormSubmission", "Patient", "PatientAccessLog", "PerformedProcedureStep", "Procedure",
+    "Station", "User", "Visit",
 ]

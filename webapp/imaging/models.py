@@ -195,7 +195,8 @@ class OrderEvent(db.Model):
     """One row per change to an order, written in the same transaction as the change.
 
     The timeline, the audit trail and the live event id (its integer id) all come from here.
-    Rows are only ever inserted.
+    Rows are only ever inserted: database triggers refuse UPDATE and DELETE, and each row's
+    ``row_hash`` chains it to the row before it (see webapp.audit).
     """
 
     __tablename__ = "order_events"
@@ -213,6 +214,9 @@ class OrderEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     changes: Mapped[dict] = mapped_column(JSON, default=dict)
     note: Mapped[str | None] = mapped_column(Text)
+    # The hash chain (webapp.audit.chain fills both before the row is inserted).
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
 
     order = relationship("ImagingOrder", back_populates="events")
     actor = relationship("User")

@@ -1,0 +1,40 @@
+"""``flask --app wsgi audit verify`` and ``flask --app wsgi backup``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from webapp.audit.chain import verify_chain
+from webapp.backup import BackupFailed, backup_database
+from webapp.extensions import db
+
+
+def register(app: Flask) -> None:
+    audit_group = AppGroup("audit", help="Check the audit trail.")
+    app.cli.add_command(audit_group)
+
+    @audit_group.command("verify")
+    def verify_command() -> None:
+        """Walk the order events' hash chain; report the first broken link (exit status 1)."""
+        result = verify_chain(db.session)
+        db.session.rollback()
+        if result.ok:
+            click.echo(f"OK: {result.checked} events, chain intact; head event {result.head_id}, hash {result.head_hash}")
+            return
+        click.echo(f"BROKEN after {result.checked} good events: {result.problem}", err=True)
+        raise SystemExit(1)
+
+    @app.cli.command("backup")
+    @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Where to write the copy (default: instance/backups/<db>-<UTC time>).")
+    def backup_command(output: Path | None) -> None:
+        """Write a consistent copy of the database (SQLite backup API, or pg_dump)."""
+        try:
+            path = backup_database(output)
+        except BackupFailed as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Backup written to {path} ({path.stat().st_size} bytes).")
