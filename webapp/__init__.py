@@ -41,6 +41,9 @@ def create_app(config: Config | None = None) -> Flask:
     _register_blueprints(app)
     api.init_app(app)
     _register_cli(app)
+    from webapp.faults import register_fault_handlers
+
+    register_fault_handlers(app)
     return app
 
 

@@ -46,6 +46,11 @@ class Config:
         if self.SQLALCHEMY_DATABASE_URI.startswith(("postgres://", "postgresql://")):
             self.SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://" + self.SQLALCHEMY_DATABASE_URI.split("://", 1)[1]
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            # An unreachable server must fail fast (503), not hang the worker until TCP gives up.
+            self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {
+                "connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
+            }
         self.REDIS_URL = os.environ.get("REDIS_URL") or None
         # Live events (webapp/events): see the README's "Live updates" section.
         self.SSE_CHANNEL = os.environ.get("SSE_CHANNEL", "imaging-orders:events")

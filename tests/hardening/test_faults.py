@@ -1,0 +1,155 @@
+"""Faults: the database goes away mid-flight and comes back; the app answers 503 and recovers."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import date
+
+import pytest
+from flask import Blueprint, jsonify, request
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import make_url
+
+from tests.conftest import _empty_all_tables
+from tests.hardening.tcp_proxy import TcpProxy
+from webapp import create_app
+from webapp.auth.models import User
+from webapp.cli import create_user
+from webapp.config import TestConfig
+from webapp.extensions import csrf, db, writing
+from webapp.imaging import services
+from webapp.imaging.models import ImagingOrder, OrderCounter, OrderEvent
+from webapp.imaging.reference import load_reference_data
+from webapp.patients.models import Patient
+from webapp.visits.models import Visit
+
+probe = Blueprint("fault_probe", __name__)
+
+
+@probe.get("/patients-count")
+@probe.get("/api/v1/patients-count")
+def patients_count():
+    return jsonify(count=db.session.scalar(select(func.count()).select_from(Patient)))
+
+
+@probe.post("/api/v1/probe-orders")
+def probe_create():
+    body = request.get_json()
+    doctor = db.session.get(User, uuid.UUID(body.pop("doctor")))
+    order = services.create_order(doctor, **body)
+    db.session.commit()
+    return jsonify(accession_number=order.accession_number), 201
+
+
+csrf.exempt(probe)
+
+
+def _seed_people() -> dict:
+    doctor = create_user(f"doc-{uuid.uuid4().hex[:6]}", "doctor", "password-123")
+    patient = Patient(mrn=f"MRN{uuid.uuid4().int % 10**8:08d}", first_name="Ann", last_name="Lee",
+                      date_of_birth=date(1970, 1, 1), sex="female")
+    db.session.add(patient)
+    db.session.flush()
+    visit = Visit(patient_id=patient.id, reason="Cough", visit_date=services.utcnow())
+    db.session.add(visit)
+    db.session.flush()
+    return {"doctor": str(doctor.id), "patient_id": str(patient.id), "visit_id": str(visit.id),
+            "modality": "XRAY", "body_part": "CHEST", "clinical_indication": "Cough"}
+
+
+@pytest.fixture
+def proxied_app(postgres_database):
+    """An app whose PostgreSQL connections all go through a proxy the test can cut."""
+    url = make_url(postgres_database)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    app = create_app(TestConfig(
+        url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": {"connect_timeout": 3}},
+    ))
+    app.register_blueprint(probe)
+    with app.app_context(), writing():
+        db.create_all()
+        _empty_all_tables()
+        load_reference_data()
+        app.order_fields = _seed_people()
+        db.session.commit()
+    yield app, proxy
+    proxy.close()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _assert_unavailable(response, *, api: bool) -> None:
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body and "psycopg" not in body and "sqlalchemy" not in body.lower()
+    if api:
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["status"] == 503
+    else:
+        assert response.mimetype == "text/html"
+        assert "temporarily unavailable" in body
+
+
+def test_database_outage_answers_503_and_recovers_by_itself(proxied_app):
+    app, proxy = proxied_app
+    client = app.test_client()
+    assert client.get("/patients-count").status_code == 200
+    assert client.get("/api/v1/patients-count").get_json() == {"count": 1}
+
+    proxy.cut()
+    _assert_unavailable(client.get("/patients-count"), api=False)
+    _assert_unavailable(client.get("/api/v1/patients-count"), api=True)
+    _assert_unavailable(client.post("/api/v1/probe-orders", json=dict(app.order_fields)), api=True)
+
+    proxy.restore()
+    # The first request after the outage already works: pre-ping replaced the dead connections.
+    assert client.get("/patients-count").status_code == 200
+    created = client.post("/api/v1/probe-orders", json=dict(app.order_fields))
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["accession_number"].endswith("-00001")
+
+
+def test_a_commit_the_database_drops_leaves_nothing_behind(proxied_app):
+    app, proxy = proxied_app
+    client = app.test_client()
+
+    def cut_before_commit(_session):
+        proxy.cut()
+
+    event.listen(db.session, "before_commit", cut_before_commit)
+    try:
+        response = client.post("/api/v1/probe-orders", json=dict(app.order_fields))
+    finally:
+        event.remove(db.session, "before_commit", cut_before_commit)
+    _assert_unavailable(response, api=True)
+
+    proxy.restore()
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ImagingOrder)) == 0
+        assert db.session.scalar(select(func.count()).select_from(OrderEvent)) == 0
+        assert (db.session.scalar(select(func.max(OrderCounter.last_value))) or 0) == 0
+    created = client.post("/api/v1/probe-orders", json=dict(app.order_fields))
+    assert created.status_code == 201
+    assert created.get_json()["accession_number"].endswith("-00001")  # the lost attempt used no number
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_failure_answers_503_and_recovers(app):
+    app.register_blueprint(probe)
+    client = app.test_client()
+
+    def fail(*_args, **_kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", fail)
+    try:
+        _assert_unavailable(client.get("/patients-count"), api=False)
+        _assert_unavailable(client.get("/api/v1/patients-count"), api=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", fail)
+    assert client.get("/api/v1/patients-count").get_json() == {"count": 0}

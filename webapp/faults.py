@@ -1,0 +1,77 @@
+"""What the app answers while the database is unreachable.
+
+Every request runs in one transaction that commits once at the end, so a request the database
+drops out of commits nothing: the handler rolls back, and the user gets a 503 (a
+problem+json under /api, a plain page elsewhere) with no stack trace and a Retry-After. When
+the database returns, the pool's pre-ping replaces dead connections, so the next request works
+with no restart.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, json, render_template_string, request
+from sqlalchemy import exc as sa_exc
+
+from webapp.extensions import db
+
+# What SQLAlchemy raises when it cannot reach the database or loses it mid-request (also
+# SQLite's "database is locked" after the busy timeout: try again later is right for it too).
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+RETRY_AFTER_SECONDS = 15
+
+UNAVAILABLE_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Temporarily unavailable · Imaging orders</title>
+</head>
+<body>
+  <main>
+    <h1>The system is temporarily unavailable</h1>
+    <p>The order database cannot be reached at the moment. Nothing was half-saved: a change
+       is either stored completely or not at all.</p>
+    <p>The system recovers by itself when the database is back. If you were saving something,
+       open the order again in a minute and check whether it was stored before you repeat it.</p>
+    <p><a href="{{ url }}">Try again</a></p>
+  </main>
+</body>
+</html>
+"""
+
+
+def wants_problem_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/problem+json"
+
+
+def database_unavailable(error: Exception) -> Response:
+    """503 without details: roll back what the request began, log one line, tell the user."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the pool discards it
+        pass
+    reason = str(getattr(error, "orig", error)).strip().splitlines()[0:1]
+    current_app.logger.warning(
+        "Database unavailable during %s %s: %s", request.method, request.path, reason[0] if reason else type(error)
+    )
+    if wants_problem_json():
+        body = {
+            "type": "about:blank",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": "The database cannot be reached; nothing was changed. Try again shortly.",
+        }
+        response = Response(json.dumps(body), status=503, mimetype="application/problem+json")
+    else:
+        response = Response(
+            render_template_string(UNAVAILABLE_PAGE, url=request.full_path.rstrip("?") if request.method == "GET" else "/"),
+            status=503, mimetype="text/html",
+        )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def register_fault_handlers(app: Flask) -> None:
+    for error in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error, database_unavailable)
