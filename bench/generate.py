@@ -41,6 +41,7 @@ from bench.common import (  # noqa: E402
     normalise_url,
     sqlite_path,
 )
+from webapp.audit.chain import GENESIS_HASH, event_hash  # noqa: E402
 
 DEFAULT_DB = f"sqlite:///{ROOT / 'instance' / 'bench' / 'bench.db'}"
 CHUNK_ORDERS = 20_000
@@ -111,7 +112,7 @@ COLUMNS = {
         "version",
     ),
     "order_events": ("id", "order_id", "event_type", "from_status", "to_status", "order_version", "actor_id",
-                     "actor_label", "actor_role", "created_at", "changes", "note"),
+                     "actor_label", "actor_role", "created_at", "changes", "note", "prev_hash", "row_hash"),
     "order_counters": ("year", "last_value"),
 }
 FORCED_NEWEST = ("cancelled", "reported", "completed", "in_progress", "scheduled", "ordered")
@@ -292,6 +293,8 @@ class Generator:
         self.paired = body_parts
         self.summary = Summary()
         self.next_event_id = 1
+        # The audit hash chain (webapp.audit.chain), continued event by event in id order.
+        self.prev_event_hash = GENESIS_HASH
 
     def uuid(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
@@ -496,10 +499,16 @@ class Generator:
                 values.update(cancelled_date=at, cancelled_by=actor.id, cancellation_reason=reason)
                 changes = {"reason": reason}
                 current = "cancelled"
+            row_hash = event_hash(self.prev_event_hash, {
+                "id": self.next_event_id, "order_id": order_id, "event_type": step, "from_status": from_status,
+                "to_status": current, "order_version": version, "actor_id": actor.id, "actor_label": actor.label,
+                "actor_role": actor.role, "created_at": at, "changes": changes, "note": note,
+            })
             events.append((
                 self.next_event_id, f.id(order_id), step, from_status, current, version, f.id(actor.id),
-                actor.label, actor.role, f.dt(at), f.json(changes), note,
+                actor.label, actor.role, f.dt(at), f.json(changes), note, self.prev_event_hash, row_hash,
             ))
+            self.prev_event_hash = row_hash
             self.next_event_id += 1
         assert current == status, (steps, status)
 

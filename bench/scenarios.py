@@ -447,8 +447,11 @@ def _raw_create_sql(postgres: bool) -> tuple[str, str, str]:
                      "procedure_code, procedure_name, clinical_indication, status, priority, ordered_date, "
                      "study_instance_uid, created_at, updated_at, version")
     order = f"INSERT INTO imaging_orders ({order_columns}) VALUES ({', '.join([mark] * 18)})"
+    # The floor writes the event row without the audit chain (no lock, no head read, no hash):
+    # placeholder hashes; a bench database is not verified.
     event_sql = (f"INSERT INTO order_events (order_id, event_type, from_status, to_status, order_version, actor_id, "
-                 f"actor_label, actor_role, created_at, changes, note) VALUES ({', '.join([mark] * 11)})")
+                 f"actor_label, actor_role, created_at, changes, note, prev_hash, row_hash) "
+                 f"VALUES ({', '.join([mark] * 11)}, '{'0' * 64}', '{'0' * 64}')")
     return counter, order, event_sql
 
 

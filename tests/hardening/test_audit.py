@@ -207,3 +207,18 @@ def test_migrations_install_the_triggers(app, scratch_database):
         with db.engine.begin() as conn:
             assert len(_triggers(conn)) == 4
         db.engine.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_bulk_generated_benchmark_events_carry_a_valid_chain(tmp_path):
+    from bench.common import make_app
+    from bench.generate import generate
+
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    summary = generate(url, orders=150, years=1, seed=5, progress=False)
+    bench_app = make_app(url)
+    with bench_app.app_context():
+        result = verify_chain(db.session)
+        assert result.ok, result.problem
+        assert result.checked == summary.events
+        db.engine.dispose()
