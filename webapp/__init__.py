@@ -57,10 +57,12 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from webapp.audit.cli import register as register_audit
+    from webapp.auth.accounts import register_cli as register_accounts
     from webapp.cli import register
 
     register(app)
     register_audit(app)
+    register_accounts(app)
 
 
 @login_manager.user_loader

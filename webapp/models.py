@@ -3,6 +3,7 @@
 from webapp.api.models import IdempotencyKey
 from webapp.audit.models import PatientAccessLog
 from webapp.auth.models import User
+from webapp.auth.throttle import LoginAttempt
 from webapp.dicom.models import PerformedProcedureStep
 from webapp.imaging.models import (
     BodyPart,
@@ -18,7 +19,7 @@ from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
-    "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "OrderCounter",
-    "OrderEvent", "OrderFormSubmission", "Patient", "PatientAccessLog", "PerformedProcedureStep", "Procedure",
-    "Station", "User", "Visit",
+    "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "LoginAttempt",
+    "OrderCounter", "OrderEvent", "OrderFormSubmission", "Patient", "PatientAccessLog",
+    "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
 ]

@@ -16,6 +16,7 @@ from webapp.auth import bp
 from webapp.auth.forms import LoginForm
 from webapp.auth.models import User
 from webapp.auth.roles import Role
+from webapp.auth.throttle import record_sign_in, sign_in_refusal
 from webapp.db_types import utcnow
 from webapp.extensions import db, login_manager
 from webapp.web.htmx import is_htmx
@@ -55,8 +56,15 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
+        # Throttled per account and per address before any password is checked (webapp.auth.throttle).
+        refusal = sign_in_refusal(form.username.data)
+        if refusal:
+            db.session.rollback()
+            form.password.errors.append(refusal)
+            return render_template("auth/login.html", form=form, next_url=next_url), 429
         user = db.session.scalar(select(User).where(func.lower(User.username) == form.username.data.strip().lower()))
         if user is not None and user.is_enabled and user.check_password(form.password.data):
+            record_sign_in(form.username.data, succeeded=True)
             # A new session at sign-in: nothing from before (e.g. a planted session) survives.
             session.clear()
             login_user(user)
@@ -67,6 +75,8 @@ def login():
             return redirect(next_url or home_for(user), 303)
         if user is None:
             check_password_hash(_dummy_hash(), form.password.data)
+        record_sign_in(form.username.data, succeeded=False)
+        db.session.commit()
         form.password.errors.append("Wrong username or password.")
         status = 401
     elif request.method == "POST":

@@ -1,0 +1,73 @@
+"""Ending a user's access: disabling an account and ending all of its sessions and tokens."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+
+from webapp.auth.models import User
+from webapp.extensions import db, writing
+
+
+def end_sessions(user: User) -> None:
+    """Every session cookie and API token issued to ``user`` so far stops working (flushes).
+
+    Both carry the user's ``session_generation``; the user loader and the token check refuse
+    any other value.
+    """
+    user.session_generation = (user.session_generation or 0) + 1
+    db.session.flush()
+
+
+def disable_user(user: User) -> None:
+    """The user can no longer sign in, and is signed out everywhere at the next request."""
+    user.is_enabled = False
+    end_sessions(user)
+
+
+def enable_user(user: User) -> None:
+    user.is_enabled = True
+    db.session.flush()
+
+
+def _find(username: str) -> User:
+    user = db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user named {username!r}.")
+    return user
+
+
+def register_cli(app: Flask) -> None:
+    users_group = app.cli.commands["users"]
+
+    @users_group.command("disable")
+    @click.argument("username")
+    @with_appcontext
+    def disable_command(username: str) -> None:
+        """Disable a user: no sign-in, and their sessions and tokens end now."""
+        with writing():
+            disable_user(_find(username))
+            db.session.commit()
+        click.echo(f"Disabled {username}; their sessions and tokens no longer work.")
+
+    @users_group.command("enable")
+    @click.argument("username")
+    @with_appcontext
+    def enable_command(username: str) -> None:
+        """Allow a disabled user to sign in again."""
+        with writing():
+            enable_user(_find(username))
+            db.session.commit()
+        click.echo(f"Enabled {username}.")
+
+    @users_group.command("end-sessions")
+    @click.argument("username")
+    @with_appcontext
+    def end_sessions_command(username: str) -> None:
+        """Sign a user out everywhere (sessions and API tokens), e.g. after a lost tablet."""
+        with writing():
+            end_sessions(_find(username))
+            db.session.commit()
+        click.echo(f"Ended every session and token of {username}.")
