@@ -222,3 +222,19 @@ def test_bulk_generated_benchmark_events_carry_a_valid_chain(tmp_path):
         assert result.ok, result.problem
         assert result.checked == summary.events
         db.engine.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_pages_that_show_a_patients_orders_log_who_looked(app, client, auth, make_order):
+    order = make_order("scheduled")
+    user = auth.login("radiologist")
+    for path in (f"/patients/{order.patient_id}?tab=imaging", f"/visits/{order.visit_id}",
+                 f"/imaging/orders/{order.id}"):
+        assert client.get(path).status_code == 200, path
+    assert client.get(f"/patients/{order.patient_id}").status_code == 200  # overview: no orders shown
+    with app.app_context():
+        rows = db.session.scalars(select(PatientAccessLog).order_by(PatientAccessLog.id)).all()
+    assert [(r.user_id, r.patient_id, r.user_role) for r in rows] == [(user.id, order.patient_id, "radiologist")] * 3
+    assert [r.what.split(" ")[0] for r in rows] == ["imaging", "orders", "order"]
+    assert rows[2].what == f"order {order.accession_number}"
+    assert rows[0].request_path == f"GET /patients/{order.patient_id}?tab=imaging"

@@ -15,6 +15,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from webapp.audit import log_patient_access
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.extensions import db
@@ -118,7 +119,9 @@ def _detail(order: ImagingOrder, *, forms: dict | None = None, message=None, sta
 @bp.route("/imaging/orders/<uuid:order_id>")
 @roles_required(CAN_VIEW_ORDERS)
 def order_detail(order_id: uuid.UUID):
-    return _detail(_order_or_404(order_id))
+    order = _order_or_404(order_id)
+    log_patient_access(current_user, order.patient_id, f"order {order.accession_number}")
+    return _detail(order)
 
 
 def _action_kwargs(action: str, form) -> dict:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 from flask import abort, request
+from flask_login import current_user
 from sqlalchemy import func, or_, select
 
+from webapp.audit import log_patient_access
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.extensions import db
@@ -50,5 +52,7 @@ def detail(patient_id: uuid.UUID):
     if tab not in TABS:
         tab = "overview"
     orders = queries.patient_orders(patient.id) if tab == "imaging" else []
+    if tab == "imaging":
+        log_patient_access(current_user, patient.id, "imaging history")
     block = "tabs" if htmx_target() == "patient-tab-region" else None
     return render_page("patients/detail.html", block, patient=patient, tab=tab, tabs=TABS, orders=orders)
