@@ -9,7 +9,8 @@ with no restart.
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, json, render_template_string, request
+from flask import Flask, Response, current_app, json, request
+from markupsafe import escape
 from sqlalchemy import exc as sa_exc
 
 from webapp.extensions import db
@@ -33,7 +34,7 @@ UNAVAILABLE_PAGE = """<!doctype html>
        is either stored completely or not at all.</p>
     <p>The system recovers by itself when the database is back. If you were saving something,
        open the order again in a minute and check whether it was stored before you repeat it.</p>
-    <p><a href="{{ url }}">Try again</a></p>
+    <p><a href="{url}">Try again</a></p>
   </main>
 </body>
 </html>
@@ -63,10 +64,10 @@ def database_unavailable(error: Exception) -> Response:
         }
         response = Response(json.dumps(body), status=503, mimetype="application/problem+json")
     else:
-        response = Response(
-            render_template_string(UNAVAILABLE_PAGE, url=request.full_path.rstrip("?") if request.method == "GET" else "/"),
-            status=503, mimetype="text/html",
-        )
+        # Not rendered through Flask's templates: their context processors would load the
+        # signed-in user from the database that is not there.
+        again = request.full_path.rstrip("?") if request.method == "GET" else "/"
+        response = Response(UNAVAILABLE_PAGE.format(url=escape(again)), status=503, mimetype="text/html")
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -7,7 +7,6 @@ import uuid
 from datetime import date
 
 import pytest
-from flask import Blueprint, jsonify, request
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
@@ -17,32 +16,12 @@ from webapp import create_app
 from webapp.auth.models import User
 from webapp.cli import create_user
 from webapp.config import TestConfig
-from webapp.extensions import csrf, db, writing
+from webapp.extensions import db, writing
 from webapp.imaging import services
 from webapp.imaging.models import ImagingOrder, OrderCounter, OrderEvent
 from webapp.imaging.reference import load_reference_data
 from webapp.patients.models import Patient
 from webapp.visits.models import Visit
-
-probe = Blueprint("fault_probe", __name__)
-
-
-@probe.get("/patients-count")
-@probe.get("/api/v1/patients-count")
-def patients_count():
-    return jsonify(count=db.session.scalar(select(func.count()).select_from(Patient)))
-
-
-@probe.post("/api/v1/probe-orders")
-def probe_create():
-    body = request.get_json()
-    doctor = db.session.get(User, uuid.UUID(body.pop("doctor")))
-    order = services.create_order(doctor, **body)
-    db.session.commit()
-    return jsonify(accession_number=order.accession_number), 201
-
-
-csrf.exempt(probe)
 
 
 def _seed_people() -> dict:
@@ -67,7 +46,6 @@ def proxied_app(postgres_database):
         url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": {"connect_timeout": 3}},
     ))
-    app.register_blueprint(probe)
     with app.app_context(), writing():
         db.create_all()
         _empty_all_tables()
@@ -93,35 +71,55 @@ def _assert_unavailable(response, *, api: bool) -> None:
         assert "temporarily unavailable" in body
 
 
+def _sign_in(app):
+    """A browser session and an API token of the seeded doctor, taken while the database is up."""
+    client = app.test_client()
+    doctor_id = app.order_fields["doctor"]
+    with app.app_context():
+        doctor = db.session.get(User, uuid.UUID(doctor_id))
+        with client.session_transaction() as session:
+            session["_user_id"] = doctor.get_id()
+        username = doctor.username
+    token = client.post("/api/v1/auth/token", json={"username": username, "password": "password-123"})
+    assert token.status_code == 200, token.get_data(as_text=True)
+    return client, {"Authorization": f"Bearer {token.get_json()['access_token']}"}
+
+
+def _order_body(app) -> dict:
+    return {k: v for k, v in app.order_fields.items() if k != "doctor"}
+
+
 def test_database_outage_answers_503_and_recovers_by_itself(proxied_app):
     app, proxy = proxied_app
-    client = app.test_client()
-    assert client.get("/patients-count").status_code == 200
-    assert client.get("/api/v1/patients-count").get_json() == {"count": 1}
+    client, bearer = _sign_in(app)
+    assert client.get("/imaging/orders").status_code == 200
+    assert client.get("/api/v1/imaging/orders", headers=bearer).status_code == 200
 
     proxy.cut()
-    _assert_unavailable(client.get("/patients-count"), api=False)
-    _assert_unavailable(client.get("/api/v1/patients-count"), api=True)
-    _assert_unavailable(client.post("/api/v1/probe-orders", json=dict(app.order_fields)), api=True)
+    _assert_unavailable(client.get("/imaging/orders"), api=False)
+    _assert_unavailable(client.get("/dashboard"), api=False)
+    _assert_unavailable(client.get("/api/v1/imaging/orders", headers=bearer), api=True)
+    _assert_unavailable(client.post("/api/v1/imaging/orders", json=_order_body(app), headers=bearer), api=True)
+    _assert_unavailable(client.post("/api/v1/auth/token", json={"username": "x", "password": "y"}), api=True)
 
     proxy.restore()
     # The first request after the outage already works: pre-ping replaced the dead connections.
-    assert client.get("/patients-count").status_code == 200
-    created = client.post("/api/v1/probe-orders", json=dict(app.order_fields))
+    assert client.get("/imaging/orders").status_code == 200
+    created = client.post("/api/v1/imaging/orders", json=_order_body(app), headers=bearer)
     assert created.status_code == 201, created.get_data(as_text=True)
     assert created.get_json()["accession_number"].endswith("-00001")
 
 
 def test_a_commit_the_database_drops_leaves_nothing_behind(proxied_app):
     app, proxy = proxied_app
-    client = app.test_client()
+    client, bearer = _sign_in(app)
 
     def cut_before_commit(_session):
         proxy.cut()
 
     event.listen(db.session, "before_commit", cut_before_commit)
     try:
-        response = client.post("/api/v1/probe-orders", json=dict(app.order_fields))
+        response = client.post("/api/v1/imaging/orders", json=_order_body(app), headers=bearer)
     finally:
         event.remove(db.session, "before_commit", cut_before_commit)
     _assert_unavailable(response, api=True)
@@ -131,15 +129,14 @@ def test_a_commit_the_database_drops_leaves_nothing_behind(proxied_app):
         assert db.session.scalar(select(func.count()).select_from(ImagingOrder)) == 0
         assert db.session.scalar(select(func.count()).select_from(OrderEvent)) == 0
         assert (db.session.scalar(select(func.max(OrderCounter.last_value))) or 0) == 0
-    created = client.post("/api/v1/probe-orders", json=dict(app.order_fields))
-    assert created.status_code == 201
+    created = client.post("/api/v1/imaging/orders", json=_order_body(app), headers=bearer)
+    assert created.status_code == 201, created.get_data(as_text=True)
     assert created.get_json()["accession_number"].endswith("-00001")  # the lost attempt used no number
 
 
 @pytest.mark.sqlite_only
-def test_sqlite_failure_answers_503_and_recovers(app):
-    app.register_blueprint(probe)
-    client = app.test_client()
+def test_sqlite_failure_answers_503_and_recovers(app, client, auth):
+    auth.login("scheduler")
 
     def fail(*_args, **_kwargs):
         raise sqlite3.OperationalError("disk I/O error")
@@ -148,8 +145,9 @@ def test_sqlite_failure_answers_503_and_recovers(app):
         engine = db.engine
     event.listen(engine, "before_cursor_execute", fail)
     try:
-        _assert_unavailable(client.get("/patients-count"), api=False)
-        _assert_unavailable(client.get("/api/v1/patients-count"), api=True)
+        _assert_unavailable(client.get("/imaging/orders"), api=False)
+        _assert_unavailable(client.get("/api/v1/imaging/orders"), api=True)
     finally:
         event.remove(engine, "before_cursor_execute", fail)
-    assert client.get("/api/v1/patients-count").get_json() == {"count": 0}
+    assert client.get("/imaging/orders").status_code == 200
+    assert client.get("/api/v1/imaging/orders").get_json()["items"] == []

@@ -133,3 +133,40 @@ def test_passwords_are_hashed_with_scrypt_in_production(app, monkeypatch, tmp_pa
     assert user.password_hash.startswith("scrypt:")
     assert PASSWORD not in user.password_hash
     assert check_password_hash(user.password_hash, PASSWORD)
+
+
+def _token(client, username, password=PASSWORD, address="127.0.0.1"):
+    return client.post("/api/v1/auth/token", json={"username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_tokens_end_with_logout_and_disabling(app, client, runner, make_user):
+    make_user("scheduler", username="gus", password=PASSWORD)
+    token = _token(client, "gus").get_json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/imaging/orders", headers=bearer).status_code == 200
+    browser = app.test_client()
+    assert _login(browser, "gus").status_code == 303
+    assert browser.post("/logout").status_code == 303  # signing out ends the tokens too
+    assert client.get("/api/v1/imaging/orders", headers=bearer).status_code == 401
+
+    token = _token(client, "gus").get_json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/imaging/orders", headers=bearer).status_code == 200
+    assert runner.invoke(args=["users", "disable", "gus"]).exit_code == 0
+    assert client.get("/api/v1/imaging/orders", headers=bearer).status_code == 401
+    disabled, unknown = _token(client, "gus"), _token(client, "nobody-at-all")
+    assert disabled.status_code == unknown.status_code == 401
+    assert disabled.get_json()["detail"] == unknown.get_json()["detail"]
+
+
+def test_the_token_endpoint_shares_the_throttle_with_the_sign_in_page(client, make_user):
+    make_user("doctor", username="hal", password=PASSWORD)
+    assert _login(client, "hal", "wrong-guess-1").status_code == 401
+    assert _token(client, "hal", "wrong-guess-2").status_code == 401
+    assert _token(client, "hal", "wrong-guess-3").status_code == 401
+    refused = _token(client, "hal")  # the right password, but the account is locked for now
+    assert refused.status_code == 429
+    assert refused.mimetype == "application/problem+json"
+    assert 0 < int(refused.headers["Retry-After"]) <= 600
+    assert _login(client, "hal").status_code == 429

@@ -36,6 +36,7 @@ PROBLEMS = {
     412: _problem_response("Stale If-Match: someone else changed the record"),
     413: _problem_response("Request body too large"),
     422: _problem_response("Invalid field values (see errors)"),
+    429: _problem_response("Too many failed sign-in attempts: wait for Retry-After seconds"),
 }
 
 

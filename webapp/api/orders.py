@@ -27,6 +27,7 @@ from webapp.api.schemas import (
     VisitOrdersPath,
 )
 from webapp.api.security import api_user, requires
+from webapp.audit import log_patient_access
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.extensions import db
 from webapp.imaging import queries, services, workflow
@@ -86,7 +87,9 @@ def list_orders(query: OrderQuery):
 @requires(CAN_VIEW_ORDERS)
 def get_order(path: OrderPath):
     """One order, with its ETag."""
-    return answer(queries.get_order(path.id))
+    order = queries.get_order(path.id)
+    log_patient_access(api_user(), order.patient_id, f"order {order.accession_number}")
+    return answer(order)
 
 
 @api.put("/<uuid:id>", responses=WRITE)
@@ -132,6 +135,7 @@ def patient_orders(path: PatientOrdersPath, query: OrderQuery):
         raise NotFound(f"No patient with id {path.patient_id}.")
     filters = queries.OrderFilter.from_args(request.args)
     filters.patient_id = path.patient_id
+    log_patient_access(api_user(), path.patient_id, "imaging history")
     return page(filters, query)
 
 
@@ -139,9 +143,11 @@ def patient_orders(path: PatientOrdersPath, query: OrderQuery):
 @requires(CAN_VIEW_ORDERS)
 def visit_orders(path: VisitOrdersPath, query: OrderQuery):
     """The orders placed from a visit, newest first (the list filters apply)."""
-    if db.session.get(Visit, path.visit_id) is None:
+    visit = db.session.get(Visit, path.visit_id)
+    if visit is None:
         raise NotFound(f"No visit with id {path.visit_id}.")
     filters = queries.OrderFilter.from_args(request.args)
+    log_patient_access(api_user(), visit.patient_id, f"orders of the visit of {visit.visit_date:%Y-%m-%d}")
     filters.visit_id = path.visit_id
     return page(filters, query)
 
@@ -150,4 +156,6 @@ def visit_orders(path: VisitOrdersPath, query: OrderQuery):
 @requires(CAN_VIEW_ORDERS)
 def order_by_accession(path: AccessionPath):
     """One order by its accession number (ACC-YYYY-NNNNN)."""
-    return answer(queries.get_order_by_accession(path.accession_number))
+    order = queries.get_order_by_accession(path.accession_number)
+    log_patient_access(api_user(), order.patient_id, f"order {order.accession_number}")
+    return answer(order)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context, request
@@ -63,10 +64,16 @@ def _lock(username_key: str) -> None:
         )
 
 
-def sign_in_refusal(username: str | None, remote_addr: str | None = None) -> str | None:
-    """A message if this attempt must be refused without checking the password, else None.
+@dataclass(frozen=True)
+class Refusal:
+    message: str
+    retry_after: int  # seconds
 
-    The message is the same whether or not the account exists.
+
+def sign_in_refusal(username: str | None, remote_addr: str | None = None) -> Refusal | None:
+    """Why this attempt must be refused without checking the password, or None to go ahead.
+
+    The answer is the same whether or not the account exists.
     """
     key, address = _key(username), (remote_addr or client_address())
     _lock(key)
@@ -96,8 +103,11 @@ def sign_in_refusal(username: str | None, remote_addr: str | None = None) -> str
         (address_failures, config.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 20)),
     ):
         if count >= limit:
-            wait = max(1, math.ceil(((oldest + _window()) - now).total_seconds() / 60))
-            return f"Too many failed sign-in attempts. Try again in {wait} minute{'s' if wait != 1 else ''}."
+            seconds = max(1, math.ceil(((oldest + _window()) - now).total_seconds()))
+            wait = math.ceil(seconds / 60)
+            return Refusal(
+                f"Too many failed sign-in attempts. Try again in {wait} minute{'s' if wait != 1 else ''}.", seconds
+            )
     return None
 
 

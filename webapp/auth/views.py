@@ -60,8 +60,9 @@ def login():
         refusal = sign_in_refusal(form.username.data)
         if refusal:
             db.session.rollback()
-            form.password.errors.append(refusal)
-            return render_template("auth/login.html", form=form, next_url=next_url), 429
+            form.password.errors.append(refusal.message)
+            return render_template("auth/login.html", form=form, next_url=next_url), 429, {
+                "Retry-After": str(refusal.retry_after)}
         user = db.session.scalar(select(User).where(func.lower(User.username) == form.username.data.strip().lower()))
         if user is not None and user.is_enabled and user.check_password(form.password.data):
             record_sign_in(form.username.data, succeeded=True)
