@@ -6,7 +6,7 @@ On SQLite a later batch-mode migration that recreates one of these tables drops 
 triggers with the old table: such a migration must call install_guards() again.
 
 Revision ID: 20e504eb41e2
-Revises: 8d8f7fc695e1
+Revises: f78e3ede18e0
 Create Date: 2026-11-28 04:13:02.693424
 
 """
@@ -20,7 +20,7 @@ from webapp.audit.guards import drop_guards, install_guards
 
 # revision identifiers, used by Alembic.
 revision = '20e504eb41e2'
-down_revision = '8d8f7fc695e1'
+down_revision = 'f78e3ede18e0'
 branch_labels = None
 depends_on = None
 
