@@ -130,3 +130,26 @@ def test_report_and_notes(client, auth, make_order):
         "report-report_text": ""}, headers=hx("order-main"))
     assert reported.status_code == 200
     assert b'data-status="reported"' in reported.data and b"Small effusion." in reported.data
+
+
+@pytest.mark.sqlite_only
+def test_scheduler_books_a_scanner_of_the_orders_modality(app, client, auth, make_order):
+    from webapp.extensions import db, writing
+    from webapp.imaging.models import ImagingOrder, Station
+
+    with app.app_context(), writing():
+        db.session.add_all([Station(ae_title="DX_ROOM1", modality="XRAY", room="Room 1", is_active=True),
+                            Station(ae_title="CT_MAIN", modality="CT", room="CT suite", is_active=True)])
+        db.session.commit()
+    order = make_order("ordered")  # an X-ray
+    auth.login("scheduler")
+    page = client.get(f"/imaging/orders/{order.id}").get_data(as_text=True)
+    assert 'value="DX_ROOM1"' in page and "CT_MAIN" not in page  # only scanners of the order's modality
+    url = f"/imaging/orders/{order.id}/actions/schedule"
+    data = _schedule_data(order.version)
+    wrong = client.post(url, headers=hx("order-main"), data=data | {"schedule-station_ae": "CT_MAIN"})
+    assert wrong.status_code == 422 and "not a X-Ray scanner" in wrong.get_data(as_text=True)
+    booked = client.post(url, headers=hx("order-main"), data=data | {"schedule-station_ae": "DX_ROOM1"})
+    assert booked.status_code == 200 and "on scanner" in booked.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(ImagingOrder, order.id).scheduled_station_ae == "DX_ROOM1"

@@ -32,6 +32,16 @@ class StartForm(VersionedForm):
 class ScheduleForm(VersionedForm):
     date = DateField("Date", validators=[InputRequired(message="Choose a date.")])
     time = TimeField("Time", validators=[InputRequired(message="Choose a time.")])
+    # The scanner booked (its DICOM AE title); the service checks it is an active station of the
+    # order's modality, so the choices are not validated here.
+    station_ae = SelectField("Scanner", validate_choice=False, validators=[Optional()])
+
+    def set_stations(self, stations, booked: str | None) -> None:
+        self.station_ae.choices = [("", "Not booked on a scanner")] + [
+            (s.ae_title, f"{s.ae_title}" + (f" ({s.room})" if s.room else "")) for s in stations
+        ]
+        if self.station_ae.data is None:
+            self.station_ae.data = booked or ""
 
     def set_defaults(self, current: datetime | None) -> None:
         if self.date.data is None and self.time.data is None:

@@ -101,6 +101,8 @@ def _action_forms(order: ImagingOrder, allowed: list[str], given: dict | None = 
             form.version.data = order.version
             if action in ("schedule", "reschedule"):
                 form.set_defaults(order.scheduled_date)
+        if action in ("schedule", "reschedule"):
+            form.set_stations(queries.active_stations(order.modality), order.scheduled_station_ae)
         forms[action] = form
     return forms
 
@@ -126,7 +128,7 @@ def order_detail(order_id: uuid.UUID):
 
 def _action_kwargs(action: str, form) -> dict:
     if action in ("schedule", "reschedule"):
-        return {"scheduled_date": form.scheduled_at()}
+        return {"scheduled_date": form.scheduled_at(), "station_ae": form.station_ae.data}
     if action == "complete":
         return {"number_of_images": form.number_of_images.data}
     if action == "report":
