@@ -14,7 +14,7 @@ from webapp.auth.roles import Role
 from webapp.db_types import clinic_today, clinic_zone, utcnow
 from webapp.extensions import db, writing
 from webapp.imaging import services
-from webapp.imaging.models import ImagingOrder
+from webapp.imaging.models import ImagingOrder, Station
 from webapp.imaging.reference import load_reference_data
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
@@ -27,6 +27,13 @@ DEMO_USERS = [
     ("radiologist", Role.RADIOLOGIST, "Dr. Priya Raman"),
     ("admin", Role.ADMIN, "IT Admin"),
     ("wall", Role.DISPLAY, "Department wall display"),
+]
+
+
+# One scanner (DICOM station) per modality, so scheduling can book one and the worklist has AE titles.
+DEMO_STATIONS = [
+    ("DX_ROOM1", "XRAY", "X-ray room 1"), ("CT_MAIN", "CT", "CT suite"), ("MR_1", "MRI", "MRI suite"),
+    ("US_1", "US", "Ultrasound room"), ("MG_1", "MG", "Breast imaging"), ("RF_1", "FL", "Fluoroscopy room"),
 ]
 
 
@@ -97,6 +104,10 @@ def load_demo_data(seed: int = 4) -> dict[str, User]:
             username, str(role), demo_password(username), full_name
         )
     doctor = users["doctor"]
+    for ae_title, modality, room in DEMO_STATIONS:
+        if db.session.scalar(select(Station).where(Station.ae_title == ae_title)) is None:
+            db.session.add(Station(ae_title=ae_title, modality=modality, room=room, is_active=True))
+    db.session.flush()
     now = utcnow()
     today = clinic_today(now)
     zone = clinic_zone()
@@ -146,6 +157,10 @@ def load_demo_data(seed: int = 4) -> dict[str, User]:
 STATUS_CYCLE = ("ordered", "scheduled", "in_progress", "completed", "reported", "cancelled", "reported", "completed")
 
 
+def _demo_station(order: ImagingOrder) -> str:
+    return next(ae for ae, modality, _ in DEMO_STATIONS if modality == order.modality)
+
+
 def _quarter_hour(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
@@ -161,7 +176,7 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
         return
     if target == "scheduled":
         slot = _quarter_hour(now + timedelta(hours=rng.randrange(1, 30)))
-        services.schedule_order(users["scheduler"], order, scheduled_date=slot,
+        services.schedule_order(users["scheduler"], order, scheduled_date=slot, station_ae=_demo_station(order),
                                 now=min(ordered + timedelta(minutes=30), now))
         return
     if target == "in_progress":
@@ -170,7 +185,7 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
     else:
         slot = _quarter_hour(min(ordered + timedelta(days=1), now - timedelta(hours=4)))
         start = slot + timedelta(minutes=rng.randrange(0, 20))
-    services.schedule_order(users["scheduler"], order, scheduled_date=max(slot, ordered),
+    services.schedule_order(users["scheduler"], order, scheduled_date=max(slot, ordered), station_ae=_demo_station(order),
                             now=min(ordered + timedelta(minutes=30), start))
     services.start_order(users["technician"], order, now=start)
     if target == "in_progress":
