@@ -44,7 +44,7 @@ def live_server_factory(app, tmp_path):
     """start(workers=1, redis_url=<the app's>, **env) -> LiveServer on the test's database."""
     servers = []
 
-    def start(workers: int = 1, redis_url: str | None = "app", **env):
+    def start(workers: int = 1, redis_url: str | None = "app", port: int | None = None, **env):
         values = {
             "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
             "SECRET_KEY": app.config["SECRET_KEY"],
@@ -58,7 +58,7 @@ def live_server_factory(app, tmp_path):
             redis_url = app.config["REDIS_URL"]
         if redis_url:
             values["REDIS_URL"] = redis_url
-        server = start_live_server(tmp_path, values, workers=workers)
+        server = start_live_server(tmp_path, values, workers=workers, port=port)
         servers.append(server)
         return server
 

@@ -107,8 +107,10 @@ class LiveServer:
         return time.monotonic() - started
 
 
-def start_live_server(tmp_path: Path, env: dict, workers: int = 1, extra_args: tuple = ()) -> LiveServer:
-    port = free_port()
+def start_live_server(
+    tmp_path: Path, env: dict, workers: int = 1, extra_args: tuple = (), port: int | None = None
+) -> LiveServer:
+    port = port or free_port()
     log_path = tmp_path / f"gunicorn-{port}.log"
     full_env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     full_env.update({"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers),

@@ -28,16 +28,17 @@ def connection_pool(url: str, max_connections: int) -> redis.ConnectionPool:
         with _lock:
             pool = _pools.get(key)
             if pool is None:
-                pool = redis.ConnectionPool.from_url(
-                    url,
-                    max_connections=max_connections,
-                    socket_connect_timeout=1.0,
-                    socket_timeout=5.0,
-                    socket_keepalive=True,
-                    health_check_interval=30,
-                    retry=Retry(NoBackoff(), 0),
-                    client_name=f"imaging-events-{os.getpid()}",
-                )
+                options = {
+                    "max_connections": max_connections,
+                    "socket_connect_timeout": 1.0,
+                    "socket_timeout": 5.0,
+                    "health_check_interval": 30,
+                    "retry": Retry(NoBackoff(), 0),
+                    "client_name": f"imaging-events-{os.getpid()}",
+                }
+                if not url.startswith("unix:"):  # the embedded Redis listens on a Unix socket
+                    options["socket_keepalive"] = True
+                pool = redis.ConnectionPool.from_url(url, **options)
                 _pools[key] = pool
     return pool
 

@@ -154,6 +154,7 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
                     # No Redis: the browser comes back after `retry` and gets what it missed then.
                     yield _comment("live updates unavailable; reconnect")
                     return
+                opened = time.monotonic()
                 for message in self.messages(
                     channel, pubsub=pubsub, heartbeat=heartbeat, client_socket=client_socket, max_seconds=max_seconds
                 ):
@@ -161,6 +162,9 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
                         yield _comment("heartbeat")
                     elif message.id not in replayed:
                         yield str(message)
+                if time.monotonic() - opened >= max_seconds:
+                    # A planned end (to re-check the sign-in): come back at once, from the last id.
+                    yield "retry: 300\n" + _comment("reconnect")
             except redis.RedisError as exc:
                 log.warning("live events: Redis connection lost (%s); the client will reconnect", exc)
             finally:

@@ -1,0 +1,96 @@
+"""Chromium: a doctor's visit page and the wall display follow a technician's taps live."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.services import CHROMIUM, chromium_available, require
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+PASSWORD = "password-123"
+
+
+@pytest.mark.browser
+@pytest.mark.sqlite_only
+def test_status_change_shows_on_visit_page_and_wall_without_reload(
+    app, live_server_factory, make_user, make_visit, make_order
+):
+    require(chromium_available(), "Chromium")
+    from playwright.sync_api import sync_playwright
+
+    doctor, technician = make_user("doctor"), make_user("technician")
+    wall = make_user("display")
+    visit = make_visit()
+    order = make_order("scheduled", visit=visit, doctor=doctor)
+    stat = make_order("ordered", priority="stat")
+    # Two workers: the technician's change and the watchers' streams may sit on different ones.
+    server = live_server_factory(workers=2)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+        def signed_in(user, path, **context):
+            page = browser.new_context(**context).new_page()
+            page.goto(f"{server.url}/login")
+            page.fill("#username", user.username)
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            page.goto(f"{server.url}{path}")
+            page.evaluate("window.__sameDocument = true")
+            return page
+
+        visit_page = signed_in(doctor, f"/visits/{visit.id}")
+        wall_page = signed_in(wall, "/dashboard/wall", viewport={"width": 1920, "height": 1080})
+        tablet = signed_in(technician, "/imaging/worklist", viewport={"width": 1024, "height": 768}, has_touch=True)
+        for page in (visit_page, wall_page, tablet):
+            page.wait_for_selector("body.live-up", timeout=10_000)
+
+        assert wall_page.locator(f"#wall-stat-{stat.id}").is_visible()
+        assert wall_page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(11, 15, 20)"
+        assert wall_page.locator("#wall-status-in_progress .wall-count").text_content().strip() == "0"
+
+        # Touch targets on the tablet are at least 44 px.
+        for selector in (f"#start-{order.id}", "#worklist-filter-CT", "a.btn-touch >> nth=0"):
+            box = tablet.locator(selector).bounding_box()
+            assert box["height"] >= 44 and box["width"] >= 44, selector
+
+        # One tap: the visit page and the wall show it within a second, without reloading.
+        tablet.tap(f"#start-{order.id}")
+        tapped = time.monotonic()
+        visit_page.wait_for_selector(f'#order-{order.id}-status[data-status="in_progress"]', timeout=1500)
+        wall_page.wait_for_selector('#wall-status-in_progress .wall-count[data-count="1"]', timeout=1500)
+        elapsed = time.monotonic() - tapped
+        assert elapsed < 1.0, f"took {elapsed:.2f} s"
+        assert visit_page.evaluate("window.__sameDocument") and wall_page.evaluate("window.__sameDocument")
+        tablet.wait_for_selector(f"#complete-{order.id}")
+
+        # Completing: the number of images, one tap, a confirmation naming it.
+        dialogs = []
+        tablet.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+        tablet.fill(f"#images-{order.id}", "18")
+        tablet.tap(f"#complete-{order.id}")
+        visit_page.wait_for_selector(f'#order-{order.id}-status[data-status="completed"]', timeout=3000)
+        assert dialogs and "18 image" in dialogs[0] and order.accession_number in dialogs[0]
+        wall_page.wait_for_selector('#wall-status-completed .wall-count[data-count="1"]', timeout=3000)
+
+        # The server goes away: the wall says "Reconnecting…"; it comes back by itself.
+        port = server.port
+        server.stop()
+        wall_page.wait_for_selector("body.live-down", timeout=10_000)
+        assert wall_page.locator(".wall-live .live-off").is_visible()
+        restarted = live_server_factory(workers=1, port=port)
+        wall_page.wait_for_selector("body.live-up", timeout=15_000)
+        from webapp.extensions import db
+        from webapp.imaging import queries, services
+
+        with app.app_context():
+            services.cancel_order(db.session.merge(doctor), queries.get_order(stat.id), reason="Duplicate")
+            db.session.commit()
+        wall_page.wait_for_selector(f"#wall-stat-{stat.id}", state="detached", timeout=3000)
+        assert wall_page.evaluate("window.__sameDocument")
+        assert restarted.process.poll() is None
+        browser.close()

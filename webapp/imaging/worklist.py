@@ -1,0 +1,111 @@
+"""The technician's tablet: today's scheduled and in-progress orders by modality, one tap to start,
+one to complete. Two technicians tapping the same order: the first wins (the order's version), the
+other is shown the order as it now is. Live: the list re-fetches itself on every order event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from itertools import groupby
+
+from flask import abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from webapp.auth.access import roles_required
+from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.extensions import db
+from webapp.imaging import bp, queries, services
+from webapp.imaging.errors import NotFound, PermissionDenied, StaleVersion, TransitionNotAllowed, ValidationFailed
+from webapp.imaging.models import ImagingModality
+from webapp.web.htmx import is_htmx, render_page
+
+MODALITY_COOKIE = "worklist_modality"
+TABLET_ACTIONS = ("start", "complete")
+
+
+def _modalities() -> list[ImagingModality]:
+    return list(db.session.scalars(
+        db.select(ImagingModality).where(ImagingModality.is_active.is_(True)).order_by(ImagingModality.sort_order)
+    ))
+
+
+def _chosen_modality(modalities) -> tuple[str | None, bool]:
+    """The filter from the query (then remembered in a cookie), else the cookie. ('', all)."""
+    codes = {m.code for m in modalities}
+    if "modality" in request.args:
+        value = (request.args.get("modality") or "").strip().upper()
+        return (value if value in codes else None), True
+    value = request.cookies.get(MODALITY_COOKIE, "")
+    return (value if value in codes else None), False
+
+
+def _render(message=None, status: int = 200):
+    modalities = _modalities()
+    modality, remember = _chosen_modality(modalities)
+    orders = queries.worklist_orders(modality=modality)
+    groups = [(code, list(items)) for code, items in groupby(orders, key=lambda o: o.modality)]
+    response = render_page(
+        "imaging/worklist.html", "worklist", status=status,
+        groups=groups, modalities=modalities, modality=modality, message=message,
+        names={m.code: m.name for m in modalities},
+        allowed={o.id: services.allowed_actions_for(current_user, o) for o in orders},
+    )
+    if remember:
+        response.set_cookie(MODALITY_COOKIE, modality or "", max_age=180 * 24 * 3600, httponly=True, samesite="Lax")
+    return response
+
+
+@bp.route("/imaging/worklist")
+@roles_required(CAN_VIEW_ORDERS)
+def worklist():
+    return _render()
+
+
+@bp.route("/imaging/worklist/<uuid:order_id>/<action>", methods=["POST"])
+@roles_required(CAN_VIEW_ORDERS)
+def worklist_action(order_id: uuid.UUID, action: str):
+    if action not in TABLET_ACTIONS:
+        abort(404)
+    try:
+        order = queries.get_order(order_id)
+    except NotFound:
+        abort(404)
+    try:
+        version = int(request.form.get("version", ""))
+    except ValueError:
+        abort(400)
+    kwargs = {}
+    if action == "complete":
+        images = (request.form.get("number_of_images") or "").strip()
+        if not images.isdigit() or int(images) > 100_000:
+            return _done(("danger", f"Order {order.accession_number}: enter the number of images (0 or more)."), 422)
+        kwargs["number_of_images"] = int(images)
+    try:
+        services.apply_action(current_user, order, action, expected_version=version, **kwargs)
+        db.session.commit()
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _done(("danger", "; ".join(exc.errors.values())), 422)
+    except (StaleVersion, TransitionNotAllowed):
+        db.session.rollback()
+        current = queries.get_order(order_id)
+        by = _last_actor(current)
+        return _done(("warning", f"Order {current.accession_number} was changed first{by}: it is now "
+                                 f"{current.status_label.lower()}. Nothing was saved."), 409)
+    verb = "started" if action == "start" else "completed"
+    return _done(("success", f"Order {order.accession_number}: scan {verb}."), 200)
+
+
+def _last_actor(order) -> str:
+    events = queries.order_events(order)
+    return f" by {events[-1].actor_label}" if events else ""
+
+
+def _done(message, status):
+    if is_htmx():
+        return _render(message, status)
+    flash(message[1], message[0] if message[0] != "danger" else "error")
+    return redirect(url_for("imaging.worklist"), 303)
