@@ -135,7 +135,7 @@ def start_live_server(
     assert wait_until(up, 30), server.log()
     # Warm every worker up (imports, first database connection) before the test times anything.
     for _ in range(workers * 2):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)  # a busy machine boots slowly
         conn.request("GET", "/stream")
         conn.getresponse().read()
         conn.close()

@@ -9,6 +9,7 @@ keeps its ``publish`` and ``Message`` and replaces the streaming side.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import select
@@ -60,6 +61,23 @@ def _last_event_id() -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _decoded(raw: bytes) -> Message:
+    """Every stream of a worker receives the same bytes: decode each published event once."""
+    return _FormattedMessage(**json.loads(raw))
+
+
+class _FormattedMessage(Message):
+    """flask-sse's Message, formatted once (hundreds of streams write the same text)."""
+
+    @functools.cached_property
+    def text(self) -> str:
+        return Message.__str__(self)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def _comment(text: str) -> str:
     return f": {text}\n\n"
 
@@ -97,16 +115,18 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
         try:
             while True:
                 now = time.monotonic()
-                if _stopping() or _client_gone(client_socket):
-                    return
                 if max_seconds is not None and now - started >= max_seconds:
                     return
                 wait = max(0.0, min(POLL_SECONDS, heartbeat - (now - last_write)))
                 raw = pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
                 if raw is not None and raw.get("type") == "message":
                     last_write = time.monotonic()
-                    yield Message(**json.loads(raw["data"]))
-                elif time.monotonic() - last_write >= heartbeat:
+                    yield _decoded(raw["data"])
+                    continue
+                # Idle: look at the client and the server (not after every message: cheap under load).
+                if _stopping() or _client_gone(client_socket):
+                    return
+                if time.monotonic() - last_write >= heartbeat:
                     last_write = time.monotonic()
                     yield None
         finally:
