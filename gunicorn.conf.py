@@ -20,6 +20,9 @@ timeout = 60
 keepalive = 5
 preload_app = False
 accesslog = os.environ.get("ACCESS_LOG", "-")
+# gunicorn 27's control socket lives at one path per user ($HOME/.gunicorn/gunicorn.ctl): several
+# servers on one machine (tests, benchmarks, hosts sharing a home) would take it from each other.
+control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "0") != "1"
 
 _embedded_redis = None
 

@@ -78,6 +78,17 @@
     if (isBeingEdited(region)) { event.preventDefault(); }
   });
 
+  // Live re-fetches say so: they do not count as the user's activity (idle sign-out still works).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var trigger = event.detail.triggeringEvent;
+    var type = trigger && typeof trigger.type === "string" ? trigger.type : "";
+    var region = event.detail.elt;
+    var polling = !trigger && region && region.hasAttribute && region.hasAttribute("data-live-refresh");
+    if (type.indexOf("sse:") === 0 || type === "live-reconnected" || polling) {
+      event.detail.headers["X-Live-Refresh"] = "1";
+    }
+  });
+
   // The tablet's "Complete scan": one tap, then a confirmation naming the number of images.
   document.addEventListener("htmx:confirm", function (event) {
     var form = event.detail.elt;

@@ -110,6 +110,19 @@ class LiveServer:
 def start_live_server(
     tmp_path: Path, env: dict, workers: int = 1, extra_args: tuple = (), port: int | None = None
 ) -> LiveServer:
+    """Start gunicorn; once more if it died at start (a free port taken meanwhile by another test)."""
+    try:
+        return _start_live_server(tmp_path, env, workers, extra_args, port)
+    except GunicornExited:
+        time.sleep(1)
+        return _start_live_server(tmp_path, env, workers, extra_args, port)
+
+
+class GunicornExited(AssertionError):
+    pass
+
+
+def _start_live_server(tmp_path: Path, env: dict, workers: int, extra_args: tuple, port: int | None) -> LiveServer:
     port = port or free_port()
     log_path = tmp_path / f"gunicorn-{port}.log"
     full_env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
@@ -125,7 +138,7 @@ def start_live_server(
 
     def up() -> bool:
         if process.poll() is not None:
-            raise AssertionError(f"gunicorn exited:\n{server.log()}")
+            raise GunicornExited(f"gunicorn exited with {process.returncode}:\n{server.log()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return True

@@ -133,3 +133,28 @@ def test_order_pages_refresh_themselves_on_events(app, client, auth, make_order)
     # The refreshes are ordinary authorised GETs answered with just the region.
     region = client.get(f"/visits/{order.visit_id}", headers=HX | {"HX-Target": "visit-orders"}).get_data(as_text=True)
     assert region.lstrip().startswith('<section id="visit-orders"') and order.accession_number in region
+
+
+@pytest.mark.sqlite_only
+def test_live_traffic_does_not_keep_an_idle_session_alive(app, client, auth):
+    import time as clock
+
+    auth.login("doctor")
+    long_ago = int(clock.time()) - 600
+    with client.session_transaction() as session:
+        session["login_at"] = session["seen_at"] = long_ago
+    response = client.get("/stream", buffered=False)
+    response.close()
+    client.get("/dashboard", headers=HX | {"HX-Target": "dashboard", "X-Live-Refresh": "1"})
+    with client.session_transaction() as session:
+        assert session["seen_at"] == long_ago, "background requests are not activity"
+    client.get("/dashboard")
+    with client.session_transaction() as session:
+        assert session["seen_at"] > long_ago
+
+    auth.login("display")  # the wall display: a kiosk whose only traffic is live
+    with client.session_transaction() as session:
+        session["login_at"] = session["seen_at"] = long_ago
+    client.get("/dashboard/wall", headers=HX | {"X-Live-Refresh": "1"})
+    with client.session_transaction() as session:
+        assert session["seen_at"] > long_ago

@@ -98,6 +98,13 @@ def logout():
     return redirect(url_for("auth.login"), 303)
 
 
+def _background_request() -> bool:
+    """The event stream and the live re-fetches it sets off are not the user's activity: an open
+    page must not keep an idle session alive. The wall display (a kiosk) has only these."""
+    background = request.endpoint == "events.stream" or request.headers.get("X-Live-Refresh") == "1"
+    return background and not (current_user.is_authenticated and current_user.role == Role.DISPLAY)
+
+
 @bp.before_app_request
 def enforce_session_limits():
     """Sign out after SESSION_IDLE_MINUTES without a request, or SESSION_MAX_HOURS after sign-in."""
@@ -111,7 +118,7 @@ def enforce_session_limits():
         session.clear()
         flash("Your session expired. Please sign in again.", "warning")
         return None
-    if now - session.get(SEEN_AT, 0) >= SEEN_RESOLUTION_SECONDS:
+    if now - session.get(SEEN_AT, 0) >= SEEN_RESOLUTION_SECONDS and not _background_request():
         session[SEEN_AT] = now
     return None
 
