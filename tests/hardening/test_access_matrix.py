@@ -131,6 +131,12 @@ def _page_action(world: World, role: str, action: str, order_id, version: int) -
                                      headers={"HX-Request": "true"}).status_code
 
 
+def _tablet_action(world: World, role: str, action: str, order_id, version: int) -> int:
+    form = {"version": str(version)} | ({"number_of_images": "3"} if action == "complete" else {})
+    return world.browsers[role].post(f"/imaging/worklist/{order_id}/{action}", data=form,
+                                     headers={"HX-Request": "true"}).status_code
+
+
 def test_the_whole_access_matrix_over_http(app, make_user, make_order, make_visit):
     tables = matrix_tables()
     world = World(app, make_user, make_order, make_visit)
@@ -169,6 +175,8 @@ def test_the_whole_access_matrix_over_http(app, make_user, make_order, make_visi
     for key, row in tables["Status actions"].items():
         action, from_status = key.split(" ")
         channels = ["page"] if action == "note" else ["api"] if action == "edit" else ["api", "page"]
+        if action in ("start", "complete"):
+            channels.append("tablet")
         for channel in channels:
             unchanged = None  # refused attempts leave the order as it was: they can share one
             for role, allowed in row.items():
@@ -178,7 +186,8 @@ def test_the_whole_access_matrix_over_http(app, make_user, make_order, make_visi
                     status = _api_action(world, role, action, order.id)
                     succeeded = status == 200
                 else:
-                    status = _page_action(world, role, action, order.id, before[1])
+                    act = _page_action if channel == "page" else _tablet_action
+                    status = act(world, role, action, order.id, before[1])
                     succeeded = status == 200
                 after = world.order_status(order.id)
                 changed = after[1] > before[1]
