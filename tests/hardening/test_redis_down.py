@@ -44,3 +44,11 @@ def test_orders_are_created_and_changed_while_redis_is_down(app, client, make_us
     with app.app_context():
         # Both changes are committed with their events: clients catch up from the table later.
         assert db.session.scalar(select(func.count()).select_from(OrderEvent)) == 2
+
+
+def test_signed_in_pages_carry_the_live_updates_paused_notice(client, auth):
+    """live.js sets body.live-down while the stream is down; live.css then shows this notice."""
+    auth.login("doctor")
+    page = client.get("/imaging/orders").get_data(as_text=True)
+    assert 'class="live-paused' in page and "Live updates are paused" in page
+    assert "body.live-down .live-paused { display: block; }" in client.get("/static/live.css").get_data(as_text=True)
