@@ -52,6 +52,13 @@ def answer(order: ImagingOrder, status: int = 200, headers: dict | None = None):
     return json_response(order_out(order), status, {"ETag": etag_for(order.version)} | (headers or {}))
 
 
+def committed(response):
+    """Commit, then send ``response``: built from the flushed order before the commit, so that
+    answering does not read the order and the user back from the database (commit expires them)."""
+    db.session.commit()
+    return response
+
+
 def page(filters: queries.OrderFilter, query: OrderQuery):
     orders, next_cursor = queries.list_orders(filters, limit=query.limit, cursor=query.cursor)
     return json_response(OrderList(items=[order_out(o) for o in orders], next_cursor=next_cursor))
@@ -68,8 +75,7 @@ def create_order(body: OrderCreate, header: IdempotencyHeader):
         return answer(order, key.replay_status, {"Idempotent-Replayed": "true", "Location": _location(order)})
     order = services.create_order(user, **body.model_dump())
     key.record(order.id, 201)
-    db.session.commit()
-    return answer(order, 201, {"Location": _location(order)})
+    return committed(answer(order, 201, {"Location": _location(order)}))
 
 
 def _location(order: ImagingOrder) -> str:
@@ -98,8 +104,7 @@ def update_order(path: OrderPath, body: OrderUpdate, header: IfMatchHeader):
     """Change the clinical details of an ordered or scheduled order; fields left out keep their value."""
     order = queries.get_order(path.id, for_update=True)
     services.update_order(api_user(), order, body.model_dump(exclude_unset=True), expected_version=expected_version())
-    db.session.commit()
-    return answer(order)
+    return committed(answer(order))
 
 
 @api.patch("/<uuid:id>/status", responses=WRITE)
@@ -113,8 +118,7 @@ def change_status(path: OrderPath, body: StatusChange, header: IfMatchHeader):
     order = queries.get_order(path.id, for_update=True)
     fields = body.model_dump(exclude={"status"}, exclude_none=True)
     services.change_status(api_user(), order, body.status, expected_version=expected_version(), **fields)
-    db.session.commit()
-    return answer(order)
+    return committed(answer(order))
 
 
 @api.delete("/<uuid:id>", responses=WRITE)
@@ -123,8 +127,7 @@ def cancel_order(path: OrderPath, body: CancelRequest, header: IfMatchHeader):
     """Cancel the order (with a reason). Nothing is deleted: the order stays, cancelled."""
     order = queries.get_order(path.id, for_update=True)
     services.cancel_order(api_user(), order, body.reason, note=body.note, expected_version=expected_version())
-    db.session.commit()
-    return answer(order)
+    return committed(answer(order))
 
 
 @api.get("/patient/<uuid:patient_id>", responses={200: OrderList} | problems(404))

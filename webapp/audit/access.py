@@ -12,14 +12,18 @@ from webapp.audit.models import PatientAccessLog
 from webapp.db_types import utcnow
 from webapp.extensions import _wants_write_lock, db, writing
 
+_INSERT = insert(PatientAccessLog)  # built once; SQLAlchemy caches its compiled form
+
 
 def log_patient_access(user: Any, patient_id: uuid.UUID | str, what: str) -> None:
     """Record that ``user`` was shown ``what`` (e.g. "imaging history") of patient ``patient_id``.
 
     Pages and the API call this when they show a patient's orders. In a read request (GET) the
-    row is written and committed at once in a short transaction of its own, so it is kept even
-    though the request itself commits nothing; in a writing request or a ``writing()`` block it
-    joins the caller's transaction (a second writer would wait on the first on SQLite).
+    row is committed at once, so it is kept even though the request itself commits nothing: on
+    PostgreSQL in the request's own transaction (no second connection; what the request already
+    loaded stays loaded), on SQLite in a short writing transaction of its own (the read
+    transaction cannot become a writer without risking "database is locked"). In a writing
+    request or a ``writing()`` block it joins the caller's transaction.
     If the row cannot be written, the error propagates: nothing is shown unlogged.
     """
     values = {
@@ -36,8 +40,16 @@ def log_patient_access(user: Any, patient_id: uuid.UUID | str, what: str) -> Non
         values["request_path"] = f"{request.method} {request.full_path.rstrip('?')}"[:300]
         values["remote_addr"] = (request.remote_addr or "")[:64] or None
     if _wants_write_lock():
-        db.session.add(PatientAccessLog(**values))
-        db.session.flush()
+        db.session.execute(_INSERT, values)
+        return
+    session = db.session()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_INSERT, values)
+        expire, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expire
         return
     with writing(), db.engine.begin() as connection:
-        connection.execute(insert(PatientAccessLog).values(**values))
+        connection.execute(_INSERT, values)

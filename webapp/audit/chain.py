@@ -72,31 +72,40 @@ def lock_chain(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
 
 
-def _chain_head(session: Session) -> tuple[int, str]:
+_PG_HEAD_AND_IDS = text(
+    "SELECT (SELECT row_hash FROM order_events ORDER BY id DESC LIMIT 1) AS head_hash, "
+    "nextval(pg_get_serial_sequence('order_events', 'id')) AS next_id FROM generate_series(1, :count)"
+)
+
+
+def _head_and_ids(session: Session, count: int) -> tuple[str, list[int]]:
+    """The head's hash and ``count`` ids for new rows, read under the lock (one round trip).
+
+    PostgreSQL: ids from the table's sequence, ascending, taken under the lock, so id order is
+    chain order. SQLite: the head's id + 1, + 2, ...
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(_PG_HEAD_AND_IDS, {"count": count}).all()
+        ids = sorted(row.next_id for row in rows)
+        return rows[0].head_hash or GENESIS_HASH, ids
     row = session.execute(
         select(OrderEvent.id, OrderEvent.row_hash).order_by(OrderEvent.id.desc()).limit(1)
     ).first()
-    return (row.id, row.row_hash) if row else (0, GENESIS_HASH)
-
-
-def _next_id(session: Session, head_id: int) -> int:
-    if session.get_bind().dialect.name == "postgresql":
-        return session.execute(text("SELECT nextval(pg_get_serial_sequence('order_events', 'id'))")).scalar_one()
-    return head_id + 1
+    head_id, head_hash = (row.id, row.row_hash) if row else (0, GENESIS_HASH)
+    return head_hash, [head_id + n for n in range(1, count + 1)]
 
 
 def seal_events(session: Session, events: list[OrderEvent]) -> None:
     """Give new events their ids and hashes, chained onto the current head, in the given order."""
-    lock_chain(session)
+    lock_chain(session)  # a statement of its own: the head is read after the lock is held
     with session.no_autoflush:
-        head_id, prev_hash = _chain_head(session)
-        for item in events:
+        prev_hash, ids = _head_and_ids(session, len(events))
+        for item, new_id in zip(events, ids, strict=True):
             if item.changes is None:
                 item.changes = {}
             if item.created_at is None:
                 item.created_at = datetime.now(UTC)
-            item.id = _next_id(session, head_id)
-            head_id = item.id
+            item.id = new_id
             item.prev_hash = prev_hash
             item.row_hash = prev_hash = event_hash(prev_hash, _values(item))
 

@@ -8,11 +8,12 @@ two writers at once. A rolled-back order releases its number with it: no gaps, n
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,20 +34,23 @@ def order_year(moment: datetime) -> int:
     return moment.astimezone(clinic_zone()).year
 
 
-def next_sequence(session: Session, year: int) -> int:
-    """Take the next number of ``year`` inside the caller's transaction."""
-    dialect = session.get_bind().dialect.name
+@functools.cache
+def _upsert(dialect: str):
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    statement = (
+    return (
         insert(OrderCounter)
-        .values(year=year, last_value=1)
+        .values(year=bindparam("year"), last_value=1)
         .on_conflict_do_update(
             index_elements=[OrderCounter.year],
             set_={"last_value": OrderCounter.last_value + 1},
         )
         .returning(OrderCounter.last_value)
     )
-    return session.execute(statement).scalar_one()
+
+
+def next_sequence(session: Session, year: int) -> int:
+    """Take the next number of ``year`` inside the caller's transaction."""
+    return session.execute(_upsert(session.get_bind().dialect.name), {"year": year}).scalar_one()
 
 
 def assign_numbers(session: Session, moment: datetime) -> tuple[str, str]:

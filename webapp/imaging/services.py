@@ -306,11 +306,9 @@ def create_order(
         raise ValidationFailed(errors)
 
     moment = now or utcnow()
-    accession_number, order_number = assign_numbers(db.session, moment)
     order = ImagingOrder(
         id=uuid.uuid4(),
-        accession_number=accession_number,
-        order_number=order_number,
+        version=1,
         patient_id=patient.id,
         visit_id=visit.id,
         ordered_by=actor.user_id,
@@ -329,11 +327,14 @@ def create_order(
         **clean,
     )
     db.session.add(order)
-    db.session.flush()
     record_event(order, actor, "created", to_status="ordered", at=moment, changes={
         "modality": order.modality, "body_part": order.body_part, "priority": order.priority,
         "procedure_code": order.procedure_code, "laterality": order.laterality,
     })
+    # The year's number is taken last: its counter row stays locked until the commit, so every
+    # other order waits for this one from here on. Only the two inserts and the commit follow.
+    with db.session.no_autoflush:
+        order.accession_number, order.order_number = assign_numbers(db.session, moment)
     db.session.flush()
     return order
 
