@@ -345,13 +345,28 @@ class VisitQuery(PageQuery):
     patient_id: uuid.UUID | None = None
 
 
-class IdempotencyHeader(BaseModel):
+class HeaderModel(BaseModel):
+    """A request-header model. flask-openapi3 asks for its JSON schema on every request it
+    validates (to look up the header names); the schema never changes, so it is made once."""
+
+    @classmethod
+    def model_json_schema(cls, *args, **kwargs):
+        if args or kwargs:  # the OpenAPI document asks with its own options: build it afresh
+            return super().model_json_schema(*args, **kwargs)
+        cached = cls.__dict__.get("_default_json_schema")
+        if cached is None:
+            cached = super().model_json_schema()
+            cls._default_json_schema = cached
+        return cached
+
+
+class IdempotencyHeader(HeaderModel):
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")] | None = (
         Field(None, alias="Idempotency-Key", description="Repeat a POST safely: the same key returns the same record.")
     )
 
 
-class IfMatchHeader(BaseModel):
+class IfMatchHeader(HeaderModel):
     if_match: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         None, alias="If-Match", description="The ETag you read; a stale one gets 412."
     )

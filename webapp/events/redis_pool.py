@@ -43,8 +43,16 @@ def connection_pool(url: str, max_connections: int) -> redis.ConnectionPool:
     return pool
 
 
+_clients: dict[tuple[int, str, int], redis.Redis] = {}
+
+
 def client(url: str, max_connections: int) -> redis.Redis:
-    return redis.Redis(connection_pool=connection_pool(url, max_connections))
+    """The process's client on that pool (making a redis.Redis costs more than a PUBLISH)."""
+    key = (os.getpid(), url, max_connections)
+    found = _clients.get(key)
+    if found is None or found.connection_pool is not _pools.get(key):
+        found = _clients[key] = redis.Redis(connection_pool=connection_pool(url, max_connections))
+    return found
 
 
 def reset_pools() -> None:
@@ -53,3 +61,4 @@ def reset_pools() -> None:
         for pool in _pools.values():
             pool.disconnect()
         _pools.clear()
+        _clients.clear()
