@@ -75,6 +75,8 @@ def _empty_all_tables() -> None:
         names = ", ".join(f'"{t.name}"' for t in tables)
         db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     else:
+        # order_status_counts ends empty too, in either order: deleting orders only takes one
+        # off rows that are still there (webapp.imaging.status_counts), it never adds any.
         for table in tables:
             db.session.execute(table.delete())
         db.session.execute(text("DELETE FROM sqlite_sequence")) if db.session.execute(

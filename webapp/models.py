@@ -12,6 +12,7 @@ from webapp.imaging.models import (
     OrderCounter,
     OrderEvent,
     OrderFormSubmission,
+    OrderStatusCount,
     Procedure,
     Station,
 )
@@ -20,6 +21,6 @@ from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
     "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "LoginAttempt",
-    "OrderCounter", "OrderEvent", "OrderFormSubmission", "Patient", "PatientAccessLog",
+    "OrderCounter", "OrderEvent", "OrderFormSubmission", "OrderStatusCount", "Patient", "PatientAccessLog",
     "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
 ]

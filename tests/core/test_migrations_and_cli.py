@@ -4,21 +4,24 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
-from sqlalchemy import create_engine, func, select, text
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from tests.services import postgres_available, require, test_database_url
 from webapp import create_app
+from webapp.auth.models import User
 from webapp.config import TestConfig
-from webapp.extensions import db
+from webapp.extensions import db, writing
 from webapp.imaging.models import BodyPart, ImagingModality, ImagingOrder, Procedure
-from webapp.imaging.reference import MODALITIES
+from webapp.imaging.reference import MODALITIES, load_reference_data
+from webapp.imaging.status_counts import stored_counts
 from webapp.patients.models import Patient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +52,55 @@ def test_migrations_apply_to_an_empty_database_and_match_the_models(empty_databa
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             differences = compare_metadata(context, db.metadata)
         assert differences == []
+        db.engine.dispose()
+
+
+BEFORE_STATUS_COUNTS = "6277541d55fe"  # the revision before order_status_counts (bc0b8ced1fd7)
+
+
+def test_status_counts_migration_counts_the_orders_already_there(empty_database):
+    from webapp.cli import create_user
+    from webapp.imaging import services
+    from webapp.visits.models import Visit
+
+    app = create_app(TestConfig(empty_database))
+    with app.app_context():
+        upgrade(revision=BEFORE_STATUS_COUNTS)
+        with writing():
+            load_reference_data()
+            doctor = create_user("doctor-migrate", "doctor", "password-123")
+            patient = Patient(mrn="MRN-MIGRATE", first_name="Ada", last_name="Byron", sex="female",
+                              date_of_birth=date(1990, 1, 2))
+            db.session.add(patient)
+            db.session.flush()
+            visit = Visit(patient_id=patient.id, reason="Cough", visit_date=datetime.now(UTC))
+            db.session.add(visit)
+            db.session.flush()
+            order = dict(patient_id=patient.id, visit_id=visit.id, clinical_indication="Cough")
+            services.create_order(doctor, modality="XRAY", body_part="CHEST", **order)
+            cancelled = services.create_order(doctor, modality="CT", body_part="HEAD", priority="stat", **order)
+            services.cancel_order(doctor, cancelled, reason="Duplicate")
+            doctor_id = doctor.id
+            db.session.commit()
+        db.session.remove()
+
+        upgrade()
+        with writing():
+            expected = {("ordered", "XRAY", "routine"): 1, ("cancelled", "CT", "stat"): 1}
+            assert stored_counts(db.session.connection()) == expected
+            services.create_order(db.session.get(User, doctor_id), modality="XRAY", body_part="CHEST", **order)
+            db.session.commit()  # and the triggers count from here on
+            assert stored_counts(db.session.connection()) == expected | {("ordered", "XRAY", "routine"): 2}
+        db.session.remove()
+
+        downgrade(revision=BEFORE_STATUS_COUNTS)
+        with db.engine.connect() as connection:
+            assert not inspect(connection).has_table("order_status_counts")
+        with writing():  # orders are still written without the table or its triggers
+            services.create_order(db.session.get(User, doctor_id), modality="XRAY", body_part="CHEST", **order)
+            db.session.commit()
+            assert db.session.scalar(select(func.count()).select_from(ImagingOrder)) == 4
+        db.session.remove()
         db.engine.dispose()
 
 

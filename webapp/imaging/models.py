@@ -1,4 +1,4 @@
-"""Imaging orders, their reference data and their append-only event log."""
+"""Imaging orders, their reference data, their append-only event log and the dashboard's counts."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.db_types import UTCDateTime, new_uuid, utcnow
 from webapp.extensions import db
+from webapp.imaging.status_counts import count_on_create
 
 STATUSES = ("ordered", "scheduled", "in_progress", "completed", "reported", "cancelled")
 OPEN_STATUSES = ("ordered", "scheduled", "in_progress", "completed")
@@ -191,6 +192,22 @@ class ImagingOrder(db.Model):
         return f"{text} ({self.laterality})" if self.laterality else text
 
 
+class OrderStatusCount(db.Model):
+    """How many orders have each (status, modality, priority): what the dashboard shows.
+
+    Kept exact by database triggers on ``imaging_orders`` in the same transaction as every
+    insert, delete and change of those three columns (webapp.imaging.status_counts); the app
+    only reads it. Rows that reach zero stay, with ``orders`` 0.
+    """
+
+    __tablename__ = "order_status_counts"
+
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    modality: Mapped[str] = mapped_column(String(10), primary_key=True)
+    priority: Mapped[str] = mapped_column(String(8), primary_key=True)
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class OrderEvent(db.Model):
     """One row per change to an order, written in the same transaction as the change.
 
@@ -253,3 +270,6 @@ class OrderFormSubmission(db.Model):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("imaging_orders.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+count_on_create(ImagingOrder.__table__, OrderStatusCount.__table__)
