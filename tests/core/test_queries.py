@@ -3,9 +3,14 @@
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from webapp.auth.models import User
+from webapp.extensions import db, writing
+from webapp.imaging import services
 from webapp.imaging.errors import NotFound, ValidationFailed
+from webapp.imaging.models import OPEN_STATUSES, STATUSES, ImagingModality, ImagingOrder
 from webapp.imaging.queries import (
     OrderFilter,
     dashboard_counts,
@@ -92,6 +97,27 @@ def test_dashboard_counts(app, make_order):
         assert counts.by_modality["XRAY"] == 2 and counts.by_modality["CT"] == 1 and counts.by_modality["MRI"] == 0
         assert (counts.open_stat, counts.open_urgent) == (1, 1)
         assert counts.today_total == 5 and counts.total == 5
+        assert counts.today_by_status == counts.by_status
+
+    # More changes (cancelled from other statuses, an edit of modality and priority): the figures
+    # still equal real counts of the orders.
+    scheduled = make_order("scheduled", modality="US", body_part="ABDOMEN", procedure_code="76700")
+    completed = make_order("completed", modality="MRI", body_part="HEAD", procedure_code="70551", priority="urgent")
+    with app.app_context(), writing():
+        doctor = db.session.get(User, make_order.person("doctor").id)
+        services.update_order(doctor, get_order(scheduled.id), {"modality": "CT", "body_part": "HEAD",
+                                                               "procedure_code": "70450", "priority": "stat"})
+        services.cancel_order(doctor, get_order(completed.id), reason="Done elsewhere")
+        db.session.commit()
+        counts = dashboard_counts()
+        real = db.session.execute(select(ImagingOrder.status, ImagingOrder.modality, ImagingOrder.priority)).all()
+        assert counts.by_status == {s: sum(1 for o in real if o.status == s) for s in STATUSES}
+        assert counts.by_modality == {m: sum(1 for o in real if o.modality == m and o.status in OPEN_STATUSES)
+                                      for m in counts.by_modality}
+        assert set(counts.by_modality) == {m.code for m in db.session.scalars(select(ImagingModality))}
+        assert counts.open_stat == sum(1 for o in real if o.priority == "stat" and o.status in OPEN_STATUSES) == 2
+        assert counts.open_urgent == sum(1 for o in real if o.priority == "urgent" and o.status in OPEN_STATUSES)
+        assert counts.total == len(real) == 7 and counts.today_by_status == counts.by_status
 
 
 def test_worklist_has_todays_scheduled_and_in_progress(app, make_order):

@@ -162,8 +162,7 @@ class ImagingOrder(db.Model):
         Index("ix_imaging_orders_ordered_date_id", "ordered_date", "id"),
         Index("ix_imaging_orders_status_ordered_date", "status", "ordered_date", "id"),
         Index("ix_imaging_orders_modality_ordered_date", "modality", "ordered_date", "id"),
-        # The list filtered by status and modality (any mix) and the dashboard's open orders per
-        # modality (an index-only scan); see bench/.
+        # The list filtered by status and modality (any mix); see bench/.
         Index("ix_imaging_orders_status_modality_ordered_date", "status", "modality", "ordered_date", "id"),
         Index("ix_imaging_orders_priority_status", "priority", "status"),
         Index("ix_imaging_orders_patient_ordered_date", "patient_id", "ordered_date"),
