@@ -20,6 +20,7 @@ from webapp.extensions import db, writing
 from webapp.imaging import services
 from webapp.imaging.models import OPEN_STATUSES, STATUSES, ImagingOrder, OrderCounter, OrderEvent
 from webapp.imaging.queries import OrderFilter, dashboard_counts, list_orders, order_events
+from webapp.imaging.status_counts import actual_counts, stored_counts
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 
@@ -58,9 +59,16 @@ def test_counts_and_statuses(generated):
             select(func.count()).select_from(ImagingOrder).join(Visit, Visit.id == ImagingOrder.visit_id)
             .where(Visit.patient_id != ImagingOrder.patient_id)
         )
+        # order_status_counts was rebuilt after the load: it equals a real GROUP BY.
+        connection = db.session.connection()
+        assert stored_counts(connection) == actual_counts(connection)
+        assert sum(stored_counts(connection).values()) == ORDERS
         counts = dashboard_counts(NOW)
         assert counts.total == ORDERS and counts.by_status == by_status
         assert sum(counts.by_modality.values()) == sum(by_status[s] for s in OPEN_STATUSES)
+        open_stat = db.session.scalar(select(func.count()).select_from(ImagingOrder).where(
+            ImagingOrder.status.in_(OPEN_STATUSES), ImagingOrder.priority == "stat"))
+        assert counts.open_stat == open_stat
 
 
 def test_numbers_are_consecutive_per_year_and_match_the_counters(generated):
@@ -142,4 +150,7 @@ def test_the_app_reads_and_changes_generated_orders(generated):
                                     modality="XRAY", body_part="CHEST", clinical_indication="Test", now=NOW)
         counter = db.session.get(OrderCounter, 2026).last_value
         assert new.accession_number == f"ACC-2026-{counter:05d}"
+        # The count triggers are back after the load: the cancel and the new order are counted.
+        connection = db.session.connection()
+        assert stored_counts(connection) == actual_counts(connection)
         db.session.rollback()
