@@ -8,7 +8,7 @@ from flask import Flask
 from flask_openapi3 import OpenAPI
 
 from webapp.config import ROOT, Config
-from webapp.extensions import configure_sqlite, csrf, db, login_manager, migrate
+from webapp.extensions import BodyReadFirst, configure_sqlite, csrf, db, login_manager, migrate
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -44,6 +44,7 @@ def create_app(config: Config | None = None) -> Flask:
     from webapp.faults import register_fault_handlers
 
     register_fault_handlers(app)
+    app.wsgi_app = BodyReadFirst(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import io
 from contextlib import contextmanager
 
 from flask import has_request_context, request
@@ -77,3 +78,34 @@ def configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock() else "BEGIN")
+
+
+class BodyReadFirst:
+    """WSGI middleware: a writing request's body is read in full before the app sees it.
+
+    A writing request on SQLite holds the database's write lock from its first query (BEGIN
+    IMMEDIATE, above) until it commits. Under gevent, a greenlet that waited for the rest of its
+    body inside that transaction (the API reads the body after the bearer token's user is
+    looked up; forms after the session's user is loaded) would let another greenlet of the same
+    worker run; if that one began writing, it would wait in SQLite's busy handler, which blocks
+    the whole process, so the first greenlet could never finish: the worker stalls until the
+    busy timeout or gunicorn's worker timeout. With the body in memory first, nothing inside a
+    transaction waits on the network. Bodies over ``limit`` (answered 413 by the app) and bodies
+    without a Content-Length are left to the app.
+    """
+
+    def __init__(self, wsgi_app, limit: int | None) -> None:
+        self.wsgi_app = wsgi_app
+        self.limit = limit
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if 0 < length and (not self.limit or length <= self.limit):
+                body = environ["wsgi.input"].read(length)
+                environ["wsgi.input"] = io.BytesIO(body)
+                environ["CONTENT_LENGTH"] = str(len(body))
+        return self.wsgi_app(environ, start_response)
