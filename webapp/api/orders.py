@@ -60,7 +60,7 @@ def committed(response):
 
 
 def page(filters: queries.OrderFilter, query: OrderQuery):
-    orders, next_cursor = queries.list_orders(filters, limit=query.limit, cursor=query.cursor)
+    orders, next_cursor = queries.list_orders(filters, limit=query.limit, cursor=query.cursor, references=False)
     return json_response(OrderList(items=[order_out(o) for o in orders], next_cursor=next_cursor))
 
 
@@ -71,7 +71,7 @@ def create_order(body: OrderCreate, header: IdempotencyHeader):
     user = api_user()
     key = claim(user, header.idempotency_key, request.get_json())
     if key.is_replay:
-        order = queries.get_order(key.replay_resource_id)
+        order = queries.get_order(key.replay_resource_id, references=False)
         return answer(order, key.replay_status, {"Idempotent-Replayed": "true", "Location": _location(order)})
     order = services.create_order(user, **body.model_dump())
     key.record(order.id, 201)
@@ -93,7 +93,7 @@ def list_orders(query: OrderQuery):
 @requires(CAN_VIEW_ORDERS)
 def get_order(path: OrderPath):
     """One order, with its ETag."""
-    order = queries.get_order(path.id)
+    order = queries.get_order(path.id, references=False)
     log_patient_access(api_user(), order.patient_id, f"order {order.accession_number}")
     return answer(order)
 
@@ -102,7 +102,7 @@ def get_order(path: OrderPath):
 @requires(workflow.EDIT_ROLES)
 def update_order(path: OrderPath, body: OrderUpdate, header: IfMatchHeader):
     """Change the clinical details of an ordered or scheduled order; fields left out keep their value."""
-    order = queries.get_order(path.id, for_update=True)
+    order = queries.get_order(path.id, for_update=True, references=False)
     services.update_order(api_user(), order, body.model_dump(exclude_unset=True), expected_version=expected_version())
     return committed(answer(order))
 
@@ -115,7 +115,7 @@ def change_status(path: OrderPath, body: StatusChange, header: IfMatchHeader):
     scheduled needs scheduled_date (and may book station_ae), reported needs findings and
     impression, cancelled needs reason; any step takes a note.
     """
-    order = queries.get_order(path.id, for_update=True)
+    order = queries.get_order(path.id, for_update=True, references=False)
     fields = body.model_dump(exclude={"status"}, exclude_none=True)
     services.change_status(api_user(), order, body.status, expected_version=expected_version(), **fields)
     return committed(answer(order))
@@ -125,7 +125,7 @@ def change_status(path: OrderPath, body: StatusChange, header: IfMatchHeader):
 @requires(CAN_VIEW_ORDERS)
 def cancel_order(path: OrderPath, body: CancelRequest, header: IfMatchHeader):
     """Cancel the order (with a reason). Nothing is deleted: the order stays, cancelled."""
-    order = queries.get_order(path.id, for_update=True)
+    order = queries.get_order(path.id, for_update=True, references=False)
     services.cancel_order(api_user(), order, body.reason, note=body.note, expected_version=expected_version())
     return committed(answer(order))
 
@@ -159,6 +159,6 @@ def visit_orders(path: VisitOrdersPath, query: OrderQuery):
 @requires(CAN_VIEW_ORDERS)
 def order_by_accession(path: AccessionPath):
     """One order by its accession number (ACC-YYYY-NNNNN)."""
-    order = queries.get_order_by_accession(path.accession_number)
+    order = queries.get_order_by_accession(path.accession_number, references=False)
     log_patient_access(api_user(), order.patient_id, f"order {order.accession_number}")
     return answer(order)

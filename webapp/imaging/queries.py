@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, selectinload
 
 from webapp.db_types import clinic_day_bounds, clinic_today, utcnow
 from webapp.extensions import db
@@ -39,11 +39,20 @@ def _uuid_or_none(value: Any) -> uuid.UUID | None:
         return None
 
 
-def get_order(order_id: Any, *, for_update: bool = False) -> ImagingOrder:
+def _orders(references: bool):
+    """``select(ImagingOrder)``; with ``references=False`` the modality and body part rows (whose
+    names pages show) are not joined in: the JSON API answers with their codes only."""
+    statement = select(ImagingOrder)
+    if not references:
+        statement = statement.options(lazyload(ImagingOrder.modality_ref), lazyload(ImagingOrder.body_part_ref))
+    return statement
+
+
+def get_order(order_id: Any, *, for_update: bool = False, references: bool = True) -> ImagingOrder:
     key = _uuid_or_none(order_id)
     order = None
     if key is not None:
-        statement = select(ImagingOrder).where(ImagingOrder.id == key)
+        statement = _orders(references).where(ImagingOrder.id == key)
         if for_update:
             statement = statement.with_for_update(of=ImagingOrder)
         order = db.session.execute(statement).unique().scalar_one_or_none()
@@ -52,9 +61,9 @@ def get_order(order_id: Any, *, for_update: bool = False) -> ImagingOrder:
     return order
 
 
-def get_order_by_accession(accession_number: str) -> ImagingOrder:
+def get_order_by_accession(accession_number: str, *, references: bool = True) -> ImagingOrder:
     order = db.session.execute(
-        select(ImagingOrder).where(ImagingOrder.accession_number == (accession_number or "").strip().upper())
+        _orders(references).where(ImagingOrder.accession_number == (accession_number or "").strip().upper())
     ).unique().scalar_one_or_none()
     if order is None:
         raise NotFound(f"No imaging order with accession number {accession_number}.")
@@ -186,7 +195,8 @@ def _filtered(statement, filters: OrderFilter):
 
 
 def list_orders(
-    filters: OrderFilter | None = None, *, limit: int | None = None, cursor: str | None = None
+    filters: OrderFilter | None = None, *, limit: int | None = None, cursor: str | None = None,
+    references: bool = True,
 ) -> tuple[list[ImagingOrder], str | None]:
     """A page of orders, newest first, and the cursor of the next page (None on the last)."""
     filters = filters or OrderFilter()
@@ -194,7 +204,7 @@ def list_orders(
         limit = DEFAULT_LIMIT
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed({"limit": f"A whole number from 1 to {MAX_LIMIT}."})
-    statement = _filtered(select(ImagingOrder), filters)
+    statement = _filtered(_orders(references), filters)
     if cursor:
         moment, key = decode_cursor(cursor)
         statement = statement.where(
