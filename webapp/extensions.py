@@ -52,6 +52,22 @@ def writing():
         _write_intent.reset(token)
 
 
+def commit_keeping_state() -> None:
+    """Commit ``db.session`` without expiring what it holds.
+
+    A commit normally expires every loaded object, so the next attribute read goes back to the
+    database. Code that answers from objects it has just flushed (all values set in Python, no
+    database defaults or triggers changing them) commits this way and reads them afterwards:
+    the locks the transaction holds are released before the answer is built, not after.
+    """
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+
+
 def _wants_write_lock() -> bool:
     if _write_intent.get():
         return True

@@ -29,7 +29,7 @@ from webapp.api.schemas import (
 from webapp.api.security import api_user, requires
 from webapp.audit import log_patient_access
 from webapp.auth.roles import CAN_VIEW_ORDERS
-from webapp.extensions import db
+from webapp.extensions import commit_keeping_state, db
 from webapp.imaging import queries, services, workflow
 from webapp.imaging.errors import NotFound
 from webapp.imaging.models import ImagingOrder
@@ -52,11 +52,11 @@ def answer(order: ImagingOrder, status: int = 200, headers: dict | None = None):
     return json_response(order_out(order), status, {"ETag": etag_for(order.version)} | (headers or {}))
 
 
-def committed(response):
-    """Commit, then send ``response``: built from the flushed order before the commit, so that
-    answering does not read the order and the user back from the database (commit expires them)."""
-    db.session.commit()
-    return response
+def committed(order: ImagingOrder, status: int = 200, headers: dict | None = None):
+    """Commit, then answer with the order as flushed: the transaction's locks (the year's number,
+    the audit chain) are released before the answer is built, and nothing is read back."""
+    commit_keeping_state()
+    return answer(order, status, headers)
 
 
 def page(filters: queries.OrderFilter, query: OrderQuery):
@@ -75,7 +75,7 @@ def create_order(body: OrderCreate, header: IdempotencyHeader):
         return answer(order, key.replay_status, {"Idempotent-Replayed": "true", "Location": _location(order)})
     order = services.create_order(user, **body.model_dump())
     key.record(order.id, 201)
-    return committed(answer(order, 201, {"Location": _location(order)}))
+    return committed(order, 201, {"Location": _location(order)})
 
 
 def _location(order: ImagingOrder) -> str:
@@ -104,7 +104,7 @@ def update_order(path: OrderPath, body: OrderUpdate, header: IfMatchHeader):
     """Change the clinical details of an ordered or scheduled order; fields left out keep their value."""
     order = queries.get_order(path.id, for_update=True, references=False)
     services.update_order(api_user(), order, body.model_dump(exclude_unset=True), expected_version=expected_version())
-    return committed(answer(order))
+    return committed(order)
 
 
 @api.patch("/<uuid:id>/status", responses=WRITE)
@@ -118,7 +118,7 @@ def change_status(path: OrderPath, body: StatusChange, header: IfMatchHeader):
     order = queries.get_order(path.id, for_update=True, references=False)
     fields = body.model_dump(exclude={"status"}, exclude_none=True)
     services.change_status(api_user(), order, body.status, expected_version=expected_version(), **fields)
-    return committed(answer(order))
+    return committed(order)
 
 
 @api.delete("/<uuid:id>", responses=WRITE)
@@ -127,7 +127,7 @@ def cancel_order(path: OrderPath, body: CancelRequest, header: IfMatchHeader):
     """Cancel the order (with a reason). Nothing is deleted: the order stays, cancelled."""
     order = queries.get_order(path.id, for_update=True, references=False)
     services.cancel_order(api_user(), order, body.reason, note=body.note, expected_version=expected_version())
-    return committed(answer(order))
+    return committed(order)
 
 
 @api.get("/patient/<uuid:patient_id>", responses={200: OrderList} | problems(404))

@@ -10,7 +10,7 @@ from sqlalchemy import insert
 
 from webapp.audit.models import PatientAccessLog
 from webapp.db_types import utcnow
-from webapp.extensions import _wants_write_lock, db, writing
+from webapp.extensions import _wants_write_lock, commit_keeping_state, db, writing
 
 _INSERT = insert(PatientAccessLog)  # built once; SQLAlchemy caches its compiled form
 
@@ -42,14 +42,9 @@ def log_patient_access(user: Any, patient_id: uuid.UUID | str, what: str) -> Non
     if _wants_write_lock():
         db.session.execute(_INSERT, values)
         return
-    session = db.session()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_INSERT, values)
-        expire, session.expire_on_commit = session.expire_on_commit, False
-        try:
-            session.commit()
-        finally:
-            session.expire_on_commit = expire
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_INSERT, values)
+        commit_keeping_state()
         return
     with writing(), db.engine.begin() as connection:
         connection.execute(_INSERT, values)
