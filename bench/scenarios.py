@@ -290,7 +290,8 @@ def scenario_dashboard(app, url: str, backend: str, repeat: int) -> list[Row]:
     raw.close()
     m, b = summarise(samples["service"]), summarise(samples["raw"])
     return [Row(
-        f"2. dashboard counts ({len(statements)} queries, {counts.total:,} orders)", backend, ms(m),
+        f"2. dashboard counts ({len(statements)} queries, {counts.total:,} orders, {counts.today_total:,} today)",
+        backend, ms(m),
         f"raw SQL {ms(b)}", m["p50"] / b["p50"], "p95 ≤ 10 ms (1M, PG)", verdict(m["p95"] <= 10),
         {"service": m, "raw": b, "queries": [s for s, _ in statements]},
     )]
