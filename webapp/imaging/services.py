@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import literal, select
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.auth.models import User
@@ -120,25 +122,43 @@ def _parse_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
+_ONE_ROW = select(literal(1).label("one")).subquery()
+
+
+def _catalogue_rows(
+    modality_code: Any, body_part_code: Any, procedure_code: Any
+) -> tuple[ImagingModality | None, BodyPart | None, Procedure | None]:
+    """The modality, body part and procedure rows named (None where unknown), in one query."""
+    codes = [code if isinstance(code, str) and code else None
+             for code in (modality_code, body_part_code, procedure_code)]
+    if not any(codes):
+        return None, None, None
+    row = db.session.execute(
+        select(ImagingModality, BodyPart, Procedure)
+        .select_from(_ONE_ROW)
+        .outerjoin(ImagingModality, ImagingModality.code == codes[0])
+        .outerjoin(BodyPart, BodyPart.code == codes[1])
+        .outerjoin(Procedure, Procedure.code == codes[2])
+    ).one()
+    return row[0], row[1], row[2]
+
+
 def _check_clinical_choice(
     errors: dict[str, str], modality_code: Any, body_part_code: Any, procedure_code: Any, laterality: Any
 ) -> tuple[ImagingModality | None, BodyPart | None, Procedure | None, str | None]:
     """Modality active, body part valid for it, procedure consistent with both, laterality right."""
-    modality = db.session.get(ImagingModality, modality_code) if isinstance(modality_code, str) else None
+    modality, body_part, procedure = _catalogue_rows(modality_code, body_part_code, procedure_code)
     if modality is None:
         errors["modality"] = "Unknown modality."
     elif not modality.is_active:
         errors["modality"] = f"{modality.name} is not offered at the moment."
         modality = None
-    body_part = db.session.get(BodyPart, body_part_code) if isinstance(body_part_code, str) else None
     if body_part is None:
         errors["body_part"] = "Unknown body part."
     elif modality is not None and modality.code not in body_part.modalities:
         errors["body_part"] = f"{body_part.name} cannot be imaged with {modality.name}."
         body_part = None
-    procedure = None
     if procedure_code not in (None, ""):
-        procedure = db.session.get(Procedure, procedure_code) if isinstance(procedure_code, str) else None
         if procedure is None or not procedure.is_active:
             errors["procedure_code"] = "Unknown procedure code."
             procedure = None
@@ -280,8 +300,14 @@ def create_order(
     if not workflow.may_create(actor.role):
         raise PermissionDenied("Only doctors place imaging orders.")
     errors: dict[str, str] = {}
-    patient = db.session.get(Patient, _parse_uuid(patient_id)) if _parse_uuid(patient_id) else None
-    visit = db.session.get(Visit, _parse_uuid(visit_id)) if _parse_uuid(visit_id) else None
+    # The visit with its patient in one query; another patient only when the two do not match.
+    visit = db.session.get(Visit, _parse_uuid(visit_id), options=[joinedload(Visit.patient)]) \
+        if _parse_uuid(visit_id) else None
+    patient_key = _parse_uuid(patient_id)
+    if visit is not None and visit.patient_id == patient_key:
+        patient = visit.patient
+    else:
+        patient = db.session.get(Patient, patient_key) if patient_key else None
     if patient is None:
         raise NotFound(f"No patient with id {patient_id}.")
     if visit is None:
