@@ -11,7 +11,9 @@ Appending must be serialized or two writers would both chain onto the same head:
 
 * PostgreSQL: ``pg_advisory_xact_lock`` before reading the head, held until the transaction
   ends, so the next writer reads the head only after this one committed or rolled back. Ids
-  come from the table's own sequence, taken under the lock, so id order is chain order.
+  come from the table's own sequence, taken under the lock, so id order is chain order. The
+  lock, the head and the ids come from one function call (``order_events_chain_next``,
+  created by the migrations), one round trip while every other writer waits.
 * SQLite: every writing transaction starts with BEGIN IMMEDIATE (webapp.extensions), so
   writers are serialized already; the id is the head's id + 1.
 
@@ -66,28 +68,52 @@ def _values(row: Any) -> dict[str, Any]:
     return {name: getattr(row, name) for name in HASHED_FIELDS}
 
 
-def lock_chain(session: Session) -> None:
-    """Serialize appends to the chain until this transaction ends (PostgreSQL; SQLite already is)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+# PostgreSQL: take the chain's lock, then read the head and new ids, in one round trip. Each
+# statement of a VOLATILE PL/pgSQL function takes a fresh snapshot (READ COMMITTED), so the head
+# is read after the lock is held and sees what the previous holder committed. Ids come from the
+# table's sequence under the lock, ascending, so id order is chain order.
+CHAIN_FUNCTION = "order_events_chain_next"
+_PG_CHAIN_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION {CHAIN_FUNCTION}(how_many integer)
+RETURNS TABLE (head_hash varchar, next_id bigint) LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    head varchar;
+BEGIN
+    PERFORM pg_advisory_xact_lock({CHAIN_LOCK_KEY});
+    SELECT e.row_hash INTO head FROM order_events e ORDER BY e.id DESC LIMIT 1;
+    RETURN QUERY SELECT head, nextval(pg_get_serial_sequence('order_events', 'id'))
+        FROM generate_series(1, how_many);
+END
+$$
+"""
+_PG_HEAD_AND_IDS = text(f"SELECT head_hash, next_id FROM {CHAIN_FUNCTION}(:count)")
 
 
-_PG_HEAD_AND_IDS = text(
-    "SELECT (SELECT row_hash FROM order_events ORDER BY id DESC LIMIT 1) AS head_hash, "
-    "nextval(pg_get_serial_sequence('order_events', 'id')) AS next_id FROM generate_series(1, :count)"
-)
+def install_chain_function(connection) -> None:
+    """Create (or replace) the PostgreSQL function above; nothing to do on SQLite."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(_PG_CHAIN_FUNCTION))
+
+
+def drop_chain_function(connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"DROP FUNCTION IF EXISTS {CHAIN_FUNCTION}(integer)"))
+
+
+@event.listens_for(OrderEvent.__table__, "after_create")
+def _install_on_create(_target, connection, **_kw) -> None:
+    install_chain_function(connection)  # db.create_all() (the tests); the migrations do it too
 
 
 def _head_and_ids(session: Session, count: int) -> tuple[str, list[int]]:
-    """The head's hash and ``count`` ids for new rows, read under the lock (one round trip).
+    """Lock the chain until this transaction ends; the head's hash and ``count`` ids for new rows.
 
-    PostgreSQL: ids from the table's sequence, ascending, taken under the lock, so id order is
-    chain order. SQLite: the head's id + 1, + 2, ...
+    PostgreSQL: one call of the function above. SQLite: writers are serialized already (BEGIN
+    IMMEDIATE); the ids are the head's id + 1, + 2, ...
     """
     if session.get_bind().dialect.name == "postgresql":
         rows = session.execute(_PG_HEAD_AND_IDS, {"count": count}).all()
-        ids = sorted(row.next_id for row in rows)
-        return rows[0].head_hash or GENESIS_HASH, ids
+        return rows[0].head_hash or GENESIS_HASH, sorted(row.next_id for row in rows)
     row = session.execute(
         select(OrderEvent.id, OrderEvent.row_hash).order_by(OrderEvent.id.desc()).limit(1)
     ).first()
@@ -97,7 +123,6 @@ def _head_and_ids(session: Session, count: int) -> tuple[str, list[int]]:
 
 def seal_events(session: Session, events: list[OrderEvent]) -> None:
     """Give new events their ids and hashes, chained onto the current head, in the given order."""
-    lock_chain(session)  # a statement of its own: the head is read after the lock is held
     with session.no_autoflush:
         prev_hash, ids = _head_and_ids(session, len(events))
         for item, new_id in zip(events, ids, strict=True):
