@@ -153,3 +153,26 @@ def test_scheduler_books_a_scanner_of_the_orders_modality(app, client, auth, mak
     assert booked.status_code == 200 and "on scanner" in booked.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(ImagingOrder, order.id).scheduled_station_ae == "DX_ROOM1"
+
+
+def test_timeline_lists_what_an_edit_changed_with_names_not_codes(app, client, auth, make_order):
+    from webapp.auth.models import User
+    from webapp.extensions import db, writing
+    from webapp.imaging import queries, services
+
+    order = make_order("ordered", special_instructions="<b>No contrast</b>")
+    doctor = make_order.person("doctor")
+    with app.app_context(), writing():  # as the API's PUT does
+        services.update_order(db.session.get(User, doctor.id), queries.get_order(order.id, for_update=True),
+                              {"body_part": "ABDOMEN", "procedure_code": "74018", "priority": "stat",
+                               "special_instructions": None}, expected_version=order.version)
+        db.session.commit()
+    auth.login("scheduler")
+    html = client.get(f"/imaging/orders/{order.id}").get_data(as_text=True)
+    entry = html[html.index("<strong>Details changed</strong>"):]
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", entry[:entry.index("</ul>")]))
+    assert "Body part: Chest → Abdomen" in text
+    assert "Procedure: X-Ray Chest, 2 views (CPT 71046) → X-Ray Abdomen, 1 view (CPT 74018)" in text
+    assert "Priority: Routine → STAT" in text
+    assert "Special instructions: &lt;b&gt;No contrast&lt;/b&gt; → none" in text  # escaped
+    assert text.index("Body part") < text.index("Procedure") < text.index("Priority") < text.index("Special")

@@ -109,13 +109,73 @@ def _action_forms(order: ImagingOrder, allowed: list[str], given: dict | None = 
 
 def _detail(order: ImagingOrder, *, forms: dict | None = None, message=None, status: int = 200, open_action=None):
     allowed = services.allowed_actions_for(current_user, order)
+    events = queries.order_events(order)
     response = render_page(
         "imaging/order_detail.html", "order_main", status=status,
-        order=order, events=queries.order_events(order), allowed=allowed,
+        order=order, events=events, allowed=allowed, event_changes=_readable_changes(order, events),
         forms=_action_forms(order, allowed, forms), message=message, open_action=open_action,
         transition_labels={t.action: t.label for t in workflow.TRANSITIONS},
     )
     return response
+
+
+# What the timeline calls the fields of an "updated" event (services.update_order's diff), in this order.
+CHANGE_LABELS = {
+    "modality": "Modality",
+    "body_part": "Body part",
+    "laterality": "Laterality",
+    "procedure_code": "Procedure",
+    "priority": "Priority",
+    "diagnosis_id": "Diagnosis",
+    "clinical_indication": "Clinical indication",
+    "clinical_history": "Clinical history",
+    "special_instructions": "Special instructions",
+    "scheduled_station_ae": "Booked scanner",
+}
+
+
+def _readable_changes(order: ImagingOrder, events) -> dict[int, list[tuple[str, str, str]]]:
+    """{event id: [(field label, old, new), ...]} for the order's "updated" events, with names
+    instead of codes ("Body part", "Chest", "Abdomen"). Queries only when there are such events."""
+    result: dict[int, list[tuple[str, str, str]]] = {}
+    diagnoses: dict[str, str] | None = None
+
+    def show(name: str, value, names: dict) -> str:
+        nonlocal diagnoses
+        if value in (None, ""):
+            return "not specified" if name == "procedure_code" else "none"
+        if name == "modality":
+            row = db.session.get(ImagingModality, value)
+            return row.name if row else str(value)
+        if name == "body_part":
+            row = db.session.get(BodyPart, value)
+            return row.name if row else str(value)
+        if name == "priority":
+            return PRIORITY_LABELS.get(value, str(value))
+        if name == "laterality":
+            return str(value).capitalize()
+        if name == "procedure_code":
+            return f"{names[value]} (CPT {value})" if names.get(value) else f"CPT {value}"
+        if name == "diagnosis_id":
+            if diagnoses is None:
+                diagnoses = {str(d.id): d.label for d in order.visit.diagnoses}
+            return diagnoses.get(str(value), "a diagnosis no longer on the visit")
+        return str(value)
+
+    for event in events:
+        if event.event_type != "updated" or not isinstance(event.changes, dict):
+            continue
+        diff = {name: change for name, change in event.changes.items() if isinstance(change, dict)}
+        procedure_names = diff.get("procedure_name", {})
+        names = {diff.get("procedure_code", {}).get("from"): procedure_names.get("from"),
+                 diff.get("procedure_code", {}).get("to"): procedure_names.get("to")}
+        order_of_fields = [*CHANGE_LABELS, *sorted(set(diff) - set(CHANGE_LABELS) - {"procedure_name"})]
+        result[event.id] = [
+            (CHANGE_LABELS.get(name) or name.replace("_", " ").capitalize(),
+             show(name, diff[name].get("from"), names), show(name, diff[name].get("to"), names))
+            for name in order_of_fields if name in diff
+        ]
+    return result
 
 
 @bp.route("/imaging/orders/<uuid:order_id>")
@@ -384,3 +444,4 @@ def new_order():
         db.session.rollback()
         abort(exc.status)
     return _created(order, visit)
+
