@@ -5,7 +5,9 @@
   function dialog() { return document.getElementById("app-dialog"); }
 
   function focusFirst(container) {
-    var target = container.querySelector("[data-autofocus], .is-invalid, input:not([type=hidden]), select, textarea, button");
+    // The element asked for, else the first field with an error, else the first field.
+    var target = container.querySelector("[data-autofocus]") || container.querySelector(".is-invalid") ||
+      container.querySelector("input:not([type=hidden]), select, textarea, button");
     if (target) { target.focus(); }
   }
 
@@ -28,16 +30,28 @@
   document.addEventListener("htmx:load", function (event) { enableCopyButtons(event.target); });
 
   // The order form: htmx loads it into the dialog, which then opens as a modal (focus stays inside).
-  document.addEventListener("htmx:afterSwap", function (event) {
+  // After the settle: only then do swapped elements that kept their id carry their new classes
+  // (is-invalid).
+  document.addEventListener("htmx:afterSettle", function (event) {
     var d = dialog();
     if (!d) { return; }
+    // The new content (after an outerHTML swap, event.detail.target is the element it replaced).
+    var swapped = event.target;
+    var source = event.detail.requestConfig ? event.detail.requestConfig.elt : null;
     if (event.detail.target && event.detail.target.id === "dialog-body") {
       if (!d.open) { d.showModal(); }
       focusFirst(d);
-    } else if (d.open && d.contains(event.detail.target)) {
+    } else if (d.open && d.contains(swapped)) {
       focusFirst(d);
-    } else if (event.detail.target) {
-      var focus = event.detail.target.querySelector("[data-autofocus]");
+    } else if (d.open && source && d.contains(source)) {
+      // A form in the dialog answered with a region of the page (HX-Retarget): the order was
+      // saved, or someone else changed it first. The dialog is done; the page shows the outcome.
+      d.close();
+      var message = swapped.querySelector("[data-autofocus]");
+      if (message) { message.focus(); }
+    } else if (!d.open && swapped) {
+      // (A live refresh behind the open dialog leaves the focus in the dialog.)
+      var focus = swapped.querySelector("[data-autofocus]");
       if (focus) { focus.focus(); }
     }
   });
