@@ -60,3 +60,17 @@ def test_front_end_packages_come_from_node_modules(client):
     assert client.get("/vendor/htmx/../package.json").status_code == 404
     page = client.get("/login").data
     assert b"cdn" not in page.lower() and b"https://" not in page
+
+
+def test_the_edit_form_needs_the_csrf_token(client, auth, make_order):
+    order = make_order("ordered")
+    auth.login("doctor")
+    url = f"/imaging/orders/{order.id}/edit"
+    fields = {"version": order.version, "modality": "XRAY", "body_part": "CHEST", "procedure_code": "71046",
+              "clinical_indication": "Suspected pneumonia", "priority": "urgent"}
+    refused = client.post(url, data=fields)
+    assert refused.status_code == 400 and b"The form expired" in refused.data
+    token = _csrf(client.get(url).data)  # the form's own hidden field
+    accepted = client.post(url, data=fields | {"csrf_token": token})
+    assert accepted.status_code == 303
+    assert "is updated: priority" in client.get(accepted.headers["Location"]).get_data(as_text=True)

@@ -117,3 +117,12 @@ class ImagingOrderForm(FlaskForm):
         render_kw={"rows": 2},
     )
 
+
+
+class EditOrderForm(ImagingOrderForm):
+    """The order form again, to correct an order: it carries the version the doctor saw instead of
+    the visit and the one-time token (a resent form meets the new version and changes nothing)."""
+
+    visit_id = None
+    form_token = None
+    version = IntegerField("Version", validators=[InputRequired()], render_kw={"hidden": True})

@@ -28,7 +28,7 @@ from webapp.imaging.errors import (
     TransitionNotAllowed,
     ValidationFailed,
 )
-from webapp.imaging.forms import ACTION_FORMS, ImagingOrderForm, choices
+from webapp.imaging.forms import ACTION_FORMS, EditOrderForm, ImagingOrderForm, choices
 from webapp.imaging.models import (
     PRIORITY_LABELS,
     STATUS_LABELS,
@@ -445,3 +445,134 @@ def new_order():
         abort(exc.status)
     return _created(order, visit)
 
+
+# ---------------------------------------------------------------------------- correcting an order
+
+EDIT_CLOSED_TEXT = "Order {acc} is {status} and can no longer be edited. Below is its current state."
+NOTHING_CHANGED_TEXT = "Nothing was changed, so nothing was saved. Change a field, or cancel."
+
+
+def _edit_form_for(order: ImagingOrder) -> EditOrderForm:
+    """The order form filled with the order's current values and version."""
+    form = EditOrderForm(formdata=None)
+    form.version.data = order.version
+    form.modality.data = order.modality
+    form.body_part.data = order.body_part
+    form.procedure_code.data = order.procedure_code or ""
+    form.laterality.data = order.laterality or ""
+    form.diagnosis_id.data = str(order.diagnosis_id) if order.diagnosis_id else ""
+    form.clinical_indication.data = order.clinical_indication
+    form.clinical_history.data = order.clinical_history or ""
+    form.special_instructions.data = order.special_instructions or ""
+    form.priority.data = order.priority
+    return form
+
+
+def _edit_page(form: EditOrderForm, order: ImagingOrder, *, status=200, block="form_panel", message=None,
+               message_kind="danger"):
+    extra = _fill_choices(form, order.visit)
+    # In the dialog the form posts through htmx; as a page of its own it posts and redirects (PRG).
+    return render_page("imaging/order_form.html", block, status=status, form=form, visit=order.visit,
+                       editing=order, in_dialog=is_htmx(), message=message, message_kind=message_kind, **extra)
+
+
+def _same_value(submitted, current) -> bool:
+    """A form value equals the stored one (None is empty; line endings and outer spaces aside)."""
+    def plain(value) -> str:
+        return "" if value is None else str(value).replace("\r\n", "\n").strip()
+
+    return plain(submitted) == plain(current)
+
+
+def _form_changes(form: EditOrderForm, order: ImagingOrder) -> dict:
+    """The fields the doctor changed, as services.update_order takes them (the rest keep their value)."""
+    submitted = {
+        "modality": form.modality.data,
+        "body_part": form.body_part.data,
+        "procedure_code": form.procedure_code.data or None,
+        "laterality": form.laterality.data or None,
+        "clinical_indication": form.clinical_indication.data,
+        "clinical_history": form.clinical_history.data,
+        "special_instructions": form.special_instructions.data,
+        "priority": form.priority.data,
+        "diagnosis_id": form.diagnosis_id.data or None,
+    }
+    return {name: value for name, value in submitted.items() if not _same_value(value, getattr(order, name))}
+
+
+def _back_to_order(order: ImagingOrder, kind: str, text: str, *, status: int = 200, changed: bool = False):
+    """The order page with a message: a redirect (flash) for a plain request; for htmx the
+    #order-main region, swapped in place of the page's one (the dialog then closes, app.js)."""
+    if not is_htmx():
+        flash(text, kind)
+        return redirect(url_for("imaging.order_detail", order_id=order.id), 303)
+    response = _detail(order, message=(kind, text), status=status)
+    response.headers["HX-Retarget"] = "#order-main"
+    response.headers["HX-Reswap"] = "outerHTML"
+    if changed:
+        response.headers["HX-Trigger"] = ORDERS_CHANGED
+    return response
+
+
+@bp.route("/imaging/orders/<uuid:order_id>/edit", methods=["GET", "POST"])
+@roles_required(workflow.EDIT_ROLES)
+def edit_order(order_id: uuid.UUID):
+    if request.method == "GET":
+        order = _order_or_404(order_id)
+        if htmx_target() == "order-choices":  # a select changed: refresh the dependent choices
+            return _edit_page(EditOrderForm(formdata=request.args), order, block="choices")
+        if "edit" not in services.allowed_actions_for(current_user, order):
+            return _back_to_order(order, "warning", EDIT_CLOSED_TEXT.format(
+                acc=order.accession_number, status=order.status_label.lower()), status=409)
+        log_patient_access(current_user, order.patient_id, f"order {order.accession_number}")
+        return _edit_page(_edit_form_for(order), order)
+
+    try:  # the row stays locked until the commit, as for the API's PUT
+        order = queries.get_order(order_id, for_update=True)
+    except NotFound:
+        abort(404)
+    form = EditOrderForm()
+    if request.form.get("refresh"):  # without JavaScript: "Update choices" re-renders the form
+        return _edit_page(form, order)
+    choices = _fill_choices(form, order.visit)
+    valid = form.validate()
+    if choices["show_laterality"] and not form.laterality.data:
+        form.laterality.errors = [*form.laterality.errors, "Say which side: this body part is paired."]
+        valid = False
+    if not valid:
+        return _edit_page(form, order, status=422, message="Please correct the highlighted fields.")
+
+    seen_version = form.version.data
+    station_before = order.scheduled_station_ae
+    changes = _form_changes(form, order)
+    try:
+        services.update_order(current_user._get_current_object(), order, changes, expected_version=seen_version)
+        changed = order.version != seen_version
+        db.session.commit()
+    except PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        order = _order_or_404(order_id)
+        for name, text in exc.errors.items():
+            field = getattr(form, name, None)
+            if field is not None and hasattr(field, "errors"):
+                field.errors = [*field.errors, text]
+        return _edit_page(form, order, status=422, message="Please correct the highlighted fields.")
+    except (StaleVersion, TransitionNotAllowed) as exc:
+        db.session.rollback()
+        order = _order_or_404(order_id)
+        if isinstance(exc, StaleVersion) or order.version != seen_version:
+            text = STALE_TEXT.format(acc=order.accession_number)
+        else:
+            text = EDIT_CLOSED_TEXT.format(acc=order.accession_number, status=order.status_label.lower())
+        return _back_to_order(order, "warning", text, status=409)
+    if not changed:
+        return _edit_page(form, order, message=NOTHING_CHANGED_TEXT, message_kind="info")
+    labels = [CHANGE_LABELS[name].lower() for name in CHANGE_LABELS if name in changes]
+    text = f"Order {order.accession_number} is updated" + (f": {', '.join(labels)}." if labels else ".")
+    if station_before and not order.scheduled_station_ae:
+        text += (f" It is no longer booked on scanner {station_before} (another modality):"
+                 " the scheduler books a new one.")
+    return _back_to_order(order, "success", text, changed=True)
