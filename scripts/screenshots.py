@@ -81,6 +81,21 @@ def shoot(page, url: str) -> None:
     page.get_by_role("button", name="Schedule").click()
     page.wait_for_selector("#order-main [data-status='scheduled']")
     save(page, "09-order-scheduled", full_page=False)
+    order_url = page.url
+    sign_out(page)
+    sign_in(page, url, "doctor")
+    page.goto(order_url)
+    page.get_by_role("link", name="Edit order").click()
+    page.wait_for_selector("#app-dialog[open] #order-form")
+    page.get_by_label("Body part").select_option("ABDOMEN")
+    page.locator("#procedure_code option[value='71046']").wait_for(state="detached")
+    page.get_by_label("Procedure (CPT code)").select_option("74018")
+    page.get_by_label("Priority").select_option("urgent")
+    save(page, "10-order-edit-dialog", full_page=False)
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_selector("#app-dialog:not([open])", state="attached")
+    page.locator("#order-timeline li", has_text="Details changed").wait_for()
+    save(page, "11-order-edited")
     assert re.match(r"ACC-\d{4}-\d{5}", accession)
 
 
