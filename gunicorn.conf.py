@@ -58,8 +58,17 @@ def on_exit(server):
 
 
 def post_worker_init(worker):
-    """Open event streams end as soon as the worker is told to stop."""
+    """Open event streams end as soon as the worker is told to stop.
+
+    Ctrl-C in a terminal reaches the whole process group; the master stops the workers itself
+    (SIGQUIT). A worker that also acted on the SIGINT ran a second quit while exiting and printed
+    SystemExit tracebacks on every Ctrl-C of `make run`, so workers leave SIGINT to the master.
+    """
+    import signal
+
     from webapp.events.stream import set_shutdown_check
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     set_shutdown_check(lambda: not worker.alive)
     if worker_class == "gevent":

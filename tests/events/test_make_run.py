@@ -106,3 +106,39 @@ def test_other_processes_find_the_embedded_redis(app, live_server_factory, sse_c
     server.stop(signal.SIGINT)
     assert not advertised.exists()
     assert Config().REDIS_URL is None
+
+
+@pytest.mark.sqlite_only
+def test_ctrl_c_stops_everything_without_tracebacks(app, tmp_path):
+    """Ctrl-C in the terminal of `make run` signals the whole process group."""
+    import os
+    import subprocess
+    import time
+
+    from tests.events.livestack import ROOT, free_port, wait_until
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"],
+        "INSTANCE_PATH": str(tmp_path / "instance"), "HOST": "127.0.0.1", "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+    }
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "w") as log:
+        # A process group of its own, like the terminal's foreground job.
+        process = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
+                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert wait_until(lambda: log_path.read_text().count("Booting worker") == 2, 30), log_path.read_text()
+        assert wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/login", timeout=2).ok, 30)
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    time.sleep(0.2)
+    output = log_path.read_text()
+    assert "embedded Redis stopped" in output
+    assert "Traceback" not in output, output
+    assert not (tmp_path / "instance" / "embedded-redis.url").exists()
