@@ -60,15 +60,18 @@ def on_exit(server):
 def post_worker_init(worker):
     """Open event streams end as soon as the worker is told to stop.
 
-    Ctrl-C in a terminal reaches the whole process group; the master stops the workers itself
-    (SIGQUIT). A worker that also acted on the SIGINT ran a second quit while exiting and printed
-    SystemExit tracebacks on every Ctrl-C of `make run`, so workers leave SIGINT to the master.
+    Ctrl-C in a terminal reaches the whole process group, and the master then sends the workers
+    SIGQUIT. gunicorn's gevent worker quits by raising SystemExit in a greenlet, which printed
+    tracebacks from every worker on every Ctrl-C of `make run`. So workers leave SIGINT to the
+    master and take SIGQUIT like SIGTERM: stop accepting, finish what is in flight (open streams
+    end within a second), exit; the master still kills them after GRACEFUL_TIMEOUT.
     """
     import signal
 
     from webapp.events.stream import set_shutdown_check
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, worker.handle_exit)
 
     set_shutdown_check(lambda: not worker.alive)
     if worker_class == "gevent":

@@ -126,11 +126,19 @@ def test_ctrl_c_stops_everything_without_tracebacks(app, tmp_path):
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "w") as log:
         # A process group of its own, like the terminal's foreground job.
-        process = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
+        process = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py",
+                                    "--access-logformat", "served-by %(p)s", "wsgi:app"],
                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def both_workers_serving() -> bool:  # a worker serves only once its start-up (and signal set-up) is done
+        try:
+            requests.get(f"http://127.0.0.1:{port}/login", timeout=2, headers={"Connection": "close"})
+        except requests.RequestException:
+            return False
+        return len(set(re.findall(r"served-by <(\d+)>", log_path.read_text()))) == 2
+
     try:
-        assert wait_until(lambda: log_path.read_text().count("Booting worker") == 2, 30), log_path.read_text()
-        assert wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/login", timeout=2).ok, 30)
+        assert wait_until(both_workers_serving, 30), log_path.read_text()
         os.killpg(process.pid, signal.SIGINT)
         process.wait(30)
     finally:
