@@ -240,10 +240,7 @@ def order_action(order_id: uuid.UUID, action: str):
     except ValidationFailed as exc:
         db.session.rollback()
         order = _order_or_404(order_id)
-        for name, text in exc.errors.items():
-            field = getattr(form, "date" if name == "scheduled_date" else name, None)
-            if field is not None:
-                field.errors = [*field.errors, text]
+        _add_field_errors(form, exc.errors, renamed={"scheduled_date": "date"})
         return _detail(order, forms={action: form}, status=422, open_action=action,
                        message=("danger", "; ".join(exc.errors.values()) or exc.detail))
     except (StaleVersion, TransitionNotAllowed) as exc:
@@ -292,6 +289,24 @@ def _form_token_nonce(token: str | None, visit: Visit) -> str | None:
     if user_id != str(current_user.id) or visit_id != str(visit.id):
         return None
     return nonce
+
+
+def _add_field_errors(form, errors: dict[str, str], renamed: dict[str, str] | None = None) -> None:
+    """Show the service's field errors (ValidationFailed.errors) beside the form's fields."""
+    for name, text in errors.items():
+        field = getattr(form, (renamed or {}).get(name, name), None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, text]
+
+
+def _order_form_valid(form: ImagingOrderForm, choices: dict) -> bool:
+    """The order form's own checks, plus the side of a paired body part: the service says so too,
+    but said here it shows together with the other field errors."""
+    valid = form.validate()
+    if choices["show_laterality"] and not form.laterality.data:
+        form.laterality.errors = [*form.laterality.errors, "Say which side: this body part is paired."]
+        valid = False
+    return valid
 
 
 def _fill_choices(form: ImagingOrderForm, visit: Visit) -> dict:
@@ -392,13 +407,7 @@ def new_order():
     if request.form.get("refresh"):  # without JavaScript: "Update choices" re-renders the form
         _fill_choices(form, visit)
         return _form_page(form, visit)
-    choices = _fill_choices(form, visit)
-    valid = form.validate()
-    if choices["show_laterality"] and not form.laterality.data:
-        # Said here as well as by the service, so it shows together with the other field errors.
-        form.laterality.errors = [*form.laterality.errors, "Say which side: this body part is paired."]
-        valid = False
-    if not valid:
+    if not _order_form_valid(form, _fill_choices(form, visit)):
         return _form_page(form, visit, status=422, message="Please correct the highlighted fields.")
     nonce = _form_token_nonce(form.form_token.data, visit)
     if nonce is None:
@@ -435,10 +444,7 @@ def new_order():
     except ValidationFailed as exc:
         db.session.rollback()
         visit = _visit_or_404(visit.id)
-        for name, text in exc.errors.items():
-            field = getattr(form, name, None)
-            if field is not None:
-                field.errors = [*field.errors, text]
+        _add_field_errors(form, exc.errors)
         return _form_page(form, visit, status=422, message="Please correct the highlighted fields.")
     except ImagingError as exc:
         db.session.rollback()
@@ -534,12 +540,7 @@ def edit_order(order_id: uuid.UUID):
     form = EditOrderForm()
     if request.form.get("refresh"):  # without JavaScript: "Update choices" re-renders the form
         return _edit_page(form, order)
-    choices = _fill_choices(form, order.visit)
-    valid = form.validate()
-    if choices["show_laterality"] and not form.laterality.data:
-        form.laterality.errors = [*form.laterality.errors, "Say which side: this body part is paired."]
-        valid = False
-    if not valid:
+    if not _order_form_valid(form, _fill_choices(form, order.visit)):
         return _edit_page(form, order, status=422, message="Please correct the highlighted fields.")
 
     seen_version = form.version.data
@@ -555,10 +556,7 @@ def edit_order(order_id: uuid.UUID):
     except ValidationFailed as exc:
         db.session.rollback()
         order = _order_or_404(order_id)
-        for name, text in exc.errors.items():
-            field = getattr(form, name, None)
-            if field is not None and hasattr(field, "errors"):
-                field.errors = [*field.errors, text]
+        _add_field_errors(form, exc.errors)
         return _edit_page(form, order, status=422, message="Please correct the highlighted fields.")
     except (StaleVersion, TransitionNotAllowed) as exc:
         db.session.rollback()
