@@ -54,11 +54,3 @@ def client(url: str, max_connections: int) -> redis.Redis:
         found = _clients[key] = redis.Redis(connection_pool=connection_pool(url, max_connections))
     return found
 
-
-def reset_pools() -> None:
-    """Close every pool of this process (tests, and the server's shutdown)."""
-    with _lock:
-        for pool in _pools.values():
-            pool.disconnect()
-        _pools.clear()
-        _clients.clear()

@@ -30,11 +30,6 @@ class TransitionNotAllowed(ImagingError):
     title = "Status change not allowed"
 
 
-class Conflict(ImagingError):
-    status = 409
-    title = "Conflict"
-
-
 class StaleVersion(ImagingError):
     """Someone else changed the order first."""
 

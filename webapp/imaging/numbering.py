@@ -13,7 +13,7 @@ import re
 import uuid
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,10 +58,6 @@ def assign_numbers(session: Session, moment: datetime) -> tuple[str, str]:
     year = order_year(moment)
     value = next_sequence(session, year)
     return format_number("ACC", year, value), format_number("ORD", year, value)
-
-
-def current_counter(session: Session, year: int) -> int:
-    return session.execute(select(OrderCounter.last_value).where(OrderCounter.year == year)).scalar() or 0
 
 
 def new_study_instance_uid() -> str:

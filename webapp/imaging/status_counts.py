@@ -157,12 +157,6 @@ def drop_count_triggers(connection: Connection) -> None:
         connection.execute(text(f"DROP FUNCTION IF EXISTS {_PG_FUNCTION_NAME}()"))
 
 
-def rebuild_counts(connection: Connection) -> None:
-    """Replace the counts with a fresh ``GROUP BY`` of the orders."""
-    for statement in REBUILD_STATEMENTS:
-        connection.execute(text(statement))
-
-
 def stored_counts(connection: Connection) -> dict[tuple[str, str, str], int]:
     """The table's non-zero rows, keyed by (status, modality, priority)."""
     rows = connection.execute(text(f"SELECT {_KEY_COLUMNS}, orders FROM {COUNTS_TABLE} WHERE orders <> 0"))
