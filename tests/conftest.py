@@ -22,11 +22,6 @@ from webapp.extensions import db, writing
 os.environ.setdefault("INSTANCE_PATH", os.path.join(os.path.dirname(__file__), "..", "instance", "test"))
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "sqlite_only: run on SQLite only (backend-independent test)")
-    config.addinivalue_line("markers", "browser: drives headless Chromium against a live server")
-
-
 def pytest_generate_tests(metafunc):
     if "db_backend" in metafunc.fixturenames:
         backends = ["sqlite"] if metafunc.definition.get_closest_marker("sqlite_only") else ["sqlite", "postgresql"]

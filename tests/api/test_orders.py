@@ -27,7 +27,11 @@ def tomorrow() -> str:
 
 
 def test_whole_life_cycle_through_the_api(client, bearer, order_payload):
-    doctor, scheduler, technician, radiologist = (bearer(r) for r in ("doctor", "scheduler", "technician", "radiologist"))
+    doctor, scheduler = bearer("doctor"), bearer("scheduler")
+    technician = bearer("technician")
+    technician_user = bearer.user
+    radiologist = bearer("radiologist")
+    radiologist_user = bearer.user
     created = client.post(ORDERS, json=order_payload(), headers=doctor)
     assert created.status_code == 201
     order = created.json
@@ -53,7 +57,8 @@ def test_whole_life_cycle_through_the_api(client, bearer, order_payload):
         etag = response.headers["ETag"]
     final = client.get(url, headers=doctor).json
     assert final["version"] == 5 and final["number_of_images"] == 3 and final["impression"] == "Normal chest."
-    assert final["performing_technician"] == str(bearer.user.id) or final["performing_technician"]
+    assert final["performing_technician"] == str(technician_user.id)
+    assert final["reporting_radiologist"] == str(radiologist_user.id)
     assert final["reported_date"] and final["performed_date"] and final["scheduled_date"]
     by_accession = client.get(f"{ORDERS}/accession/{order['accession_number'].lower()}", headers=technician)
     assert by_accession.status_code == 200 and by_accession.json["id"] == order["id"]

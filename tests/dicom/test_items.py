@@ -71,8 +71,8 @@ def test_item_carries_what_a_modality_needs(app, dicom_server, make_station, mak
     # DICOM_OFFER_ORDERED: orders not yet scheduled are offered too, at the time they were placed.
     waiting = make_order("ordered", visit=make_visit(patient=patient))
     _, items = c_find(dicom_server, full_query(PatientID="MRN777001"))
-    assert [i.AccessionNumber for i in items] == [waiting.accession_number, order.accession_number] or [
-        i.AccessionNumber for i in items] == [order.accession_number, waiting.accession_number]
+    # Earliest first: the waiting order's time is when it was placed (now), before the 2030 booking.
+    assert [i.AccessionNumber for i in items] == [waiting.accession_number, order.accession_number]
     assert {i.ScheduledProcedureStepSequence[0].ScheduledStationAETitle for i in items} == {"DX1", ""}
 
 
