@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.api.common import decode_cursor, encode_cursor, json_response, problems, resource_blueprint
@@ -15,6 +15,7 @@ from webapp.auth.roles import CAN_REGISTER_PATIENTS, CAN_VIEW_ORDERS
 from webapp.extensions import db
 from webapp.imaging.errors import NotFound
 from webapp.patients.models import Patient
+from webapp.patients.search import patient_matches
 
 api = resource_blueprint("patients", __name__, "/api/v1/patients", "Patients")
 
@@ -55,16 +56,11 @@ def register_patient(body: PatientIn, header: IdempotencyHeader):
 @api.get("", responses={200: PatientList})
 @requires(CAN_VIEW_ORDERS)
 def list_patients(query: PatientQuery):
-    """Patients, newest first; q matches the MRN exactly or a name in part."""
+    """Patients, newest first; q finds them by name or MRN (webapp.patients.search)."""
     statement = select(Patient)
-    if query.q and query.q.strip():
-        text = query.q.strip()
-        like = f"%{text.lower().replace('%', '').replace('_', '')}%"
-        statement = statement.where(or_(
-            Patient.mrn == text,
-            func.lower(Patient.last_name).like(like),
-            func.lower(Patient.first_name).like(like),
-        ))
+    condition = patient_matches(query.q)
+    if condition is not None:
+        statement = statement.where(condition)
     if query.cursor:
         moment, key = decode_cursor(query.cursor)
         statement = statement.where(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import lazyload, selectinload
 
 from webapp.db_types import clinic_day_bounds, clinic_today, utcnow
@@ -22,11 +22,14 @@ from webapp.imaging.models import (
     STATUSES,
     ImagingModality,
     ImagingOrder,
+    OrderCounter,
     OrderEvent,
     OrderStatusCount,
     Station,
 )
+from webapp.imaging.numbering import format_number
 from webapp.patients.models import Patient
+from webapp.patients.search import matching_patient_ids
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -154,6 +157,28 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ValidationFailed({"cursor": "Not a cursor this server gave out."}) from None
 
 
+def _sequence_numbers(text: str) -> list[str]:
+    """ACC-YYYY-NNNNN for each year with orders, when the text is just a number ("00040")."""
+    if not text.isdigit() or len(text) > 9:
+        return []
+    years = db.session.scalars(select(OrderCounter.year)).all()
+    return [format_number("ACC", year, int(text)) for year in years]
+
+
+def order_search_condition(q: str):
+    """Orders found by a search: their accession or order number, or their patient (one search)."""
+    text = q.strip()
+    upper = text.upper()
+    return or_(
+        ImagingOrder.accession_number == upper,
+        ImagingOrder.order_number == upper,
+        ImagingOrder.accession_number.like(f"{upper}%") if upper.startswith("ACC-") else false(),
+        ImagingOrder.order_number.like(f"{upper}%") if upper.startswith("ORD-") else false(),
+        ImagingOrder.accession_number.in_(_sequence_numbers(text)),
+        ImagingOrder.patient_id.in_(matching_patient_ids(text)),
+    )
+
+
 def _filtered(statement, filters: OrderFilter):
     conditions = []
     if filters.status:
@@ -171,26 +196,7 @@ def _filtered(statement, filters: OrderFilter):
     if filters.date_to:
         conditions.append(ImagingOrder.ordered_date < clinic_day_bounds(filters.date_to)[1])
     if filters.q:
-        text = filters.q.strip()
-        upper = text.upper()
-        like = f"%{text.lower().replace('%', '').replace('_', '')}%"
-        patient_ids = select(Patient.id).where(
-            or_(
-                Patient.mrn == text,
-                func.lower(Patient.last_name).like(like),
-                func.lower(Patient.first_name).like(like),
-                func.lower(Patient.first_name + " " + Patient.last_name).like(like),
-            )
-        )
-        conditions.append(
-            or_(
-                ImagingOrder.accession_number == upper,
-                ImagingOrder.order_number == upper,
-                ImagingOrder.accession_number.like(f"{upper}%") if upper.startswith("ACC-") else False,
-                ImagingOrder.order_number.like(f"{upper}%") if upper.startswith("ORD-") else False,
-                ImagingOrder.patient_id.in_(patient_ids),
-            )
-        )
+        conditions.append(order_search_condition(filters.q))
     return statement.where(and_(*conditions)) if conditions else statement
 
 

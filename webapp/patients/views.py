@@ -6,7 +6,7 @@ import uuid
 
 from flask import abort, request
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from webapp.audit import log_patient_access
 from webapp.auth.access import roles_required
@@ -15,6 +15,7 @@ from webapp.extensions import db
 from webapp.imaging import queries
 from webapp.patients import bp
 from webapp.patients.models import Patient
+from webapp.patients.search import patient_matches
 from webapp.web.htmx import htmx_target, render_page
 
 SEARCH_LIMIT = 50
@@ -23,15 +24,9 @@ TABS = {"overview": "Overview and visits", "imaging": "Imaging History"}
 
 def search_patients(text: str | None) -> list[Patient]:
     statement = select(Patient).order_by(Patient.last_name, Patient.first_name, Patient.id).limit(SEARCH_LIMIT)
-    text = (text or "").strip()[:100]
-    if text:
-        like = f"%{text.lower().replace('%', '').replace('_', '')}%"
-        statement = statement.where(or_(
-            Patient.mrn == text.upper(),
-            func.lower(Patient.last_name).like(like),
-            func.lower(Patient.first_name).like(like),
-            func.lower(Patient.first_name + " " + Patient.last_name).like(like),
-        ))
+    condition = patient_matches(text)
+    if condition is not None:
+        statement = statement.where(condition)
     return list(db.session.scalars(statement))
 
 
