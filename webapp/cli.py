@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -67,31 +69,9 @@ FIRST_NAMES = [("Maria", "female"), ("John", "male"), ("Aisha", "female"), ("Che
 LAST_NAMES = ["Garcia", "Smith", "Bello", "Wang", "Petrova", "Mensah", "Rossi", "Patel", "Brown", "Demir",
               "Silva", "Murphy", "Haddad", "Johnson", "Berg", "Lopez", "Sato", "Nasser", "Taylor", "Novak"]
 FEMALE_ONLY_BODY_PARTS = {"BREAST", "OBSTETRIC"}
+# Demo visits: (reason, ICD-10 code, description, clinical notes, modality, body part, CPT, laterality).
 VISIT_CASES = [
-    ("Cough and fever for 5 days", "J18.9", "Pneumonia, unspecified organism",
-     "Productive cough, fever 38.9 C, crackles right lower lobe.", "XRAY", "CHEST", "71046", None),
-    ("Fall on outstretched hand", "S62.609A", "Fracture of finger, initial encounter",
-     "Swelling and tenderness over the 4th metacarpal after a fall.", "XRAY", "EXTREMITY", "73130", "right"),
-    ("Severe headache", "R51.9", "Headache, unspecified",
-     "Sudden onset headache, worst of life, no focal deficit.", "CT", "HEAD", "70450", None),
-    ("Abdominal pain", "R10.31", "Right lower quadrant pain",
-     "RLQ tenderness, rebound, WBC 14.", "CT", "ABDOMEN", "74177", None),
-    ("Knee pain after football", "S83.511A", "Sprain of ACL of right knee",
-     "Positive Lachman test, effusion.", "MRI", "EXTREMITY", "73721", "right"),
-    ("Low back pain with sciatica", "M54.41", "Lumbago with sciatica, right side",
-     "Radiating pain down the right leg for 6 weeks, failed conservative care.", "MRI", "SPINE", "72148", None),
-    ("Upper abdominal pain after meals", "K80.20", "Calculus of gallbladder",
-     "Postprandial RUQ pain, Murphy sign positive.", "US", "ABDOMEN", "76700", None),
-    ("Routine antenatal visit", "Z34.82", "Supervision of normal pregnancy, second trimester",
-     "20 weeks, anatomy scan due.", "US", "OBSTETRIC", "76805", None),
-    ("Breast screening", "Z12.31", "Screening mammogram for malignant neoplasm of breast",
-     "Age 52, no symptoms, last mammogram 2 years ago.", "MG", "BREAST", "77067", "bilateral"),
-    ("Difficulty swallowing", "R13.10", "Dysphagia, unspecified",
-     "Progressive dysphagia to solids for 3 months.", "FL", "UPPER_GI", "74220", None),
-    ("Calf swelling", "M79.661", "Pain in right lower leg",
-     "Unilateral calf swelling, Wells score 2.", "US", "VASCULAR", "93970", None),
-    ("Chest pain and dyspnoea", "R07.9", "Chest pain, unspecified",
-     "Pleuritic chest pain, tachycardia, D-dimer raised.", "CT", "VASCULAR", "71275", None),
+    tuple(case.values()) for case in json.loads((Path(__file__).with_name("demo_visits.json")).read_text())
 ]
 
 

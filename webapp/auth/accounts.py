@@ -39,35 +39,31 @@ def _find(username: str) -> User:
     return user
 
 
+# users <command> USERNAME: (what it does to the account, its help, what it says when done).
+_ACCOUNT_COMMANDS = {
+    "disable": (disable_user, "Disable a user: no sign-in, and their sessions and tokens end now.",
+                "Disabled {username}; their sessions and tokens no longer work."),
+    "enable": (enable_user, "Allow a disabled user to sign in again.", "Enabled {username}."),
+    "end-sessions": (end_sessions,
+                     "Sign a user out everywhere (sessions and API tokens), e.g. after a lost tablet.",
+                     "Ended every session and token of {username}."),
+}
+
+
+def _account_command(change, help_text: str, done: str) -> click.Command:
+    @click.argument("username")
+    @with_appcontext
+    def command(username: str) -> None:
+        with writing():
+            change(_find(username))
+            db.session.commit()
+        click.echo(done.format(username=username))
+
+    command.__doc__ = help_text
+    return command
+
+
 def register_cli(app: Flask) -> None:
     users_group = app.cli.commands["users"]
-
-    @users_group.command("disable")
-    @click.argument("username")
-    @with_appcontext
-    def disable_command(username: str) -> None:
-        """Disable a user: no sign-in, and their sessions and tokens end now."""
-        with writing():
-            disable_user(_find(username))
-            db.session.commit()
-        click.echo(f"Disabled {username}; their sessions and tokens no longer work.")
-
-    @users_group.command("enable")
-    @click.argument("username")
-    @with_appcontext
-    def enable_command(username: str) -> None:
-        """Allow a disabled user to sign in again."""
-        with writing():
-            enable_user(_find(username))
-            db.session.commit()
-        click.echo(f"Enabled {username}.")
-
-    @users_group.command("end-sessions")
-    @click.argument("username")
-    @with_appcontext
-    def end_sessions_command(username: str) -> None:
-        """Sign a user out everywhere (sessions and API tokens), e.g. after a lost tablet."""
-        with writing():
-            end_sessions(_find(username))
-            db.session.commit()
-        click.echo(f"Ended every session and token of {username}.")
+    for name, (change, help_text, done) in _ACCOUNT_COMMANDS.items():
+        users_group.command(name, help=help_text)(_account_command(change, help_text, done))

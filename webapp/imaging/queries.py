@@ -228,29 +228,28 @@ def list_orders(
     return rows[:limit], next_cursor
 
 
-def patient_orders(patient_id: Any) -> list[ImagingOrder]:
-    """A patient's whole imaging history, newest first."""
-    key = _uuid_or_none(patient_id)
-    if key is None or db.session.get(Patient, key) is None:
-        raise NotFound(f"No patient with id {patient_id}.")
+def _orders_of(model, column, key_value: Any, what: str) -> list[ImagingOrder]:
+    """Every order whose ``column`` is the id of an existing ``model`` row, newest first."""
+    key = _uuid_or_none(key_value)
+    if key is None or db.session.get(model, key) is None:
+        raise NotFound(f"No {what} with id {key_value}.")
     statement = (
-        select(ImagingOrder).where(ImagingOrder.patient_id == key)
+        select(ImagingOrder).where(column == key)
         .order_by(ImagingOrder.ordered_date.desc(), ImagingOrder.id.desc())
     )
     return list(db.session.execute(statement).unique().scalars())
+
+
+def patient_orders(patient_id: Any) -> list[ImagingOrder]:
+    """A patient's whole imaging history, newest first."""
+    return _orders_of(Patient, ImagingOrder.patient_id, patient_id, "patient")
 
 
 def visit_orders(visit_id: Any) -> list[ImagingOrder]:
+    """The orders placed from a visit, newest first."""
     from webapp.visits.models import Visit
 
-    key = _uuid_or_none(visit_id)
-    if key is None or db.session.get(Visit, key) is None:
-        raise NotFound(f"No visit with id {visit_id}.")
-    statement = (
-        select(ImagingOrder).where(ImagingOrder.visit_id == key)
-        .order_by(ImagingOrder.ordered_date.desc(), ImagingOrder.id.desc())
-    )
-    return list(db.session.execute(statement).unique().scalars())
+    return _orders_of(Visit, ImagingOrder.visit_id, visit_id, "visit")
 
 
 @dataclass
