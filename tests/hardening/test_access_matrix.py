@@ -1,6 +1,6 @@
-"""The access control matrix of the README, walked cell by cell over HTTP.
+"""The access control matrix of docs/security.md, walked cell by cell over HTTP.
 
-The expected values are read from the README's three tables (pages, API operations, status
+The expected values are read from its three tables (pages, API operations, status
 actions), so the documentation and the app cannot drift apart: any difference fails the test,
 with every differing cell listed.
 """
@@ -18,14 +18,14 @@ from webapp.auth.roles import Role
 
 pytestmark = pytest.mark.sqlite_only
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+MATRIX_DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 ROLES = [str(role) for role in Role]
 ALLOWED, REFUSED = "✓", "—"
 
 
 def matrix_tables() -> dict[str, dict[str, dict[str, bool]]]:
     """{"Pages": {"GET /dashboard": {"doctor": True, ...}}, "API operations": ..., "Status actions": ...}."""
-    text = README.read_text()
+    text = MATRIX_DOC.read_text()
     section = text.split("## Access control matrix", 1)[1].split("\n## ", 1)[0]
     tables: dict[str, dict[str, dict[str, bool]]] = {}
     for title, body in re.findall(r"### (.+?)\n(.*?)(?=\n### |\Z)", section, flags=re.S):
@@ -203,4 +203,4 @@ def test_the_whole_access_matrix_over_http(app, make_user, make_order, make_visi
                            f"{status}, {before} -> {after}")
                     unchanged = None if changed else order
 
-    assert not differences, "The app differs from the README's access control matrix:\n" + "\n".join(differences)
+    assert not differences, "The app differs from the access control matrix of docs/security.md:\n" + "\n".join(differences)
