@@ -28,7 +28,7 @@ run: install
 test: install
 	$(PY) -m pytest
 
-# Benchmarks (see "Benchmarks" in README.md): 100,000 orders on SQLite, and on PostgreSQL
+# Benchmarks (see bench/README.md): 100,000 orders on SQLite, and on PostgreSQL
 # when BENCH_DATABASE_URL / TEST_DATABASE_URL (default postgres@127.0.0.1:5432) answers.
 # BENCH_ORDERS, BENCH_BACKENDS, BENCH_REUSE=1 and BENCH_ARGS tune it.
 bench: install
@@ -37,6 +37,6 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-# Screenshots of the main pages for the README (real server, headless Chromium).
+# Screenshots of the main pages for docs/web-pages.md (real server, headless Chromium).
 screenshots: install
 	$(PY) scripts/screenshots.py

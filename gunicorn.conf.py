@@ -1,4 +1,4 @@
-"""gunicorn settings for `make run` and production (see the README's deployment section).
+"""gunicorn settings for `make run` and production (see docs/deployment.md).
 
 gevent workers hold many open event streams each (one greenlet per connection); psycopg 3
 (>= 3.1.14) sees gevent's monkey-patching when it is imported in the worker and waits on its

@@ -1,4 +1,4 @@
-"""Screenshots of the main pages for the README: `make screenshots` writes docs/screenshots/*.png.
+"""Screenshots of the main pages for docs/web-pages.md: `make screenshots` writes docs/screenshots/*.png.
 
 Starts the real server (gunicorn, temporary SQLite with demo data) and drives Debian's Chromium.
 """
