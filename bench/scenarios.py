@@ -590,15 +590,18 @@ def scenario_http(app, url: str, backend: str, *, clients: int, seconds: float, 
         duplicates = len(results["numbers"]) - len(set(results["numbers"]))
         raw = raw_creates(url, visits, doctor_id, clients, max(5.0, seconds / 2))
         numbers = check_numbers(app)
+        # The rate target (300/s PG, 100/s SQLite) is retired in favour of the department-at-peak
+        # figures: the rate is information; errors and duplicate numbers still fail the row.
         target = 300 if backend == "postgresql" else 100
-        ok = rate >= target and errors == 0 and duplicates == 0 and not numbers["duplicates"] \
+        ok = errors == 0 and duplicates == 0 and not numbers["duplicates"] \
             and not numbers["counter_mismatch"] and not raw["errors"]
         rows.append(Row(
             f"3. create orders over HTTP (gunicorn.conf.py), {clients} clients, {seconds:.0f} s", backend,
             f"{rate:.0f}/s, {errors} errors, {duplicates} duplicate numbers, "
             f"p95 {summarise(results['latencies'])['p95']:.1f} ms",
             f"raw driver {raw['per_second']:.0f}/s ({len(raw['errors'])} errors)",
-            raw["per_second"] / rate, f"≥ {target}/s, no errors, no duplicates", verdict(ok),
+            raw["per_second"] / rate, f"no errors, no duplicates (retired: ≥ {target}/s)",
+            "info" if ok else "FAIL",
             {"statuses": results["statuses"], "rate": rate, "raw": raw, "numbers": numbers},
         ))
 
@@ -618,7 +621,7 @@ def scenario_http(app, url: str, backend: str, *, clients: int, seconds: float, 
         m, b = summarise(samples["order"]), summarise(samples["hello"])
         rows.append(Row(
             "4. GET one order vs hello JSON (same gunicorn)", backend, ms(m), f"hello {ms(b)}",
-            m["p50"] / b["p50"], "≤ 2× (p50)", verdict(m["p50"] <= 2 * b["p50"]), {"order": m, "hello": b},
+            m["p50"] / b["p50"], "retired: ≤ 2× (p50)", "info", {"order": m, "hello": b},
         ))
     timeouts = (RESULTS / f"gunicorn-{backend}.log").read_text().count("WORKER TIMEOUT")
     if timeouts:  # a hung worker is an error even when the clients' retries hid it

@@ -39,7 +39,7 @@ def _csv(value: str | None) -> list[str]:
 
 
 class Config:
-    """Runtime configuration, read from the environment (see the README's table)."""
+    """Runtime configuration, read from the environment (the README's table; details in docs/)."""
 
     def __init__(self) -> None:
         instance = _instance_path()
@@ -60,7 +60,7 @@ class Config:
         # Unset: the embedded Redis of `make run`, when this installation's server is running
         # (the gunicorn master advertises it in the instance folder; webapp/events/embedded.py).
         self.REDIS_URL = os.environ.get("REDIS_URL") or _embedded_redis_url(instance)
-        # Live events (webapp/events): see the README's "Live updates" section.
+        # Live events (webapp/events): see docs/live-updates.md.
         self.SSE_CHANNEL = os.environ.get("SSE_CHANNEL", "imaging-orders:events")
         self.SSE_HEARTBEAT_SECONDS = float(os.environ.get("SSE_HEARTBEAT_SECONDS", "15"))
         self.SSE_RETRY_MS = int(os.environ.get("SSE_RETRY_MS", "2000"))

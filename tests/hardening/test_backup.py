@@ -42,7 +42,7 @@ def test_backup_restores_with_every_order(app, runner, make_order, scratch_datab
     assert not list(output.parent.glob(".*partial"))
     make_order()  # written after the backup: must not be in the copy
 
-    # Restore as the README says, into a fresh database.
+    # Restore as docs/security.md says, into a fresh database.
     restored_url = scratch_database()
     if make_url(restored_url).get_backend_name() == "sqlite":
         shutil.copyfile(output, make_url(restored_url).database)
