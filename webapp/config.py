@@ -17,12 +17,6 @@ def _instance_path() -> Path:
     return path
 
 
-def _embedded_redis_url(instance: Path) -> str | None:
-    from webapp.events.embedded import advertised_url
-
-    return advertised_url(str(instance))
-
-
 def _secret_key(instance: Path) -> str:
     """SECRET_KEY from the environment, else one generated once and kept in the instance folder."""
     if os.environ.get("SECRET_KEY"):
@@ -57,9 +51,9 @@ class Config:
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {
                 "connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
             }
-        # Unset: the embedded Redis of `make run`, when this installation's server is running
-        # (the gunicorn master advertises it in the instance folder; webapp/events/embedded.py).
-        self.REDIS_URL = os.environ.get("REDIS_URL") or _embedded_redis_url(instance)
+        # Unset: webapp.events.init_app takes the embedded Redis of `make run` when this
+        # installation's server is running (advertised in the instance folder).
+        self.REDIS_URL = os.environ.get("REDIS_URL")
         # Live events (webapp/events): see docs/live-updates.md.
         self.SSE_CHANNEL = os.environ.get("SSE_CHANNEL", "imaging-orders:events")
         self.SSE_HEARTBEAT_SECONDS = float(os.environ.get("SSE_HEARTBEAT_SECONDS", "15"))

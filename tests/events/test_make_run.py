@@ -91,11 +91,10 @@ def test_other_processes_find_the_embedded_redis(app, live_server_factory, sse_c
     monkeypatch.setenv("DATABASE_URL", server.env["DATABASE_URL"])
     monkeypatch.setenv("SECRET_KEY", server.env["SECRET_KEY"])
     monkeypatch.setenv("SSE_CHANNEL", server.env["SSE_CHANNEL"])
-    config = Config()
-    assert config.REDIS_URL == url
+    other = create_app(Config())
+    assert other.config["REDIS_URL"] == url
     client = sse_clients(app, server, doctor)
     assert client.connected.wait(15), (client.status, server.log())
-    other = create_app(config)
     with other.app_context(), writing():
         services.change_status(db.session.get(User, technician.id), db.session.get(ImagingOrder, order.id),
                                "in_progress")

@@ -7,7 +7,7 @@ so nothing is left running even if the master is killed.
 
 Other processes of the same installation (``flask worklist serve``, the CLI) find it through a
 file in the instance folder (``ADVERTISE_NAME``) while it runs, so their changes show live on
-open pages too; ``webapp.config`` reads it when ``REDIS_URL`` is unset.
+open pages too; ``webapp.events.init_app`` reads it when ``REDIS_URL`` is unset.
 """
 
 from __future__ import annotations
