@@ -44,6 +44,9 @@ def create_app(config: Config | None = None) -> Flask:
     from webapp.faults import register_fault_handlers
 
     register_fault_handlers(app)
+    from webapp import db_retry
+
+    db_retry.install(app)
     app.wsgi_app = BodyReadFirst(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
     return app
 

@@ -57,6 +57,9 @@ class Config:
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {
                 "connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
             }
+        # A transaction PostgreSQL gave up to a deadlock or serialization failure runs again
+        # (webapp.db_retry): attempts in all, the first included.
+        self.DATABASE_RETRY_ATTEMPTS = int(os.environ.get("DATABASE_RETRY_ATTEMPTS", "4"))
         # Unset: the embedded Redis of `make run`, when this installation's server is running
         # (the gunicorn master advertises it in the instance folder; webapp/events/embedded.py).
         self.REDIS_URL = os.environ.get("REDIS_URL") or _embedded_redis_url(instance)

@@ -155,3 +155,112 @@ def test_mixed_create_schedule_edit_note_load_has_no_deadlock(app, make_user, ma
         assert stored_counts(connection) == actual_counts(connection)
         created = db.session.scalar(select(func.count()).select_from(ImagingOrder))
         assert created == len(existing) + statuses.count(201)
+
+
+# ---------------------------------------------------------------------------- the retry
+
+
+_RAISE_DEADLOCK = """
+CREATE OR REPLACE FUNCTION test_raise_deadlock(how_many integer)
+RETURNS TABLE (head_hash varchar, next_id bigint) LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RAISE EXCEPTION 'deadlock detected (forced by the test)' USING ERRCODE = '40P01';
+END
+$$
+"""
+
+
+@pytest.fixture
+def forced_deadlocks(app):
+    """forced_deadlocks(n): the next ``n`` appends to the audit chain fail with a real 40P01 from
+    PostgreSQL, in the middle of the transaction (after the counter and the order's row lock)."""
+    from sqlalchemy import text
+
+    with app.app_context():
+        db.session.execute(text(_RAISE_DEADLOCK))
+        db.session.commit()
+        engine = db.engine
+    state = {"left": 0, "fired": 0}
+
+    def sabotage(_conn, _cursor, statement, parameters, _context, _executemany):
+        if state["left"] and "order_events_chain_next(" in statement:
+            state["left"] -= 1
+            state["fired"] += 1
+            statement = statement.replace("order_events_chain_next(", "test_raise_deadlock(")
+        return statement, parameters
+
+    event.listen(engine, "before_cursor_execute", sabotage, retval=True)
+
+    def arm(times: int) -> dict:
+        state["left"] = times
+        return state
+
+    yield arm
+    event.remove(engine, "before_cursor_execute", sabotage)
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """The signals published after commits (instead of Redis)."""
+    from webapp.events import publishing
+
+    sent: list[list[dict]] = []
+    monkeypatch.setattr(publishing, "publish_signals", lambda signals: sent.append(list(signals)) or len(signals))
+    return sent
+
+
+def test_a_deadlocked_create_runs_again_and_succeeds_once(app, make_user, make_visit, forced_deadlocks, published):
+    from webapp.imaging.models import ImagingOrder, OrderCounter, OrderEvent
+
+    doctor, visit = make_user("doctor"), make_visit()
+    client = app.test_client()
+    headers = _token(client, doctor) | {"Idempotency-Key": "retry-key-1"}
+    state = forced_deadlocks(1)
+
+    response = client.post("/api/v1/imaging/orders", json=_ct_order(visit), headers=headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert state["fired"] == 1
+    order = response.get_json()
+    assert order["accession_number"].endswith("-00001")  # the lost attempt's number was rolled back
+    assert [[signal["id"] for signal in batch] for batch in published] == [[order["id"]]]
+
+    again = client.post("/api/v1/imaging/orders", json=_ct_order(visit), headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["id"] == order["id"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ImagingOrder)) == 1
+        assert db.session.scalar(select(func.count()).select_from(OrderEvent)) == 1
+        assert db.session.scalar(select(func.max(OrderCounter.last_value))) == 1
+    assert len(published) == 1
+
+
+def test_a_deadlocked_status_change_runs_again(app, make_user, make_order, forced_deadlocks, published):
+    order = make_order("ordered", modality="CT", body_part="HEAD", procedure_code="70450")
+    published.clear()  # the order's creation
+    client = app.test_client()
+    headers = _token(client, make_user("scheduler")) | {"If-Match": f'"{order.version}"'}
+    state = forced_deadlocks(2)
+    when = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    response = client.patch(f"/api/v1/imaging/orders/{order.id}/status",
+                            json={"status": "scheduled", "scheduled_date": when}, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert state["fired"] == 2
+    assert response.get_json()["version"] == order.version + 1
+    assert [[(s["status"], s["version"]) for s in batch] for batch in published] == [[("scheduled", order.version + 1)]]
+
+
+def test_a_conflict_that_never_clears_says_so_and_writes_nothing(app, make_user, make_visit, forced_deadlocks,
+                                                                 published):
+    from webapp.imaging.models import ImagingOrder
+
+    client = app.test_client()
+    headers = _token(client, make_user("doctor"))
+    state = forced_deadlocks(100)
+    response = client.post("/api/v1/imaging/orders", json=_ct_order(make_visit()), headers=headers)
+    assert response.status_code == 503
+    assert state["fired"] == app.config["DATABASE_RETRY_ATTEMPTS"] == 4
+    detail = response.get_json()["detail"]
+    assert "colliding" in detail and "cannot be reached" not in detail
+    assert published == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ImagingOrder)) == 0
