@@ -37,6 +37,10 @@ def create_app(config: Config | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
+        elif db.engine.dialect.name == "postgresql":
+            from webapp.db_timeouts import configure_postgresql
+
+            configure_postgresql(db.engine, app.config)
 
     _register_blueprints(app)
     api.init_app(app)

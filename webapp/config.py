@@ -52,11 +52,13 @@ class Config:
         if self.SQLALCHEMY_DATABASE_URI.startswith(("postgres://", "postgresql://")):
             self.SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://" + self.SQLALCHEMY_DATABASE_URI.split("://", 1)[1]
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
-            # An unreachable server must fail fast (503), not hang the worker until TCP gives up.
-            self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {
-                "connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
-            }
+        # PostgreSQL (webapp.db_timeouts): an unreachable or stalled server must fail fast (503),
+        # not hang the worker until TCP gives up. Seconds; 0 turns one off.
+        self.DATABASE_CONNECT_TIMEOUT = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
+        self.DATABASE_STATEMENT_TIMEOUT = float(os.environ.get("DATABASE_STATEMENT_TIMEOUT", "5"))
+        self.DATABASE_SOCKET_TIMEOUT = float(os.environ.get(
+            "DATABASE_SOCKET_TIMEOUT", self.DATABASE_STATEMENT_TIMEOUT + 5 if self.DATABASE_STATEMENT_TIMEOUT > 0 else 0
+        ))
         # A transaction PostgreSQL gave up to a deadlock or serialization failure runs again
         # (webapp.db_retry): attempts in all, the first included.
         self.DATABASE_RETRY_ATTEMPTS = int(os.environ.get("DATABASE_RETRY_ATTEMPTS", "4"))
