@@ -70,6 +70,9 @@ class Config:
         self.SSE_HEARTBEAT_SECONDS = float(os.environ.get("SSE_HEARTBEAT_SECONDS", "15"))
         self.SSE_RETRY_MS = int(os.environ.get("SSE_RETRY_MS", "2000"))
         self.SSE_MAX_STREAM_SECONDS = float(os.environ.get("SSE_MAX_STREAM_SECONDS", "600"))
+        # Publishing runs after the commit, in the request: a Redis that stops answering may
+        # hold the request this long (connect and answer), then the event is left to replay.
+        self.SSE_PUBLISH_TIMEOUT_SECONDS = float(os.environ.get("SSE_PUBLISH_TIMEOUT_SECONDS", "0.5"))
         self.SSE_REPLAY_LIMIT = int(os.environ.get("SSE_REPLAY_LIMIT", "500"))
         # One pooled Redis connection per open stream, plus a few for publishing.
         self.SSE_REDIS_MAX_CONNECTIONS = int(
