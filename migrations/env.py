@@ -103,7 +103,10 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
+        # A migration may rebuild an index over every order: no statement or socket timeout.
+        from webapp.db_timeouts import unbounded
+
+        with context.begin_transaction(), unbounded(connection):
             context.run_migrations()
 
 

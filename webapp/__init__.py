@@ -37,6 +37,10 @@ def create_app(config: Config | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
+        elif db.engine.dialect.name == "postgresql":
+            from webapp.db_timeouts import configure_postgresql
+
+            configure_postgresql(db.engine, app.config)
 
     _register_blueprints(app)
     api.init_app(app)
@@ -44,6 +48,9 @@ def create_app(config: Config | None = None) -> Flask:
     from webapp.faults import register_fault_handlers
 
     register_fault_handlers(app)
+    from webapp import db_retry
+
+    db_retry.install(app)
     app.wsgi_app = BodyReadFirst(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
     return app
 

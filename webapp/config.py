@@ -46,11 +46,16 @@ class Config:
         if self.SQLALCHEMY_DATABASE_URI.startswith(("postgres://", "postgresql://")):
             self.SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://" + self.SQLALCHEMY_DATABASE_URI.split("://", 1)[1]
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
-            # An unreachable server must fail fast (503), not hang the worker until TCP gives up.
-            self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {
-                "connect_timeout": int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
-            }
+        # PostgreSQL (webapp.db_timeouts): an unreachable or stalled server must fail fast (503),
+        # not hang the worker until TCP gives up. Seconds; 0 turns one off.
+        self.DATABASE_CONNECT_TIMEOUT = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
+        self.DATABASE_STATEMENT_TIMEOUT = float(os.environ.get("DATABASE_STATEMENT_TIMEOUT", "5"))
+        self.DATABASE_SOCKET_TIMEOUT = float(os.environ.get(
+            "DATABASE_SOCKET_TIMEOUT", self.DATABASE_STATEMENT_TIMEOUT + 5 if self.DATABASE_STATEMENT_TIMEOUT > 0 else 0
+        ))
+        # A transaction PostgreSQL gave up to a deadlock or serialization failure runs again
+        # (webapp.db_retry): attempts in all, the first included.
+        self.DATABASE_RETRY_ATTEMPTS = int(os.environ.get("DATABASE_RETRY_ATTEMPTS", "4"))
         # Unset: webapp.events.init_app takes the embedded Redis of `make run` when this
         # installation's server is running (advertised in the instance folder).
         self.REDIS_URL = os.environ.get("REDIS_URL")
@@ -59,6 +64,9 @@ class Config:
         self.SSE_HEARTBEAT_SECONDS = float(os.environ.get("SSE_HEARTBEAT_SECONDS", "15"))
         self.SSE_RETRY_MS = int(os.environ.get("SSE_RETRY_MS", "2000"))
         self.SSE_MAX_STREAM_SECONDS = float(os.environ.get("SSE_MAX_STREAM_SECONDS", "600"))
+        # Publishing runs after the commit, in the request: a Redis that stops answering may
+        # hold the request this long (connect and answer), then the event is left to replay.
+        self.SSE_PUBLISH_TIMEOUT_SECONDS = float(os.environ.get("SSE_PUBLISH_TIMEOUT_SECONDS", "0.5"))
         self.SSE_REPLAY_LIMIT = int(os.environ.get("SSE_REPLAY_LIMIT", "500"))
         # One pooled Redis connection per open stream, plus a few for publishing.
         self.SSE_REDIS_MAX_CONNECTIONS = int(

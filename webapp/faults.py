@@ -41,6 +41,27 @@ UNAVAILABLE_PAGE = """<!doctype html>
 """
 
 
+# What the 503 says, by cause: the database unreachable, too slow, or (after the retries of
+# webapp.db_retry) still losing lock conflicts. None of them left anything half-written.
+UNREACHABLE = "The database cannot be reached; nothing was changed. Try again shortly."
+TOO_SLOW = ("The database did not answer in time. A change is stored completely or not at all: "
+            "if you were changing something, check whether it was stored before you repeat it.")
+CONFLICT = "The change kept colliding with others made at the same moment and was not saved. Try again."
+# statement_timeout / canceled, lock_timeout
+TIMEOUT_SQLSTATES = frozenset({"57014", "55P03"})
+
+
+def _detail(error: Exception) -> str:
+    from webapp.db_retry import is_lock_conflict
+
+    orig = getattr(error, "orig", error)
+    if is_lock_conflict(error):
+        return CONFLICT
+    if getattr(orig, "sqlstate", None) in TIMEOUT_SQLSTATES or getattr(orig, "timed_out", False):
+        return TOO_SLOW
+    return UNREACHABLE
+
+
 def wants_problem_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/problem+json"
 
@@ -60,7 +81,7 @@ def database_unavailable(error: Exception) -> Response:
             "type": "about:blank",
             "title": "Service unavailable",
             "status": 503,
-            "detail": "The database cannot be reached; nothing was changed. Try again shortly.",
+            "detail": _detail(error),
         }
         response = Response(json.dumps(body), status=503, mimetype="application/problem+json")
     else:

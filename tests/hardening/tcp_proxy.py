@@ -9,7 +9,9 @@ import threading
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection and refuses new
-    ones (the database is gone), ``restore()`` listens again on the same port."""
+    ones (the database is gone), ``restore()`` listens again on the same port. ``stall()`` stops
+    forwarding in both directions while every connection stays open and new ones are accepted
+    (a server that stops answering without closing anything); ``resume()`` forwards again."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -17,7 +19,15 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.restore()
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def restore(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -70,7 +80,13 @@ class TcpProxy:
         peers = {a: b, b: a}
         try:
             while True:
-                readable, _, _ = select.select([a, b], [], [], 1.0)
+                if not self._flowing.wait(0.05):
+                    if a.fileno() < 0 or b.fileno() < 0:  # cut() while stalled
+                        return
+                    continue
+                readable, _, _ = select.select([a, b], [], [], 0.2)
+                if not self._flowing.is_set():
+                    continue  # stalled while waiting: what arrived stays unread
                 for sock in readable:
                     data = sock.recv(65536)
                     if not data:

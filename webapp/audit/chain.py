@@ -19,6 +19,15 @@ Appending must be serialized or two writers would both chain onto the same head:
 
 The hook runs in ``before_flush`` for every OrderEvent added to a session, so nothing can
 append an event without sealing it. It also refuses to flush a changed or deleted event.
+
+One lock order for every order-writing transaction (PostgreSQL): the chain's lock comes FIRST,
+before the order's row, the year's counter and the ``order_status_counts`` rows (the triggers).
+Every order change appends an event, so it needs the chain's lock anyway; taken last (when the
+event was flushed) it made a create (counter, chain, then a counts row) and a status change
+(order row, counts rows, then the chain) wait on each other: a deadlock. So
+:func:`lock_order_writes` takes it at the start: ``queries.get_order(for_update=True)`` before
+the row lock, ``create_order`` before the counter, and ``before_flush`` whenever an order is
+new or changed (paths that read the order without locking it). Once per transaction.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, func, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from webapp.imaging.models import ImagingOrder, OrderEvent
 
@@ -121,6 +130,34 @@ def _head_and_ids(session: Session, count: int) -> tuple[str, list[int]]:
     return head_hash, [head_id + n for n in range(1, count + 1)]
 
 
+_PG_LOCK_CHAIN = text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
+_LOCKED_IN = "order_chain_locked_in"
+
+
+def lock_order_writes(session: Session | scoped_session) -> None:
+    """Take the chain's lock now, before any other lock of an order write (see the module's
+    docstring); held until the transaction ends. Once per transaction; SQLite: nothing to do
+    (BEGIN IMMEDIATE serializes writers already)."""
+    if isinstance(session, scoped_session):
+        session = session()
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get(_LOCKED_IN) is transaction:
+        return
+    session.execute(_PG_LOCK_CHAIN)
+    session.info[_LOCKED_IN] = session.get_transaction()
+
+
+def _writes_orders(session: Session) -> bool:
+    if any(isinstance(obj, (ImagingOrder, OrderEvent)) for obj in session.new):
+        return True
+    return any(
+        isinstance(obj, ImagingOrder) and session.is_modified(obj, include_collections=False)
+        for obj in session.dirty
+    )
+
+
 def seal_events(session: Session, events: list[OrderEvent]) -> None:
     """Give new events their ids and hashes, chained onto the current head, in the given order."""
     with session.no_autoflush:
@@ -143,6 +180,9 @@ def _seal_new_events(session: Session, _flush_context, _instances) -> None:
     for obj in session.dirty:
         if isinstance(obj, OrderEvent) and session.is_modified(obj, include_collections=False):
             raise AppendOnlyViolation("Order events are never changed.")
+    if _writes_orders(session):
+        with session.no_autoflush:
+            lock_order_writes(session)
     new = [obj for obj in session.new if isinstance(obj, OrderEvent)]
     if new:
         new.sort(key=lambda obj: inspect(obj).insert_order)

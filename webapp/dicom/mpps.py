@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp.db_retry import run_in_transaction
 from webapp.dicom.models import PerformedProcedureStep
 from webapp.dicom.values import LO, text
 from webapp.extensions import db, writing
@@ -86,11 +87,15 @@ def _read(dataset_getter) -> Dataset:
 
 def _transaction(app, work):
     """Run ``work()`` in one writing transaction; any failure rolls back and becomes a DICOM status."""
+    def attempt():
+        result = work()
+        db.session.commit()
+        return result
+
     with app.app_context(), writing():
         try:
-            result = work()
-            db.session.commit()
-            return result
+            # A deadlock or serialization failure rolls back everything: run the step again.
+            return run_in_transaction(attempt, "MPPS")
         except MppsFailure:
             db.session.rollback()
             raise

@@ -10,6 +10,7 @@ reconnect with ``Last-Event-ID`` get it from there.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -87,15 +88,21 @@ def register_session_listeners() -> None:
 
 
 def publish_signals(signals: list[dict[str, Any]]) -> int:
-    """Publish through flask-sse's ``publish``; returns how many went out. Never raises."""
+    """Publish as flask-sse events, in one round trip that waits at most
+    SSE_PUBLISH_TIMEOUT_SECONDS (webapp.events.stream); returns how many went out. Never raises."""
+    from flask_sse import Message
+
     from webapp.events import bp
 
     try:
         if not bp.redis_url():
             return 0
         channel = current_app.config["SSE_CHANNEL"]
+        pipe = bp.publisher.pipeline(transaction=False)
         for signal in signals:
-            bp.publish(signal, type=EVENT_TYPE, id=signal["event_id"], channel=channel)
+            message = Message(signal, type=EVENT_TYPE, id=signal["event_id"])
+            pipe.publish(channel, json.dumps(message.to_dict()))
+        pipe.execute()
         return len(signals)
     except Exception as exc:  # the commit has happened; the table keeps the event
         log.warning("live events not published (%s): %s; clients catch up on reconnect", type(exc).__name__, exc)

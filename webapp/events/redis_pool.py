@@ -16,13 +16,17 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-_pools: dict[tuple[int, str, int], redis.ConnectionPool] = {}
+_pools: dict[tuple, redis.ConnectionPool] = {}
 _lock = threading.Lock()
 
 
-def connection_pool(url: str, max_connections: int) -> redis.ConnectionPool:
-    """The process's pool for ``url`` (made again in a forked child: sockets are not shared)."""
-    key = (os.getpid(), url, max_connections)
+def connection_pool(url: str, max_connections: int, timeout: float | None = None) -> redis.ConnectionPool:
+    """The process's pool for ``url`` (made again in a forked child: sockets are not shared).
+
+    ``timeout`` bounds connecting and every answer (publishing: a frozen Redis that accepts but
+    never answers must not hold a request that has committed); streams keep the defaults.
+    """
+    key = (os.getpid(), url, max_connections, timeout)
     pool = _pools.get(key)
     if pool is None:
         with _lock:
@@ -30,8 +34,8 @@ def connection_pool(url: str, max_connections: int) -> redis.ConnectionPool:
             if pool is None:
                 options = {
                     "max_connections": max_connections,
-                    "socket_connect_timeout": 1.0,
-                    "socket_timeout": 5.0,
+                    "socket_connect_timeout": 1.0 if timeout is None else timeout,
+                    "socket_timeout": 5.0 if timeout is None else timeout,
                     "health_check_interval": 30,
                     "retry": Retry(NoBackoff(), 0),
                     "client_name": f"imaging-events-{os.getpid()}",
@@ -43,14 +47,14 @@ def connection_pool(url: str, max_connections: int) -> redis.ConnectionPool:
     return pool
 
 
-_clients: dict[tuple[int, str, int], redis.Redis] = {}
+_clients: dict[tuple, redis.Redis] = {}
 
 
-def client(url: str, max_connections: int) -> redis.Redis:
+def client(url: str, max_connections: int, timeout: float | None = None) -> redis.Redis:
     """The process's client on that pool (making a redis.Redis costs more than a PUBLISH)."""
-    key = (os.getpid(), url, max_connections)
+    key = (os.getpid(), url, max_connections, timeout)
     found = _clients.get(key)
     if found is None or found.connection_pool is not _pools.get(key):
-        found = _clients[key] = redis.Redis(connection_pool=connection_pool(url, max_connections))
+        found = _clients[key] = redis.Redis(connection_pool=connection_pool(url, max_connections, timeout))
     return found
 

@@ -96,6 +96,23 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
             raise KeyError("No REDIS_URL configured for live events.")
         return redis_pool.client(url, current_app.config["SSE_REDIS_MAX_CONNECTIONS"])
 
+    @property
+    def publisher(self) -> redis.Redis:
+        """A client for PUBLISH whose connect and answer wait at most SSE_PUBLISH_TIMEOUT_SECONDS:
+        publishing happens after the commit, inside the request, so a frozen Redis costs the
+        request that long at most (the event is in the table; streams replay it from there)."""
+        url = self.redis_url()
+        if not url:
+            raise KeyError("No REDIS_URL configured for live events.")
+        config = current_app.config
+        return redis_pool.client(url, config["SSE_REDIS_MAX_CONNECTIONS"],
+                                 timeout=float(config.get("SSE_PUBLISH_TIMEOUT_SECONDS", 0.5)))
+
+    def publish(self, data, type=None, id=None, retry=None, channel="sse"):
+        """flask-sse's ``publish``, through :attr:`publisher`."""
+        message = Message(data, type=type, id=id, retry=retry)
+        return self.publisher.publish(channel=channel, message=json.dumps(message.to_dict()))
+
     def messages(
         self,
         channel: str = "sse",

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import lazyload, selectinload
 
+from webapp.audit.chain import lock_order_writes
 from webapp.db_types import clinic_day_bounds, clinic_today, utcnow
 from webapp.extensions import db
 from webapp.imaging.errors import NotFound, ValidationFailed
@@ -57,6 +58,8 @@ def get_order(order_id: Any, *, for_update: bool = False, references: bool = Tru
     if key is not None:
         statement = _orders(references).where(ImagingOrder.id == key)
         if for_update:
+            # The audit chain's lock before the order's row: one lock order for all writers.
+            lock_order_writes(db.session)
             statement = statement.with_for_update(of=ImagingOrder)
         order = db.session.execute(statement).unique().scalar_one_or_none()
     if order is None:

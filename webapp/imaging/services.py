@@ -17,6 +17,7 @@ from sqlalchemy import literal, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
+from webapp.audit.chain import lock_order_writes
 from webapp.auth.models import User
 from webapp.db_types import utcnow
 from webapp.extensions import db
@@ -359,7 +360,9 @@ def create_order(
     })
     # The year's number is taken last: its counter row stays locked until the commit, so every
     # other order waits for this one from here on. Only the two inserts and the commit follow.
+    # The audit chain's lock comes first (webapp.audit.chain): one lock order for all writers.
     with db.session.no_autoflush:
+        lock_order_writes(db.session)
         order.accession_number, order.order_number = assign_numbers(db.session, moment)
     db.session.flush()
     return order
