@@ -6,6 +6,7 @@ import uuid
 
 from flask import Flask
 from flask_openapi3 import OpenAPI
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import ROOT, Config
 from webapp.extensions import BodyReadFirst, configure_sqlite, csrf, db, login_manager, migrate
@@ -52,6 +53,11 @@ def create_app(config: Config | None = None) -> Flask:
 
     db_retry.install(app)
     app.wsgi_app = BodyReadFirst(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        # The client's address (sign-in throttling), scheme (Secure cookies, HSTS) and host as
+        # the trusted proxies saw them; with 0, forwarded headers are ignored (anyone can send them).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     return app
 
 

@@ -28,6 +28,18 @@ def _secret_key(instance: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _flag(name: str, default: str = "0") -> bool:
+    return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _count(name: str, default: str) -> int:
+    """A whole number >= 0 from the environment; anything else stops the start with a clear error."""
+    value = os.environ.get(name, default).strip()
+    if not value.isdigit():
+        raise ValueError(f"{name} must be a whole number >= 0, not {value!r}.")
+    return int(value)
+
+
 def _csv(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
@@ -80,14 +92,23 @@ class Config:
         # The cookie itself never outlives the absolute limit; the idle limit is checked per request.
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SESSION_MAX_HOURS)
         self.API_TOKEN_MINUTES = int(os.environ.get("API_TOKEN_MINUTES", "60"))
-        # Sign-in throttling (webapp.auth.throttle): failures allowed per window.
+        # Sign-in throttling (webapp.auth.throttle): failures allowed per window, per (account,
+        # address) pair and per address over LOGIN_THROTTLE_MINUTES, per account (any address)
+        # over the longer LOGIN_ACCOUNT_LOCK_MINUTES.
         self.LOGIN_THROTTLE_MINUTES = int(os.environ.get("LOGIN_THROTTLE_MINUTES", "15"))
-        self.LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"))
+        self.LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS", "5"))
         self.LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", "20"))
+        self.LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "50"))
+        self.LOGIN_ACCOUNT_LOCK_MINUTES = int(os.environ.get("LOGIN_ACCOUNT_LOCK_MINUTES", "60"))
+        # Proxies in front of the app whose X-Forwarded-For/-Proto/-Host are believed (werkzeug's
+        # ProxyFix): 0 trusts none (the app is reached directly), 1 one load balancer, ...
+        self.TRUSTED_PROXIES = _count("TRUSTED_PROXIES", "0")
+        # Strict-Transport-Security max-age, sent on HTTPS answers only; 0 sends none.
+        self.HSTS_SECONDS = _count("HSTS_SECONDS", "0")
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(256 * 1024)))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+        self.SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE")
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.WTF_CSRF_TIME_LIMIT = None
         self.SQLALCHEMY_RECORD_QUERIES = False

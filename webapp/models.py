@@ -3,7 +3,7 @@
 from webapp.api.models import IdempotencyKey
 from webapp.audit.models import PatientAccessLog
 from webapp.auth.models import User
-from webapp.auth.throttle import LoginAttempt
+from webapp.auth.throttle import LoginThrottle
 from webapp.dicom.models import PerformedProcedureStep
 from webapp.imaging.models import (
     BodyPart,
@@ -20,7 +20,7 @@ from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
-    "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "LoginAttempt",
+    "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "LoginThrottle",
     "OrderCounter", "OrderEvent", "OrderFormSubmission", "OrderStatusCount", "Patient", "PatientAccessLog",
     "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
 ]

@@ -70,3 +70,20 @@ def test_dates_out_of_range_are_422(client, bearer, make_order, make_patient):
         response = client.post("/api/v1/visits", json={"patient_id": str(make_patient().id), "reason": "x",
                                                        "visit_date": moment}, headers=bearer("doctor"))
         assert response.status_code == 422 and "visit_date" in response.json["errors"]
+
+
+def test_crafted_cursors_are_422(client, bearer, make_order):
+    """A cursor is the client's to send back: year 0 in UTC, an integer key, a year past 9999."""
+    from tests.pages.test_crafted_input import CRAFTED_CURSORS
+
+    headers = bearer("doctor")
+    make_order("ordered")
+    for path in (ORDERS, "/api/v1/patients", "/api/v1/visits"):
+        for crafted in CRAFTED_CURSORS:
+            response = client.get(path, query_string={"cursor": crafted}, headers=headers)
+            assert response.status_code == 422, (path, crafted, response.get_data(as_text=True))
+            assert response.mimetype == "application/problem+json"
+            assert response.json["errors"] == {"cursor": "Not a cursor this server gave out."}
+    for query in ({"date_from": "9999-12-31"}, {"date_to": "9999-12-31"}):
+        response = client.get(ORDERS, query_string=query, headers=headers)
+        assert response.status_code == 422 and list(response.json["errors"]) == list(query)

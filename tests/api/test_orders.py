@@ -79,8 +79,8 @@ def test_put_edits_details_and_honours_if_match(client, bearer, make_order):
     assert stale["current_version"] == 2
     problem(client.put(url, json={"priority": "urgent"}, headers=doctor | {"If-Match": '"nonsense"'}), 412)
     assert client.put(url, json={"priority": "urgent"}, headers=doctor | {"If-Match": "*"}).status_code == 200
-    assert client.put(url, json={"priority": "routine"}, headers=doctor).status_code == 200  # If-Match is optional
-    assert client.get(url, headers=doctor).json["version"] == 4
+    problem(client.put(url, json={"priority": "routine"}, headers=doctor), 428)  # If-Match is required
+    assert client.get(url, headers=doctor).json["version"] == 3
 
 
 def test_two_patches_with_the_same_etag(client, bearer, make_order):
@@ -184,7 +184,7 @@ def test_roles_on_every_order_endpoint(client, bearer, make_order, order_payload
             assert response.status_code == 200, (path, response.json)
     create = client.post(ORDERS, json=order_payload(), headers=headers)
     assert create.status_code == (201 if role == "doctor" else 403)
-    edit = client.put(url, json={"priority": "urgent"}, headers=headers)
+    edit = client.put(url, json={"priority": "urgent"}, headers=headers | {"If-Match": '"1"'})
     assert edit.status_code == (200 if role in ("doctor", "admin") else 403)
     schedule = client.patch(f"{url}/status", json={"status": "scheduled", "scheduled_date": tomorrow()}, headers=headers)
     assert schedule.status_code == (200 if role == "scheduler" else 403)

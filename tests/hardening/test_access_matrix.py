@@ -73,7 +73,9 @@ class World:
 
     def api(self, role: str | None, method: str, path: str, body=None):
         client = self.anonymous if role is None else self.app.test_client()
-        return client.open(path, method=method, json=body, headers=self.tokens.get(role, {}))
+        # PUT needs If-Match (428 without it); * as roles, not concurrent edits, are tested here.
+        if_match = {"If-Match": "*"} if method == "PUT" else {}
+        return client.open(path, method=method, json=body, headers=self.tokens.get(role, {}) | if_match)
 
     def order_status(self, order_id) -> tuple[str, int]:
         answer = self.api("admin", "GET", f"/api/v1/imaging/orders/{order_id}").get_json()

@@ -67,7 +67,8 @@ def test_end_sessions_signs_a_user_out_everywhere(app, runner, make_user):
 @pytest.fixture
 def app_config():
     return {"SESSION_IDLE_MINUTES": 2, "SESSION_MAX_HOURS": 1, "LOGIN_MAX_FAILURES_PER_ACCOUNT": 3,
-            "LOGIN_MAX_FAILURES_PER_ADDRESS": 6, "LOGIN_THROTTLE_MINUTES": 10, "WTF_CSRF_ENABLED": False}
+            "LOGIN_MAX_FAILURES_PER_ADDRESS": 6, "LOGIN_THROTTLE_MINUTES": 10, "LOGIN_ACCOUNT_LOCK_MINUTES": 10,
+            "WTF_CSRF_ENABLED": False}
 
 
 @pytest.mark.parametrize("key,age,signed_in", [

@@ -142,7 +142,8 @@ class OrderLifecycle(RuleBasedStateMachine):
     @rule(order_id=orders, role=st.sampled_from(ROLES), priority=st.sampled_from(("routine", "urgent", "stat")))
     def edit(self, order_id, role, priority):
         known = self.model[order_id]
-        response = self.call(role, "PUT", f"/api/v1/imaging/orders/{order_id}", {"priority": priority})
+        response = self.call(role, "PUT", f"/api/v1/imaging/orders/{order_id}", {"priority": priority},
+                             headers={"If-Match": f'"{known["version"]}"'})
         if role not in EDITORS:
             expected = 403
         elif known["status"] not in EDITABLE:

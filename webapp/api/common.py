@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import uuid
 from datetime import datetime
@@ -14,17 +13,49 @@ from pydantic import BaseModel
 
 from webapp.api import errors, security
 from webapp.api.errors import ApiError
-from webapp.imaging.errors import ValidationFailed
+from webapp.imaging.queries import decode_cursor  # noqa: F401  (the same cursors: one codec)
 
 BEARER = [{"bearerAuth": []}]
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def _problem_response(description: str) -> dict:
-    return {
+# Response headers the API sends, for the OpenAPI document.
+HEADERS = {
+    "ETag": {"description": "The order's version as an entity tag: send it back in If-Match to change the order.",
+             "schema": {"type": "string", "pattern": '^"[0-9]+"$'}, "example": '"2"'},
+    "Location": {"description": "Where the new record is.", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "Present (true) when this answer repeats the one given to an earlier "
+                                           "request with the same Idempotency-Key: nothing new was created.",
+                            "schema": {"type": "string", "enum": ["true"]}},
+    "Retry-After": {"description": "Seconds to wait before trying again.",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"}, "example": "15"},
+}
+
+
+def _headers(names: dict[str, bool]) -> dict:
+    return {name: HEADERS[name] | {"required": required} for name, required in names.items()}
+
+
+def _problem_response(description: str, headers: dict[str, bool] | None = None) -> dict:
+    response = {
         "description": description,
         "content": {errors.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+    if headers:
+        response["headers"] = _headers(headers)
+    return response
+
+
+def answer(schema: str, description: str, *, headers: dict[str, bool] | None = None, example=None) -> dict:
+    """A documented JSON answer of the component ``schema`` (a response model used elsewhere too, so
+    it is in the document), with the headers it carries (name -> always sent) and an example."""
+    media: dict = {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+    if example is not None:
+        media["example"] = example
+    response = {"description": description, "content": {"application/json": media}}
+    if headers:
+        response["headers"] = _headers(headers)
+    return response
 
 
 PROBLEMS = {
@@ -36,7 +67,10 @@ PROBLEMS = {
     412: _problem_response("Stale If-Match: someone else changed the record"),
     413: _problem_response("Request body too large"),
     422: _problem_response("Invalid field values (see errors)"),
-    429: _problem_response("Too many failed sign-in attempts: wait for Retry-After seconds"),
+    428: _problem_response("If-Match missing: send the ETag you read (or * to overwrite whatever is there now)"),
+    429: _problem_response("Too many failed sign-in attempts: wait for Retry-After seconds", {"Retry-After": True}),
+    503: _problem_response("The database cannot be reached; nothing was changed. Try again after Retry-After seconds",
+                           {"Retry-After": True}),
 }
 
 
@@ -52,7 +86,7 @@ def resource_blueprint(name: str, import_name: str, url_prefix: str, tag: str, *
         url_prefix=url_prefix,
         abp_tags=[Tag(name=tag)],
         abp_security=[] if public else BEARER,
-        abp_responses=problems(400, 413, 422) if public else problems(400, 401, 403, 413, 422),
+        abp_responses=problems(400, 413, 422, 503) if public else problems(400, 401, 403, 413, 422, 503),
     )
     bp.before_request(before_api_request)
     bp.after_request(_no_store)
@@ -141,15 +175,3 @@ def expected_version() -> int | None:
 def encode_cursor(moment: datetime, key: uuid.UUID) -> str:
     raw = json.dumps([moment.isoformat(), str(key)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        moment, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        parsed = datetime.fromisoformat(moment)
-        if parsed.tzinfo is None:
-            raise ValueError
-        return parsed, uuid.UUID(key)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed({"cursor": "Not a cursor this server gave out."}) from None

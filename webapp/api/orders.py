@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from flask import request
 
+from webapp.api import examples
+from webapp.api.common import answer as answer_doc
 from webapp.api.common import etag_for, expected_version, json_response, problems, resource_blueprint
+from webapp.api.errors import ApiError
 from webapp.api.idempotency import claim
 from webapp.api.schemas import (
     AccessionPath,
@@ -38,8 +41,17 @@ from webapp.visits.models import Visit
 
 api = resource_blueprint("orders", __name__, "/api/v1/imaging/orders", "Imaging orders")
 
-ONE = {200: OrderOut} | problems(404)
-WRITE = {200: OrderOut} | problems(404, 409, 412)
+ETAG = {"ETag": True}
+ONE = {200: answer_doc("OrderOut", "The order", headers=ETAG, example=examples.ORDER)} | problems(404)
+WRITE = {200: answer_doc("OrderOut", "The order as changed", headers=ETAG, example=examples.ORDER)} | problems(
+    404, 409, 412)
+CREATED = {
+    201: answer_doc("OrderOut", "The new order", headers=ETAG | {"Location": True}, example=examples.ORDER),
+    200: answer_doc("OrderOut", "The order an earlier request with this Idempotency-Key created (nothing new)",
+                    headers=ETAG | {"Location": True, "Idempotent-Replayed": True}, example=examples.ORDER),
+}
+# A model (not a $ref): it puts OrderList and OrderOut into the document's components.
+LIST = {200: OrderList}
 
 
 def order_out(order: ImagingOrder) -> OrderOut:
@@ -64,7 +76,7 @@ def page(filters: queries.OrderFilter, query: OrderQuery):
     return json_response(OrderList(items=[order_out(o) for o in orders], next_cursor=next_cursor))
 
 
-@api.post("", responses={201: OrderOut, 200: OrderOut} | problems(404))
+@api.post("", responses=CREATED | problems(404))
 @requires(workflow.CREATE_ROLES)
 def create_order(body: OrderCreate, header: IdempotencyHeader):
     """Place an order (doctors). With an Idempotency-Key a repeated POST returns the same order."""
@@ -82,7 +94,7 @@ def _location(order: ImagingOrder) -> str:
     return f"/api/v1/imaging/orders/{order.id}"
 
 
-@api.get("", responses={200: OrderList})
+@api.get("", responses=LIST)
 @requires(CAN_VIEW_ORDERS)
 def list_orders(query: OrderQuery):
     """Orders, newest first, filtered; page on with next_cursor."""
@@ -98,10 +110,18 @@ def get_order(path: OrderPath):
     return answer(order)
 
 
-@api.put("/<uuid:id>", responses=WRITE)
+@api.put("/<uuid:id>", responses=WRITE | problems(428))
 @requires(workflow.EDIT_ROLES)
 def update_order(path: OrderPath, body: OrderUpdate, header: IfMatchHeader):
-    """Change the clinical details of an ordered or scheduled order; fields left out keep their value."""
+    """Change the clinical details of an ordered or scheduled order; fields left out keep their value.
+
+    If-Match is required (428 without it): send the ETag you read, so that a change someone else
+    made meanwhile is not overwritten unseen (412); ``If-Match: *`` overwrites whatever is there.
+    """
+    if not request.headers.get("If-Match", "").strip():
+        raise ApiError(428, "Precondition required",
+                       "Send If-Match with the order's ETag (GET /api/v1/imaging/orders/{id} gives it), "
+                       "or If-Match: * to overwrite whatever is there now.", kind="precondition-required")
     order = queries.get_order(path.id, for_update=True, references=False)
     services.update_order(api_user(), order, body.model_dump(exclude_unset=True), expected_version=expected_version())
     return committed(order)
@@ -130,7 +150,7 @@ def cancel_order(path: OrderPath, body: CancelRequest, header: IfMatchHeader):
     return committed(order)
 
 
-@api.get("/patient/<uuid:patient_id>", responses={200: OrderList} | problems(404))
+@api.get("/patient/<uuid:patient_id>", responses=LIST | problems(404))
 @requires(CAN_VIEW_ORDERS)
 def patient_orders(path: PatientOrdersPath, query: OrderQuery):
     """A patient's imaging history, newest first (the list filters apply)."""
@@ -142,7 +162,7 @@ def patient_orders(path: PatientOrdersPath, query: OrderQuery):
     return page(filters, query)
 
 
-@api.get("/visit/<uuid:visit_id>", responses={200: OrderList} | problems(404))
+@api.get("/visit/<uuid:visit_id>", responses=LIST | problems(404))
 @requires(CAN_VIEW_ORDERS)
 def visit_orders(path: VisitOrdersPath, query: OrderQuery):
     """The orders placed from a visit, newest first (the list filters apply)."""

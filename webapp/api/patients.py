@@ -6,6 +6,8 @@ from flask import request
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from webapp.api import examples
+from webapp.api.common import answer as answer_doc
 from webapp.api.common import decode_cursor, encode_cursor, json_response, problems, resource_blueprint
 from webapp.api.errors import ApiError
 from webapp.api.idempotency import claim
@@ -18,6 +20,12 @@ from webapp.patients.models import Patient
 from webapp.patients.search import patient_matches
 
 api = resource_blueprint("patients", __name__, "/api/v1/patients", "Patients")
+CREATED = {
+    201: answer_doc("PatientOut", "Registered", headers={"Location": True}, example=examples.PATIENT),
+    200: answer_doc("PatientOut", "What an earlier request with this Idempotency-Key created (nothing new)",
+                    headers={"Idempotent-Replayed": True}, example=examples.PATIENT),
+}
+ONE = {200: answer_doc("PatientOut", "The record", example=examples.PATIENT)}
 
 
 def _duplicate(mrn: str) -> ApiError:
@@ -32,7 +40,7 @@ def _get(patient_id) -> Patient:
     return patient
 
 
-@api.post("", responses={201: PatientOut, 200: PatientOut} | problems(409))
+@api.post("", responses=CREATED | problems(409))
 @requires(CAN_REGISTER_PATIENTS)
 def register_patient(body: PatientIn, header: IdempotencyHeader):
     """Register a patient; the MRN must be new (409 otherwise)."""
@@ -74,7 +82,7 @@ def list_patients(query: PatientQuery):
                                       next_cursor=next_cursor))
 
 
-@api.get("/<uuid:id>", responses={200: PatientOut} | problems(404))
+@api.get("/<uuid:id>", responses=ONE | problems(404))
 @requires(CAN_VIEW_ORDERS)
 def get_patient(path: PatientPath):
     """One patient."""

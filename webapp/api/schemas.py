@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from webapp.api import examples
 from webapp.imaging.models import LATERALITIES, PRIORITIES, STATUSES
-from webapp.imaging.queries import DEFAULT_LIMIT, MAX_LIMIT
+from webapp.imaging.queries import DEFAULT_LIMIT, FIRST_YEAR, LAST_YEAR, MAX_LIMIT
 from webapp.imaging.services import TEXT_LIMITS
 from webapp.patients.models import SEXES
 
@@ -30,9 +31,6 @@ def text(limit: int, *, min_length: int = 0):
 
 def limited(name: str):
     return text(TEXT_LIMITS[name])
-
-
-FIRST_YEAR, LAST_YEAR = 1900, 2200
 
 
 def _sane_moment(value: datetime) -> datetime:
@@ -81,11 +79,15 @@ class Problem(BaseModel):
 
 
 class TokenRequest(InputModel):
+    model_config = ConfigDict(extra="forbid", openapi_extra={"example": examples.TOKEN_REQUEST})
+
     username: text(64, min_length=1)
     password: text(256, min_length=1)
 
 
 class TokenResponse(BaseModel):
+    model_config = ConfigDict(openapi_extra={"example": examples.TOKEN_RESPONSE})
+
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the token expires.")
@@ -125,6 +127,8 @@ class BodyPartList(BaseModel):
 
 
 class PatientIn(InputModel):
+    model_config = ConfigDict(extra="forbid", openapi_extra={"example": examples.PATIENT_IN})
+
     mrn: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")]
     first_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     last_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -170,6 +174,8 @@ class DiagnosisOut(BaseModel):
 
 
 class VisitIn(InputModel):
+    model_config = ConfigDict(extra="forbid", openapi_extra={"example": examples.VISIT_IN})
+
     patient_id: uuid.UUID
     visit_date: Moment | None = Field(None, description="Defaults to now.")
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
@@ -198,6 +204,8 @@ class VisitList(BaseModel):
 
 
 class OrderCreate(InputModel):
+    model_config = ConfigDict(extra="forbid", openapi_extra={"example": examples.ORDER_CREATE})
+
     patient_id: uuid.UUID
     visit_id: uuid.UUID
     modality: Code = Field(examples=["XRAY"])
@@ -215,6 +223,8 @@ class OrderCreate(InputModel):
 class OrderUpdate(InputModel):
     """The clinical details to change; fields left out keep their value."""
 
+    model_config = ConfigDict(extra="forbid", openapi_extra={"example": examples.ORDER_UPDATE})
+
     modality: Code | None = None
     body_part: Code | None = None
     procedure_code: ProcedureCode | None = None
@@ -227,6 +237,8 @@ class OrderUpdate(InputModel):
 
 
 class StatusChange(InputModel):
+    model_config = ConfigDict(extra="forbid", openapi_extra={"examples": examples.STATUS_CHANGES})
+
     status: Status
     scheduled_date: Moment | None = Field(None, description="Required to schedule or reschedule.")
     findings: limited("findings") | None = Field(None, description="Required to report.")
@@ -241,6 +253,8 @@ class StatusChange(InputModel):
 
 
 class CancelRequest(InputModel):
+    model_config = ConfigDict(extra="forbid", openapi_extra={"example": examples.CANCEL})
+
     reason: limited("reason")
     note: limited("note") | None = None
 
@@ -290,6 +304,8 @@ class OrderOut(BaseModel):
 
 
 class OrderList(BaseModel):
+    model_config = ConfigDict(openapi_extra={"example": examples.ORDER_LIST})
+
     items: list[OrderOut]
     next_cursor: str | None
 
@@ -368,5 +384,6 @@ class IdempotencyHeader(HeaderModel):
 
 class IfMatchHeader(HeaderModel):
     if_match: Annotated[str, StringConstraints(max_length=200)] | None = Field(
-        None, alias="If-Match", description="The ETag you read; a stale one gets 412."
+        None, alias="If-Match",
+        description="The ETag you read; a stale one gets 412. Required by PUT (428 without it; * overwrites).",
     )

@@ -13,8 +13,6 @@ from flask import current_app, g, request
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import ValidationError as CsrfError
 
 from webapp.api.errors import ApiError
@@ -24,7 +22,6 @@ from webapp.extensions import SAFE_METHODS, db
 TOKEN_SALT = "webapp.api.token.v1"
 ROLES_ATTRIBUTE = "api_roles"
 PUBLIC_ATTRIBUTE = "api_public"
-_DUMMY_HASHES: dict[str, str] = {}
 
 
 def token_lifetime() -> int:
@@ -50,21 +47,6 @@ def user_for_token(token: str) -> User | None:
         return None
     user = db.session.get(User, user_id)
     if user is None or not user.is_enabled or user.session_generation != generation:
-        return None
-    return user
-
-
-def check_credentials(username: str, password: str) -> User | None:
-    """The enabled user with these credentials, or None (the same work either way)."""
-    user = db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
-    if user is None:
-        # As much work as for a real user: unknown names cannot be told apart by timing.
-        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
-        if method not in _DUMMY_HASHES:
-            _DUMMY_HASHES[method] = generate_password_hash("not-a-real-password", method=method)
-        check_password_hash(_DUMMY_HASHES[method], password)
-        return None
-    if not user.check_password(password) or not user.is_enabled:
         return None
     return user
 

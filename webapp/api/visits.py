@@ -6,6 +6,8 @@ from flask import request
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
 
+from webapp.api import examples
+from webapp.api.common import answer as answer_doc
 from webapp.api.common import decode_cursor, encode_cursor, json_response, problems, resource_blueprint
 from webapp.api.idempotency import claim
 from webapp.api.schemas import IdempotencyHeader, VisitIn, VisitList, VisitOut, VisitPath, VisitQuery
@@ -18,6 +20,12 @@ from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 
 api = resource_blueprint("visits", __name__, "/api/v1/visits", "Visits")
+CREATED = {
+    201: answer_doc("VisitOut", "Registered", headers={"Location": True}, example=examples.VISIT),
+    200: answer_doc("VisitOut", "What an earlier request with this Idempotency-Key created (nothing new)",
+                    headers={"Idempotent-Replayed": True}, example=examples.VISIT),
+}
+ONE = {200: answer_doc("VisitOut", "The record", example=examples.VISIT)}
 
 
 def _get(visit_id) -> Visit:
@@ -27,7 +35,7 @@ def _get(visit_id) -> Visit:
     return visit
 
 
-@api.post("", responses={201: VisitOut, 200: VisitOut} | problems(404))
+@api.post("", responses=CREATED | problems(404))
 @requires(CAN_OPEN_VISITS)
 def open_visit(body: VisitIn, header: IdempotencyHeader):
     """Open a visit for a patient, with its diagnoses (ICD-10 code and description) in order."""
@@ -68,7 +76,7 @@ def list_visits(query: VisitQuery):
                                    next_cursor=next_cursor))
 
 
-@api.get("/<uuid:id>", responses={200: VisitOut} | problems(404))
+@api.get("/<uuid:id>", responses=ONE | problems(404))
 @requires(CAN_VIEW_ORDERS)
 def get_visit(path: VisitPath):
     """One visit with its diagnoses."""

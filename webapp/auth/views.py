@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 import time
-from functools import cache
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm
 from webapp.auth.models import User
 from webapp.auth.roles import Role
-from webapp.auth.throttle import record_sign_in, sign_in_refusal
+from webapp.auth.signin import check_sign_in
 from webapp.db_types import utcnow
 from webapp.extensions import db, login_manager
 from webapp.web.htmx import is_htmx
@@ -26,15 +22,10 @@ LOGIN_AT, SEEN_AT = "login_at", "seen_at"
 SEEN_RESOLUTION_SECONDS = 30
 
 
-@cache
-def _dummy_hash() -> str:
-    """A hash to check unknown usernames against, so response times do not reveal who exists."""
-    return generate_password_hash(secrets.token_hex(8))
-
-
 def _safe_next(target: str | None) -> str | None:
-    """Only a path on this site (no scheme, no host, no protocol-relative //evil)."""
-    if not target:
+    """Only a path on this site (no scheme, no host, no protocol-relative //evil, no control
+    characters: CR/LF would split the Location header)."""
+    if not target or any(ord(char) < 32 or ord(char) == 127 for char in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -56,16 +47,14 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        # Throttled per account and per address before any password is checked (webapp.auth.throttle).
-        refusal = sign_in_refusal(form.username.data)
-        if refusal:
-            db.session.rollback()
-            form.password.errors.append(refusal.message)
+        # Throttled per account and address before any password is checked (webapp.auth.signin).
+        outcome = check_sign_in(form.username.data, form.password.data)
+        if outcome.refusal:
+            form.password.errors.append(outcome.refusal.message)
             return render_template("auth/login.html", form=form, next_url=next_url), 429, {
-                "Retry-After": str(refusal.retry_after)}
-        user = db.session.scalar(select(User).where(func.lower(User.username) == form.username.data.strip().lower()))
-        if user is not None and user.is_enabled and user.check_password(form.password.data):
-            record_sign_in(form.username.data, succeeded=True)
+                "Retry-After": str(outcome.refusal.retry_after)}
+        user = outcome.user
+        if user is not None:
             # A new session at sign-in: nothing from before (e.g. a planted session) survives.
             session.clear()
             login_user(user)
@@ -74,9 +63,6 @@ def login():
             user.last_login_at = utcnow()
             db.session.commit()
             return redirect(next_url or home_for(user), 303)
-        if user is None:
-            check_password_hash(_dummy_hash(), form.password.data)
-        record_sign_in(form.username.data, succeeded=False)
         db.session.commit()
         form.password.errors.append("Wrong username or password.")
         status = 401

@@ -7,7 +7,7 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import and_, false, func, or_, select
@@ -113,10 +113,14 @@ class OrderFilter:
             if not value:
                 return None
             try:
-                return date.fromisoformat(value)
+                parsed = date.fromisoformat(value)
             except ValueError:
                 errors[name] = "A date as YYYY-MM-DD."
                 return None
+            if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+                errors[name] = f"A date between the years {FIRST_YEAR} and {LAST_YEAR}."
+                return None
+            return parsed
 
         status = choice("status", STATUSES)
         priority = choice("priority", PRIORITIES)
@@ -148,15 +152,26 @@ def encode_cursor(order: ImagingOrder) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2200  # the years a filter or cursor can mean (and the database store)
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (moment, id) a cursor of ``encode_cursor`` holds; anything else raises ValidationFailed.
+
+    A cursor is the client's to send back, so it is checked like any input: an aware moment in
+    the years the database stores (``0001-01-01T00:00:00+14:00`` is year 0 in UTC), an id that
+    is a UUID string.
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         moment, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(moment, str) or not isinstance(key, str):
+            raise ValueError
         parsed = datetime.fromisoformat(moment)
-        if parsed.tzinfo is None:
+        if parsed.tzinfo is None or not FIRST_YEAR <= parsed.astimezone(UTC).year <= LAST_YEAR:
             raise ValueError
         return parsed, uuid.UUID(key)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed({"cursor": "Not a cursor this server gave out."}) from None
 
 

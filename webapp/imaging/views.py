@@ -77,8 +77,9 @@ def order_list():
         errors.update(exc.errors)
         cursor = None
         orders, next_cursor = queries.list_orders(filters, limit=PAGE_SIZE)
+    # Input that was not understood is said on the page, which lists the orders without it (422).
     return render_page(
-        "imaging/order_list.html", "results",
+        "imaging/order_list.html", "results", status=422 if errors else 200,
         orders=orders, next_cursor=next_cursor, cursor=cursor, filters=filters, errors=errors,
         args=request.args, modalities=_active_modalities(), statuses=STATUS_LABELS, priorities=PRIORITY_LABELS,
     )

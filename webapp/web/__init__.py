@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from webapp.config import ROOT
 from webapp.db_types import clinic_zone
+from webapp.extensions import db
 from webapp.web.htmx import is_htmx
 
 bp = Blueprint("web", __name__)
@@ -153,9 +154,24 @@ def csrf_error(error):
 def http_error(error: HTTPException):
     if error.code is None or error.code < 400:
         return error
-    return _error_response(error.code)
+    if error.code >= 500:
+        _roll_back()
+    return _error_response(error.code, error.description if getattr(error, "show_description", False) else None)
+
+
+def _roll_back() -> None:
+    """A request that failed inside a transaction left the session unusable until rolled back; the
+    error page (which may load the signed-in user) must not fail on that itself."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone: the pool discards it
+        current_app.logger.warning("Rolling back after an error failed", exc_info=True)
 
 
 @bp.app_errorhandler(500)
 def server_error(error):
+    _roll_back()
     return _error_response(500)
+
+
+from webapp.web import guards  # noqa: E402,F401  (request checks register on bp)

@@ -1,0 +1,58 @@
+"""Checks every request passes before any view: crafted input refused, redirects kept on this site,
+HTTPS pinned with HSTS when configured."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import current_app, redirect, request
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import RequestRedirect
+
+from webapp.web import bp
+
+
+class NulCharacters(BadRequest):
+    description = "The request contains a NUL character (\\0), which no field accepts."
+    show_description = True  # the error page says this, not the generic text
+
+
+def _has_nul(pairs) -> bool:
+    return any("\x00" in key or "\x00" in value for key, value in pairs)
+
+
+@bp.before_app_request
+def refuse_nul_characters():
+    """NUL in a query string or form field: 400 before a view (or PostgreSQL, which cannot store
+    it in text) sees it. The API answers its own 422 problem (webapp.api.common)."""
+    if request.path.startswith("/api/"):
+        return None
+    if _has_nul(request.args.items(multi=True)) or (
+        request.method not in ("GET", "HEAD") and request.mimetype in (
+            "application/x-www-form-urlencoded", "multipart/form-data") and _has_nul(request.form.items(multi=True))
+    ):
+        raise NulCharacters()
+    return None
+
+
+@bp.before_app_request
+def relative_routing_redirects():
+    """Werkzeug redirects ``//`` to ``/`` (merge_slashes) and adds missing trailing slashes with an
+    absolute URL built from the request's Host header, which a client chooses: answer with the
+    path alone instead, so a crafted Host cannot send anyone elsewhere."""
+    error = request.routing_exception
+    if not isinstance(error, RequestRedirect):
+        return None
+    parts = urlsplit(error.new_url)
+    path = "/" + parts.path.lstrip("/\\")
+    return redirect(urlunsplit(("", "", path, parts.query, "")), error.code)
+
+
+@bp.after_app_request
+def strict_transport_security(response):
+    """HSTS_SECONDS > 0: browsers keep to HTTPS for that long. Only on HTTPS answers (behind a
+    proxy that ends TLS, set TRUSTED_PROXIES so X-Forwarded-Proto tells the app)."""
+    seconds = int(current_app.config.get("HSTS_SECONDS") or 0)
+    if seconds > 0 and request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={seconds}")
+    return response
