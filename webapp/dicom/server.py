@@ -21,8 +21,9 @@ from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.dicom import DEFAULT_AE_TITLE, DEFAULT_HOST, DEFAULT_PORT, mpps
+from webapp.dicom.query import MalformedQuery, parse_query
 from webapp.dicom.values import LO, text
-from webapp.dicom.worklist import MalformedQuery, find_items, parse_query
+from webapp.dicom.worklist import find_items
 
 log = logging.getLogger(__name__)
 
