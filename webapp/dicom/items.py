@@ -10,13 +10,16 @@ from datetime import datetime
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
 from webapp.db_types import clinic_zone
-from webapp.dicom.values import LO, LT, SH, person_name, person_name_from_full, text
+from webapp.dicom.values import LO, LT, SH, person_name, person_name_from_full, summary, text
 from webapp.imaging.models import ImagingOrder
 
-CHARACTER_SET = "ISO_IR 192"  # UTF-8
+CHARACTER_SET = "ISO_IR 192"  # UTF-8, unless the scanner asks for Latin-1 and every value fits
+LATIN_1 = "ISO_IR 100"
+_TEXT_VRS = {"SH", "LO", "ST", "LT", "UT", "UC", "PN"}
 CPT_SCHEME = "C4"  # the DICOM coding scheme designator of CPT-4
 SEX_CODES = {"male": "M", "female": "F", "other": "O"}
 PRIORITY_CODES = {"stat": "STAT", "urgent": "HIGH", "routine": "ROUTINE"}
@@ -30,7 +33,7 @@ def _code_item(order: ImagingOrder) -> Dataset:
     code = Dataset()
     code.CodeValue = text(order.procedure_code, SH)
     code.CodingSchemeDesignator = CPT_SCHEME
-    code.CodeMeaning = text(order.procedure_name, LO)
+    code.CodeMeaning = summary(order.procedure_name, LO)
     return code
 
 
@@ -40,7 +43,7 @@ def worklist_item(order: ImagingOrder, modality: str | None = None) -> Dataset:
     local_start = start_of(order).astimezone(clinic_zone())
     doctor = order.ordering_doctor
     referring = person_name_from_full(doctor.display_name) if doctor else ""
-    description = text(order.description, LO)
+    description = summary(order.description, LO)
     station = order.scheduled_station
 
     ds = Dataset()
@@ -56,14 +59,16 @@ def worklist_item(order: ImagingOrder, modality: str | None = None) -> Dataset:
     ds.RequestedProcedureDescription = description
     ds.RequestedProcedureCodeSequence = [_code_item(order)] if order.procedure_code else []
     ds.RequestedProcedurePriority = PRIORITY_CODES.get(order.priority, "")
-    ds.ReasonForTheRequestedProcedure = text(order.clinical_indication, LO)
+    ds.ReasonForTheRequestedProcedure = summary(order.clinical_indication, LO)
     ds.RequestingPhysician = referring
+    ds.PlacerOrderNumberImagingServiceRequest = text(order.order_number, LO)
+    ds.FillerOrderNumberImagingServiceRequest = text(order.accession_number, LO)
     ds.StudyDescription = description
 
     sps = Dataset()
     sps.ScheduledStationAETitle = order.scheduled_station_ae or ""
     sps.ScheduledStationName = text(station.ae_title, SH) if station else ""
-    sps.ScheduledProcedureStepLocation = text(station.room, SH) if station else ""
+    sps.ScheduledProcedureStepLocation = summary(station.room, SH) if station else ""
     sps.ScheduledProcedureStepStartDate = local_start.strftime("%Y%m%d")
     sps.ScheduledProcedureStepStartTime = local_start.strftime("%H%M%S")
     sps.Modality = modality or order.modality_ref.dicom_modality
@@ -72,13 +77,14 @@ def worklist_item(order: ImagingOrder, modality: str | None = None) -> Dataset:
     sps.ScheduledProtocolCodeSequence = [_code_item(order)] if order.procedure_code else []
     sps.ScheduledProcedureStepID = text(order.accession_number, SH)
     sps.ScheduledProcedureStepStatus = "SCHEDULED"
-    sps.CommentsOnTheScheduledProcedureStep = text(order.special_instructions, LT)
+    sps.CommentsOnTheScheduledProcedureStep = summary(order.special_instructions, LT)
     ds.ScheduledProcedureStepSequence = [sps]
     return ds
 
 
 def restrict_to_keys(item: Dataset, requested: Dataset, *, top: bool = True) -> Dataset:
-    """Only the keys the scanner asked for (an empty sequence key asks for whole items).
+    """Only the keys the scanner asked for (an empty sequence key asks for whole items), in the
+    character set it asked for when it is Latin-1 and every value fits, else UTF-8.
 
     The answer takes the item's elements over (no copies): the item is built for this answer only.
     """
@@ -97,5 +103,25 @@ def restrict_to_keys(item: Dataset, requested: Dataset, *, top: bool = True) -> 
         else:
             out.add(have)
     if top:
-        out.SpecificCharacterSet = CHARACTER_SET
+        out.SpecificCharacterSet = LATIN_1 if asks_for_latin1(requested) and fits_latin1(out) else CHARACTER_SET
     return out
+
+
+def asks_for_latin1(requested: Dataset) -> bool:
+    """The query declares ISO_IR 100 (Latin-1) as its one character set."""
+    value = requested.get("SpecificCharacterSet")
+    values = [str(v).strip() for v in (value if isinstance(value, MultiValue) else [value]) if v is not None]
+    return values == [LATIN_1]
+
+
+def fits_latin1(answer: Dataset) -> bool:
+    """Every text value of the answer (sequences included) is written in Latin-1."""
+    for element in answer.iterall():
+        if element.VR not in _TEXT_VRS or element.value is None:
+            continue
+        for value in element.value if isinstance(element.value, MultiValue) else [element.value]:
+            try:
+                str(value).encode("latin-1")
+            except UnicodeEncodeError:
+                return False
+    return True

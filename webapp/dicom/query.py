@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, time
 
-from pydicom.dataelem import DataElement
+from pydicom.datadict import get_entry
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 
 SPS_SEQUENCE = Tag("ScheduledProcedureStepSequence")
 # Keys the database matches; every other key with a value is matched against the built item.
@@ -26,6 +27,17 @@ SPS_SQL_KEYS = {
     Tag("ScheduledProcedureStepStartDate"), Tag("ScheduledProcedureStepStartTime"),
 }
 NOT_MATCHING_KEYS = {Tag("SpecificCharacterSet"), Tag("QueryRetrieveLevel"), Tag("TimezoneOffsetFromUTC")}
+# Keys of the Scheduled Procedure Step item: at the top level they would match nothing (a common
+# misconfiguration of scanners and test tools), so a value there is refused rather than answered empty.
+SPS_ITEM_KEYS = {Tag(keyword) for keyword in (
+    "ScheduledStationAETitle", "ScheduledStationName", "ScheduledProcedureStepLocation",
+    "ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime", "ScheduledProcedureStepEndDate",
+    "ScheduledProcedureStepEndTime", "Modality", "ScheduledPerformingPhysicianName",
+    "ScheduledProcedureStepDescription", "ScheduledProcedureStepID", "ScheduledProcedureStepStatus",
+    "CommentsOnTheScheduledProcedureStep", "PreMedication", "RequestedContrastAgent",
+)}
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_NO_PRIVATE_GROUPS = {0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF}
 
 _DA = re.compile(r"^\d{8}$")
 _TM = re.compile(r"^(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,6}))?$")
@@ -37,6 +49,10 @@ class MalformedQuery(Exception):
     def __init__(self, message: str, tag: int | None = None) -> None:
         super().__init__(message)
         self.tag = tag
+
+
+class UnreadableIdentifier(MalformedQuery):
+    """The identifier's bytes are not a DICOM data set at all (C-FIND answers "unable to process")."""
 
 
 @dataclass
@@ -132,11 +148,47 @@ def _elements(dataset: Dataset) -> Iterable[DataElement]:
     try:
         yield from dataset
     except Exception as exc:  # pydicom decodes lazily: a broken identifier fails here
-        raise MalformedQuery(f"The identifier cannot be decoded: {exc}") from exc
+        raise UnreadableIdentifier(f"The identifier cannot be read: {exc}") from exc
+
+
+def _check_tag(dataset: Dataset, tag: BaseTag) -> None:
+    raw = dataset.get_item(tag)  # before pydicom converts it: the length the bytes announced
+    if isinstance(raw, RawDataElement) and raw.length != _UNDEFINED_LENGTH and len(raw.value or b"") < raw.length:
+        raise UnreadableIdentifier(f"The identifier cannot be read: {tag} is cut short.", tag)
+    if tag.element == 0:
+        return  # group length
+    if tag.is_private:
+        creator = Tag(tag.group, tag.element >> 8)
+        if tag.group in _NO_PRIVATE_GROUPS or tag.element < 0x0010 or (
+            not tag.is_private_creator and (tag.element < 0x1000 or creator not in dataset)
+        ):
+            raise UnreadableIdentifier(f"The identifier cannot be read: private {tag} has no creator.", tag)
+        return
+    try:
+        get_entry(tag)
+    except KeyError:
+        raise UnreadableIdentifier(f"The identifier cannot be read: {tag} is no DICOM attribute.", tag) from None
+
+
+def check_readable(dataset: Dataset) -> None:
+    """Refuse bytes that are no data set (random ones decode as one unknown element cut short):
+    every element must be whole and a DICOM attribute, or a private one with its creator."""
+    try:
+        for tag in list(dataset.keys()):
+            _check_tag(dataset, tag)
+        for element in dataset:
+            if element.VR == "SQ":
+                for item in element.value or []:
+                    check_readable(item)
+    except UnreadableIdentifier:
+        raise
+    except Exception as exc:  # pydicom decodes lazily: a broken identifier fails here
+        raise UnreadableIdentifier(f"The identifier cannot be read: {exc}") from exc
 
 
 def parse_query(identifier: Dataset) -> WorklistQuery:
     """Check a C-FIND identifier and pick out its matching keys."""
+    check_readable(identifier)
     query = WorklistQuery(identifier=identifier)
     sps_item = None
     for element in _elements(identifier):
@@ -144,30 +196,49 @@ def parse_query(identifier: Dataset) -> WorklistQuery:
         if tag.group in (0x0000, 0x0002) or tag.is_private or tag in NOT_MATCHING_KEYS:
             continue
         if tag == SPS_SEQUENCE:
-            if element.VR != "SQ" or not isinstance(element.value, Sequence):
-                raise MalformedQuery("Scheduled Procedure Step Sequence must be a sequence.", tag)
-            if len(element.value) > 1:
-                raise MalformedQuery("Scheduled Procedure Step Sequence takes at most one item.", tag)
-            sps_item = element.value[0] if element.value else None
-        elif tag in TOP_SQL_KEYS:
-            _parse_top_key(query, element)
-        elif element.VR == "SQ":
-            continue  # other sequences are return keys only
-        elif not _is_universal(_value_text(element)):
-            query.other_top.append(_checked(element))
+            sps_item = _sps_item(element)
+        else:
+            _parse_top_element(query, element)
     if sps_item is not None:
-        for element in _elements(sps_item):
-            if element.tag.is_private or element.VR == "SQ":
-                continue
-            if element.tag in SPS_SQL_KEYS:
-                _parse_sps_key(query, element)
-            elif not _is_universal(_value_text(element)):
-                query.other_sps.append(_checked(element))
+        _parse_sps_item(query, sps_item)
+    _check_time_range(query)
+    return query
+
+
+def _sps_item(element: DataElement) -> Dataset | None:
+    if element.VR != "SQ" or not isinstance(element.value, Sequence):
+        raise MalformedQuery("Scheduled Procedure Step Sequence must be a sequence.", element.tag)
+    if len(element.value) > 1:
+        raise MalformedQuery("Scheduled Procedure Step Sequence takes at most one item.", element.tag)
+    return element.value[0] if element.value else None
+
+
+def _parse_top_element(query: WorklistQuery, element: DataElement) -> None:
+    if element.tag in TOP_SQL_KEYS:
+        _parse_top_key(query, element)
+    elif element.VR == "SQ" or _is_universal(_value_text(element)):
+        return  # other sequences are return keys only, and so are empty keys
+    elif element.tag in SPS_ITEM_KEYS:
+        raise MalformedQuery(f"{element.keyword} must be in sequence (0040,0100)", element.tag)
+    else:
+        query.other_top.append(_checked(element))
+
+
+def _parse_sps_item(query: WorklistQuery, sps_item: Dataset) -> None:
+    for element in _elements(sps_item):
+        if element.tag.is_private or element.VR == "SQ":
+            continue
+        if element.tag in SPS_SQL_KEYS:
+            _parse_sps_key(query, element)
+        elif not _is_universal(_value_text(element)):
+            query.other_sps.append(_checked(element))
+
+
+def _check_time_range(query: WorklistQuery) -> None:
     low, high = query.time_range or (None, None)
     one_day = query.date_range is None or query.date_range[0] == query.date_range[1]
     if low is not None and high is not None and low > high and one_day:
         raise MalformedQuery("The time range ends before it starts.", Tag("ScheduledProcedureStepStartTime"))
-    return query
 
 
 def date_range(value: str, tag: int) -> tuple[date | None, date | None]:
