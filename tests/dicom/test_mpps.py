@@ -17,8 +17,13 @@ pytestmark = pytest.mark.sqlite_only
 START = datetime(2030, 3, 11, 9, 0, tzinfo=UTC)
 
 
-def in_progress(order, station_ae="CT1") -> Dataset:
+def in_progress(order, station_ae="CT1", operator=None) -> Dataset:
+    """The N-CREATE a scanner sends for a worklist item: the order's patient, accession number and step."""
     ds = Dataset()
+    ds.PatientID = order.patient.mrn
+    ds.PatientName = f"{order.patient.last_name}^{order.patient.first_name}"
+    if operator is not None:
+        ds.OperatorsName = operator
     ds.PerformedProcedureStepStatus = "IN PROGRESS"
     ds.PerformedStationAETitle = station_ae
     ds.PerformedProcedureStepStartDate = "20300311"

@@ -5,6 +5,9 @@ from the worklist; N-SET COMPLETED completes it with the number of images it rep
 N-SET DISCONTINUED is recorded on the order. Every change goes through
 ``webapp.imaging.services`` as a technician-like actor named after the scanner, in one
 transaction per request, so it is audited and published like any other change.
+
+An N-CREATE must name the order's patient (``webapp.dicom.mpps_people``): one that does not is
+refused, and the refusal is written on the order's timeline for the department to see.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp.auth.models import User
 from webapp.db_retry import run_in_transaction
 from webapp.dicom.models import PerformedProcedureStep
-from webapp.dicom.values import LO, text
+from webapp.dicom.mpps_people import find_technician, operator_name, operator_note, patient_mismatch, sent_patient
+from webapp.dicom.values import LO, person_name, text
 from webapp.extensions import db, writing
 from webapp.imaging import queries, services
 from webapp.imaging.errors import ImagingError, NotFound
@@ -45,9 +50,10 @@ class MppsFailure(Exception):
         return ds
 
 
-def scanner(ae_title: str) -> services.Actor:
-    """The actor a scanner's MPPS message acts as: a technician's rights, the scanner's name."""
-    return services.Actor(role="technician", label=f"Modality {ae_title}")
+def scanner(ae_title: str, operator: User | None = None) -> services.Actor:
+    """The actor a scanner's MPPS message acts as: a technician's rights, the scanner's name, and
+    the technician its operator named, if any (who becomes the order's performing technician)."""
+    return services.Actor(role="technician", label=f"Modality {ae_title}", user=operator)
 
 
 def count_images(ds: Dataset) -> int | None:
@@ -122,12 +128,18 @@ def create(app, ae_title: str, sop_instance_uid: str | None, get_attributes) -> 
         if not accession:
             raise MppsFailure(MISSING_ATTRIBUTE_VALUE, "No accession number: unscheduled steps are not tracked.")
         uid = str(sop_instance_uid or generate_uid())
-        actor = scanner(ae_title)
 
         def work():
             if db.session.get(PerformedProcedureStep, uid) is not None:
                 raise MppsFailure(DUPLICATE_SOP_INSTANCE, f"Procedure step {uid} exists already.")
             order = queries.get_order_by_accession(accession)
+            refusal = _refuse_another_patient(ae_title, ds, order)
+            if refusal is not None:
+                return refusal  # committed with its timeline entry, then answered
+            operator = operator_name(ds)
+            technician = find_technician(operator) if operator else None
+            actor = scanner(ae_title, technician)
+            note = operator_note(operator, technician)
             restarted = order.status == "in_progress" and db.session.scalar(
                 db.select(PerformedProcedureStep).where(
                     PerformedProcedureStep.order_id == order.id, PerformedProcedureStep.status == "DISCONTINUED"
@@ -135,9 +147,9 @@ def create(app, ae_title: str, sop_instance_uid: str | None, get_attributes) -> 
             )
             if restarted:
                 # The scanner starts again after discontinuing: the order is still in progress.
-                services.add_note(actor, order, "Procedure step restarted on the scanner.")
+                services.add_note(actor, order, " ".join(filter(None, ["Procedure step restarted on the scanner.", note])))
             else:
-                services.start_order(actor, order)
+                services.start_order(actor, order, note=note)
             db.session.add(PerformedProcedureStep(
                 sop_instance_uid=uid, order_id=order.id, station_ae=text(ae_title, 16),
                 status="IN PROGRESS", number_of_images=count_images(ds),
@@ -145,6 +157,8 @@ def create(app, ae_title: str, sop_instance_uid: str | None, get_attributes) -> 
             return order.accession_number
 
         accession_number = _transaction(app, work)
+        if isinstance(accession_number, MppsFailure):
+            raise accession_number
     except MppsFailure as failure:
         log.warning("MPPS N-CREATE from %s refused: %s", ae_title, failure.comment)
         return failure.as_dataset(), None
@@ -154,6 +168,23 @@ def create(app, ae_title: str, sop_instance_uid: str | None, get_attributes) -> 
     if sop_instance_uid is None:
         reply.AffectedSOPInstanceUID = uid
     return SUCCESS, reply
+
+
+def _refuse_another_patient(ae_title: str, ds: Dataset, order) -> MppsFailure | None:
+    """The step names another patient (or none): write it on the order's timeline, answer a failure."""
+    reason = patient_mismatch(ds, order)
+    if reason is None:
+        return None
+    patient_id, name = sent_patient(ds)
+    sent = " and ".join(filter(None, [f"Patient ID {patient_id}" if patient_id else "no Patient ID",
+                                      f"name {name}" if name else ""]))
+    ours = f"{order.patient.mrn} ({person_name(order.patient.last_name, order.patient.first_name)})"
+    note = (f"MPPS refused: patient mismatch from station {ae_title}. The scanner sent {sent}; "
+            f"the order is for {ours}. The order was not started.")
+    services.record_refused_step(scanner(ae_title), order, note)
+    log.warning("MPPS N-CREATE from %s for %s refused: patient mismatch (%s)", ae_title, order.accession_number, reason)
+    status = MISSING_ATTRIBUTE_VALUE if not patient_id else PROCESSING_FAILURE
+    return MppsFailure(status, f"Patient mismatch: {reason}")
 
 
 def update(app, ae_title: str, sop_instance_uid: str, get_modifications) -> tuple[int | Dataset, Dataset | None]:

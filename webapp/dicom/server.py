@@ -21,14 +21,17 @@ from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.dicom import DEFAULT_AE_TITLE, DEFAULT_HOST, DEFAULT_PORT, mpps
+from webapp.dicom.access import association_checks
+from webapp.dicom.query import MalformedQuery, UnreadableIdentifier, parse_query
 from webapp.dicom.values import LO, text
-from webapp.dicom.worklist import MalformedQuery, find_items, parse_query
+from webapp.dicom.worklist import find_items
 
 log = logging.getLogger(__name__)
 
 FIND_PENDING = 0xFF00
 FIND_CANCELLED = 0xFE00
 FIND_IDENTIFIER_DOES_NOT_MATCH = 0xA900
+FIND_IDENTIFIER_UNREADABLE = 0xC000
 FIND_UNABLE_TO_PROCESS = 0xC001
 
 
@@ -56,6 +59,10 @@ def handle_find(event, app: Flask):
         query = parse_query(event.identifier)
         with app.app_context():
             items = find_items(query)
+    except UnreadableIdentifier as exc:
+        log.warning("Worklist query from %s refused: %s", caller, exc)
+        yield _failure(FIND_IDENTIFIER_UNREADABLE, str(exc), exc.tag), None
+        return
     except MalformedQuery as exc:
         log.warning("Worklist query from %s refused: %s", caller, exc)
         yield _failure(FIND_IDENTIFIER_DOES_NOT_MATCH, str(exc), exc.tag), None
@@ -90,31 +97,24 @@ def handle_n_set(event, app: Flask):
     return mpps.update(app, _calling_ae(event), uid, lambda: event.modification_list)
 
 
-def handle_rejected(event) -> None:
-    log.warning("Association from %s (%s) rejected", _calling_ae(event), event.address[0])
-
-
 def build_ae(app: Flask, ae_title: str = DEFAULT_AE_TITLE) -> AE:
-    """The application entity, limited to DICOM_ALLOWED_AE_TITLES when that is set."""
+    """The application entity; who may associate is checked on each request (``webapp.dicom.access``)."""
     ae = AE(ae_title=ae_title)
     for sop_class in (Verification, ModalityWorklistInformationFind, ModalityPerformedProcedureStep):
         ae.add_supported_context(sop_class)
-    allowed = app.config.get("DICOM_ALLOWED_AE_TITLES") or []
-    if allowed:
-        ae.require_calling_aet = list(allowed)
     ae.acse_timeout = 30
     ae.dimse_timeout = 30
     ae.network_timeout = 60
     return ae
 
 
-def event_handlers(app: Flask) -> list:
+def event_handlers(app: Flask, ae_title: str = DEFAULT_AE_TITLE) -> list:
     return [
+        *association_checks(ae_title, app.config.get("DICOM_ALLOWED_AE_TITLES") or []),
         (evt.EVT_C_ECHO, handle_echo),
         (evt.EVT_C_FIND, handle_find, [app]),
         (evt.EVT_N_CREATE, handle_n_create, [app]),
         (evt.EVT_N_SET, handle_n_set, [app]),
-        (evt.EVT_REJECTED, handle_rejected),
     ]
 
 
@@ -128,4 +128,4 @@ def start(
 ) -> ThreadedAssociationServer | None:
     """Serve until stopped (``block``), or start in a thread and return the server (port 0: any free one)."""
     ae = build_ae(app, ae_title)
-    return ae.start_server((host, port), block=block, evt_handlers=event_handlers(app))
+    return ae.start_server((host, port), block=block, evt_handlers=event_handlers(app, ae_title))

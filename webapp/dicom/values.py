@@ -11,14 +11,31 @@ _TITLES = {"dr", "dr.", "prof", "prof.", "mr", "mr.", "mrs", "mrs.", "ms", "ms."
 
 # Longest value, in characters, of the value representations the worklist uses.
 SH, LO, LT, PN_COMPONENT = 16, 64, 10240, 64
+# What ends a description cut short. ASCII, so that it fits every character set we answer in.
+CUT_MARK = "..."
+
+
+def _single_line(value: object) -> str:
+    return "" if value is None else " ".join(_UNSAFE.sub(" ", str(value)).split())
 
 
 def text(value: object, limit: int) -> str:
     """A single-line string value: no backslash or control characters, at most ``limit`` characters."""
-    if value is None:
-        return ""
-    cleaned = " ".join(_UNSAFE.sub(" ", str(value)).split())
-    return cleaned[:limit].rstrip()
+    return _single_line(value)[:limit].rstrip()
+
+
+def summary(value: object, limit: int) -> str:
+    """Like ``text``, for prose: a value too long is cut after a whole word and ends with ``CUT_MARK``."""
+    cleaned = _single_line(value)
+    if len(cleaned) <= limit:
+        return cleaned
+    room = limit - len(CUT_MARK)
+    head = cleaned[:room]
+    if cleaned[room] != " ":  # the cut falls inside a word: drop that word, unless it is most of the value
+        last_space = head.rfind(" ")
+        if last_space >= room // 2:
+            head = head[:last_space]
+    return head.rstrip() + CUT_MARK
 
 
 def _component(value: object) -> str:

@@ -591,6 +591,19 @@ def record_discontinued(who: User | Actor, order: ImagingOrder, reason: str | No
     return order
 
 
+def record_refused_step(who: User | Actor, order: ImagingOrder, note: str) -> ImagingOrder:
+    """A scanner's procedure step was refused (DICOM MPPS for another patient): noted, status unchanged.
+
+    The entry changes the order's timeline, so the order's version moves on like any change.
+    """
+    actor = _actor(who)
+    order.updated_at = utcnow()
+    _flush(order)
+    record_event(order, actor, "mpps_refused", from_status=order.status, note=note)
+    _flush(order)
+    return order
+
+
 def allowed_actions_for(user: User | Actor, order: ImagingOrder) -> list[str]:
     """What the user may do to this order now (buttons, API links)."""
     return workflow.allowed_actions(_actor(user).role, order.status)
