@@ -44,7 +44,9 @@ def create_app(config: Config | None = None) -> Flask:
     from webapp.faults import register_fault_handlers
 
     register_fault_handlers(app)
-    app.wsgi_app = BodyReadFirst(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
+    app.wsgi_app = BodyReadFirst(
+        app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"), app.config.get("BODY_READ_TIMEOUT")
+    )
     return app
 
 
