@@ -66,6 +66,12 @@ class Config:
         self.SSE_RETRY_MS = int(os.environ.get("SSE_RETRY_MS", "2000"))
         self.SSE_MAX_STREAM_SECONDS = float(os.environ.get("SSE_MAX_STREAM_SECONDS", "600"))
         self.SSE_REPLAY_LIMIT = int(os.environ.get("SSE_REPLAY_LIMIT", "500"))
+        # Open streams per account, counted in Redis across workers and hosts (webapp/events/slots.py);
+        # 0 switches the cap off. The wall display's account is often signed in on several screens.
+        self.STREAM_MAX_PER_USER = int(os.environ.get("STREAM_MAX_PER_USER", "8"))
+        self.STREAM_MAX_PER_DISPLAY = int(os.environ.get("STREAM_MAX_PER_DISPLAY", "16"))
+        # A crashed worker's slots free themselves after this (at least three heartbeats).
+        self.STREAM_SLOT_LEASE_SECONDS = float(os.environ.get("STREAM_SLOT_LEASE_SECONDS", "60"))
         # One pooled Redis connection per open stream, plus a few for publishing.
         self.SSE_REDIS_MAX_CONNECTIONS = int(
             os.environ.get("SSE_REDIS_MAX_CONNECTIONS", int(os.environ.get("WORKER_CONNECTIONS", "1000")) + 20)
