@@ -95,3 +95,21 @@ def test_the_display_account_has_its_own_cap(app, client, auth, make_user):
     finally:
         for response in screens:
             response.close()
+
+
+@pytest.mark.sqlite_only
+def test_a_failed_replay_gives_the_slot_back(app, client, auth, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import webapp.events.stream as stream_module
+
+    def database_down(*_args):
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    auth.login("doctor")
+    monkeypatch.setattr(stream_module, "replay_signals", database_down)
+    assert client.get("/stream", headers={"Last-Event-ID": "0"}).status_code == 503
+    monkeypatch.undo()
+    response = _open(client)
+    assert response.status_code == 200, "the failed stream's slot was given back"
+    response.close()

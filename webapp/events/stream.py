@@ -105,6 +105,13 @@ def _full_signal(signal: dict) -> str:
     return str(Message(signal, type=EVENT_TYPE, id=signal["event_id"]))
 
 
+def _give_back(pubsub: redis.client.PubSub | None, slot: slots.StreamSlot | None) -> None:
+    if pubsub is not None:
+        pubsub.close()
+    if slot is not None:
+        slot.release()
+
+
 class _AllSlotsTaken(Exception):
     """The account already holds as many streams as it may."""
 
@@ -185,10 +192,7 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
             return slot, pubsub
         except redis.RedisError as exc:
             log.warning("live events: Redis unavailable (%s); serving replay only", exc)
-            if pubsub is not None:
-                pubsub.close()
-            if slot is not None:
-                slot.release()
+            _give_back(pubsub, slot)
             return None, None
 
     def stream(self):
@@ -211,7 +215,11 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
             return _problem(429, "Too Many Requests",
                             f"This account already has {limit} live update streams open; close a tab or window.",
                             headers={"Retry-After": str(max(1, math.ceil(heartbeat)))})
-        replay = replay_signals(last_id, int(config["SSE_REPLAY_LIMIT"])) if last_id is not None else []
+        try:
+            replay = replay_signals(last_id, int(config["SSE_REPLAY_LIMIT"])) if last_id is not None else []
+        except Exception:  # the database failed (answered 503): the slot and subscription go back now
+            _give_back(pubsub, slot)
+            raise
         # A stream may stay open for hours: give its database connection back now.
         db.session.remove()
         generate = self._generator(
@@ -266,9 +274,6 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
             except redis.RedisError as exc:
                 log.warning("live events: Redis connection lost (%s); the client will reconnect", exc)
             finally:
-                if pubsub is not None:
-                    pubsub.close()
-                if slot is not None:
-                    slot.release()
+                _give_back(pubsub, slot)
 
         return generate
