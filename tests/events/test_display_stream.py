@@ -15,7 +15,7 @@ DISPLAY_KEYS = {"event_id", "status", "modality", "priority"}
 def _read_events(response, count: int) -> tuple[str, list[tuple[str, int, dict]]]:
     text = ""
     chunks = iter(response.response)
-    while text.count("\n\n") < count + 1 or _count(text) < count:
+    while _count(text) < count:
         text += next(chunks).decode()
     return text, _parse(text)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.imaging.models import OrderEvent  # noqa: F401  (the table the replay reads)
-
 
 def _as_header(value: str) -> str:
     """What the server sees: header bytes are read as Latin-1 (so "²" arrives as one byte, 0xB2)."""
