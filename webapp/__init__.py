@@ -52,7 +52,9 @@ def create_app(config: Config | None = None) -> Flask:
     from webapp import db_retry
 
     db_retry.install(app)
-    app.wsgi_app = BodyReadFirst(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"))
+    app.wsgi_app = BodyReadFirst(
+        app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH"), app.config.get("BODY_READ_TIMEOUT")
+    )
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:
         # The client's address (sign-in throttling), scheme (Secure cookies, HSTS) and host as

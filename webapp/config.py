@@ -80,6 +80,12 @@ class Config:
         # hold the request this long (connect and answer), then the event is left to replay.
         self.SSE_PUBLISH_TIMEOUT_SECONDS = float(os.environ.get("SSE_PUBLISH_TIMEOUT_SECONDS", "0.5"))
         self.SSE_REPLAY_LIMIT = int(os.environ.get("SSE_REPLAY_LIMIT", "500"))
+        # Open streams per account, counted in Redis across workers and hosts (webapp/events/slots.py);
+        # 0 switches the cap off. The wall display's account is often signed in on several screens.
+        self.STREAM_MAX_PER_USER = int(os.environ.get("STREAM_MAX_PER_USER", "8"))
+        self.STREAM_MAX_PER_DISPLAY = int(os.environ.get("STREAM_MAX_PER_DISPLAY", "16"))
+        # A crashed worker's slots free themselves after this (at least three heartbeats).
+        self.STREAM_SLOT_LEASE_SECONDS = float(os.environ.get("STREAM_SLOT_LEASE_SECONDS", "60"))
         # One pooled Redis connection per open stream, plus a few for publishing.
         self.SSE_REDIS_MAX_CONNECTIONS = int(
             os.environ.get("SSE_REDIS_MAX_CONNECTIONS", int(os.environ.get("WORKER_CONNECTIONS", "1000")) + 20)
@@ -106,6 +112,8 @@ class Config:
         # Strict-Transport-Security max-age, sent on HTTPS answers only; 0 sends none.
         self.HSTS_SECONDS = _count("HSTS_SECONDS", "0")
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(256 * 1024)))
+        # A writing request's whole body must arrive within this many seconds, else 408 (webapp/bodyread.py).
+        self.BODY_READ_TIMEOUT = float(os.environ.get("BODY_READ_TIMEOUT", "5"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import io
 from contextlib import contextmanager
 
 from flask import has_request_context, request
@@ -14,6 +13,8 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+from webapp.bodyread import BodyTimeout, buffer_body, timeout_response
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -106,22 +107,19 @@ class BodyReadFirst:
     worker run; if that one began writing, it would wait in SQLite's busy handler, which blocks
     the whole process, so the first greenlet could never finish: the worker stalls until the
     busy timeout or gunicorn's worker timeout. With the body in memory first, nothing inside a
-    transaction waits on the network. Bodies over ``limit`` (answered 413 by the app) and bodies
-    without a Content-Length are left to the app.
+    transaction waits on the network. Bodies over ``limit`` (answered 413 by the app) are left
+    to the app. The body must arrive within ``timeout`` seconds, else 408 (webapp/bodyread.py).
     """
 
-    def __init__(self, wsgi_app, limit: int | None) -> None:
+    def __init__(self, wsgi_app, limit: int | None, timeout: float | None = None) -> None:
         self.wsgi_app = wsgi_app
         self.limit = limit
+        self.timeout = timeout
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS:
             try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if 0 < length and (not self.limit or length <= self.limit):
-                body = environ["wsgi.input"].read(length)
-                environ["wsgi.input"] = io.BytesIO(body)
-                environ["CONTENT_LENGTH"] = str(len(body))
+                buffer_body(environ, self.limit, self.timeout)
+            except BodyTimeout:
+                return timeout_response(environ, start_response, self.timeout)
         return self.wsgi_app(environ, start_response)

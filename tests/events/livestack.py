@@ -263,3 +263,67 @@ class SSEClient:
             except OSError:
                 pass
             self._conn.close()
+
+
+class SlowSenders:
+    """Many sockets that send a request's headers at once and then its body a byte at a time,
+    the way a slow-body attack holds a server's connections; one thread trickles and reads."""
+
+    def __init__(self, port: int, count: int, *, path: str = "/api/v1/auth/token", interval: float = 1.0,
+                 body_length: int = 10_000) -> None:
+        self.port = port
+        self.interval = interval
+        self.replies: dict[socket.socket, bytes] = {}
+        self.opened_at: dict[socket.socket, float] = {}
+        self.ended_at: dict[socket.socket, float] = {}
+        self._stop = threading.Event()
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {body_length}\r\n\r\n{{").encode()
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(head)
+            sock.setblocking(False)
+            self.replies[sock] = b""
+            self.opened_at[sock] = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @property
+    def open(self) -> list[socket.socket]:
+        return [sock for sock in self.replies if sock not in self.ended_at]
+
+    def _end(self, sock: socket.socket) -> None:
+        self.ended_at.setdefault(sock, time.monotonic())
+
+    def _run(self) -> None:
+        import select
+
+        next_byte = time.monotonic() + self.interval
+        while not self._stop.is_set() and self.open:
+            readable, _, _ = select.select(self.open, [], [], 0.05)
+            for sock in readable:
+                try:
+                    chunk = sock.recv(65536)
+                except OSError:
+                    chunk = b""
+                self.replies[sock] += chunk
+                if not chunk:
+                    self._end(sock)
+            if time.monotonic() >= next_byte:
+                next_byte += self.interval
+                for sock in self.open:
+                    try:
+                        sock.send(b" ")
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        self._end(sock)
+
+    def answered(self, status: bytes = b"408") -> int:
+        return sum(1 for reply in self.replies.values() if reply.startswith(b"HTTP/1.1 " + status))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for sock in self.replies:
+            sock.close()

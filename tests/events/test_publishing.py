@@ -12,7 +12,8 @@ from webapp.extensions import db
 from webapp.imaging import queries, services
 from webapp.imaging.models import OrderEvent
 
-SIGNAL_KEYS = {"id", "accession_number", "status", "version", "event_id", "patient_id", "visit_id", "modality"}
+SIGNAL_KEYS = {"id", "accession_number", "status", "version", "event_id", "patient_id", "visit_id", "modality",
+               "priority"}
 
 
 def _subscribe(app):

@@ -14,6 +14,9 @@ import json
 import socket
 import time
 
+import pytest
+
+from tests.events.livestack import SlowSenders, wait_until
 from webapp.api.security import issue_token
 from webapp.auth.models import User
 from webapp.extensions import db
@@ -28,7 +31,7 @@ def test_a_slow_body_does_not_stall_another_writer(app, live_server_factory, mak
     doctor = make_user("doctor")
     visit = make_visit()
     token = _token(app, doctor)
-    server = live_server_factory(workers=1)
+    server = live_server_factory(workers=1, BODY_READ_TIMEOUT=60)  # the slow body here is not an attack
     host, port = "127.0.0.1", server.port
 
     def body(indication: str) -> bytes:
@@ -59,3 +62,56 @@ def test_a_slow_body_does_not_stall_another_writer(app, live_server_factory, mak
     assert reply.startswith(b"HTTP/1.1 201"), reply[:300]
     accession = json.loads(reply.split(b"\r\n\r\n", 1)[1])["accession_number"]
     assert accession != json.loads(response.read())["accession_number"]
+
+
+@pytest.mark.sqlite_only
+def test_slow_bodies_cannot_hold_every_connection(app, live_server_factory):
+    """Three times as many slow-body sockets as the worker has connections: a normal request is
+    still answered, and each slow sender gets 408 and a closed connection after the deadline."""
+    connections, deadline = 60, 2.0
+    server = live_server_factory(workers=1, WORKER_CONNECTIONS=connections, BODY_READ_TIMEOUT=deadline)
+    slow = SlowSenders(server.port, connections * 3)
+    try:
+        time.sleep(1.0)  # the worker has taken as many as it holds; the rest wait in the backlog
+        first = min(slow.opened_at.values())
+        page = http.client.HTTPConnection("127.0.0.1", server.port, timeout=40)
+        started = time.monotonic()
+        try:
+            page.request("GET", "/login")
+            response = page.getresponse()
+            status, answered_in = response.status, time.monotonic() - started
+        except TimeoutError:
+            status, answered_in = None, time.monotonic() - started
+        assert status == 200, f"a normal request was not answered within {answered_in:.0f} s"
+        # Three rounds of slow senders, each ended after the deadline: not a wait without end.
+        assert answered_in < 3 * deadline + 15, answered_in
+
+        assert wait_until(lambda: not slow.open, 3 * deadline + 15, interval=0.2), f"{len(slow.open)} still open"
+        assert slow.answered(b"408") >= connections * 3 * 0.9, {r[:12] for r in slow.replies.values()}
+        # The first round (accepted at once) was closed within the deadline, give or take a loaded machine.
+        earliest = sorted(ended - first for ended in slow.ended_at.values())[: connections // 2]
+        assert max(earliest) < deadline + 3, earliest[-5:]
+        reply = next(r for r in slow.replies.values() if r.startswith(b"HTTP/1.1 408"))
+        assert b"application/problem+json" in reply and b"did not arrive within 2 seconds" in reply
+
+        # A chunked body has the same deadline; a complete one is read as before.
+        chunked = socket.create_connection(("127.0.0.1", server.port), timeout=deadline + 10)
+        chunked.sendall(b"POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n")
+        sent = time.monotonic()
+        assert chunked.recv(65536).startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - sent < deadline + 3
+        chunked.close()
+        whole = json.dumps({"username": "nobody", "password": "wrong"}).encode()
+        complete = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        complete.request("POST", "/api/v1/auth/token", body=iter([whole[:10], whole[10:]]),
+                         headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"}, encode_chunked=True)
+        assert complete.getresponse().status == 401
+        complete.close()
+        too_big = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        too_big.request("POST", "/api/v1/auth/token", body=iter([b"{" + b" " * 300_000 + b"}"]),
+                        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"}, encode_chunked=True)
+        assert too_big.getresponse().status in (400, 413)  # the API reads a cut-off body as malformed (as before)
+        print(f"normal request answered in {answered_in:.1f} s; first round closed after {max(earliest):.1f} s")
+    finally:
+        slow.close()

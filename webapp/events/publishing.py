@@ -46,6 +46,7 @@ def order_signal(row: OrderEvent, order: ImagingOrder) -> dict[str, Any]:
         "patient_id": str(order.patient_id),
         "visit_id": str(order.visit_id),
         "modality": order.modality,
+        "priority": order.priority,
     }
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
+import re
 import select
 import socket
 import time
@@ -22,7 +24,8 @@ from flask import current_app, request
 from flask_login import current_user
 from flask_sse import Message, ServerSentEventsBlueprint
 
-from webapp.events import redis_pool
+from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.events import display, redis_pool, slots
 from webapp.events.publishing import EVENT_TYPE, replay_signals
 from webapp.extensions import db
 
@@ -53,11 +56,22 @@ def _client_gone(sock: socket.socket | None) -> bool:
         return True
 
 
+# Event ids are BIGINTs: at most 19 ASCII digits, and no more than the largest BIGINT.
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+_MAX_EVENT_ID = 2**63 - 1
+
+
 def _last_event_id() -> int | None:
-    """The header a reconnecting EventSource sends, else ``?last_event_id=`` (a page's cursor)."""
+    """The header a reconnecting EventSource sends, else ``?last_event_id=`` (a page's cursor).
+
+    Empty means absent; anything but an event id raises ValueError (answered 400)."""
     for value in (request.headers.get("Last-Event-ID"), request.args.get("last_event_id")):
-        if value and value.strip().isdigit():
-            return int(value.strip())
+        value = (value or "").strip()
+        if not value:
+            continue
+        if not _EVENT_ID.fullmatch(value) or int(value) > _MAX_EVENT_ID:
+            raise ValueError("Last-Event-ID must be the id of an event (a whole number of at most 19 digits).")
+        return int(value)
     return None
 
 
@@ -80,6 +94,26 @@ class _FormattedMessage(Message):
 
 def _comment(text: str) -> str:
     return f": {text}\n\n"
+
+
+def _problem(status: int, title: str, detail: str, headers: dict | None = None):
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    return current_app.response_class(body, status=status, mimetype="application/problem+json", headers=headers)
+
+
+def _full_signal(signal: dict) -> str:
+    return str(Message(signal, type=EVENT_TYPE, id=signal["event_id"]))
+
+
+def _give_back(pubsub: redis.client.PubSub | None, slot: slots.StreamSlot | None) -> None:
+    if pubsub is not None:
+        pubsub.close()
+    if slot is not None:
+        slot.release()
+
+
+class _AllSlotsTaken(Exception):
+    """The account already holds as many streams as it may."""
 
 
 class LiveEventsBlueprint(ServerSentEventsBlueprint):
@@ -149,34 +183,83 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
         finally:
             pubsub.close()
 
+    def _stream_limit(self, full: bool) -> int:
+        config = current_app.config
+        return int(config["STREAM_MAX_PER_USER"] if full else config["STREAM_MAX_PER_DISPLAY"])
+
+    def _lease_seconds(self) -> float:
+        config = current_app.config
+        # Idle streams renew at heartbeats: a lease must outlast a few of them.
+        return max(float(config["STREAM_SLOT_LEASE_SECONDS"]), 3 * float(config["SSE_HEARTBEAT_SECONDS"]))
+
+    def _subscribe(self, channel: str, limit: int) -> tuple[slots.StreamSlot | None, redis.client.PubSub | None]:
+        """Take one of the account's stream slots, then subscribe (before the replay reads the table,
+        so nothing falls between the two). (None, None) without Redis; raises _AllSlotsTaken."""
+        if not self.redis_url():
+            return None, None
+        slot = pubsub = None
+        try:
+            if limit > 0:
+                key = slots.slots_key(channel, current_user.id)
+                slot = slots.acquire(self.redis, key, limit=limit, lease_seconds=self._lease_seconds())
+                if slot is None:
+                    raise _AllSlotsTaken
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(channel)
+            return slot, pubsub
+        except redis.RedisError as exc:
+            log.warning("live events: Redis unavailable (%s); serving replay only", exc)
+            _give_back(pubsub, slot)
+            return None, None
+
     def stream(self):
-        """Signed-in users only; one channel for everyone (signals only, no patient data)."""
+        """Signed-in users only, a few streams each; one channel for everyone. Accounts that may
+        not open orders (the wall display) get counts-level events only (webapp/events/display.py)."""
         if not current_user.is_authenticated:
-            return current_app.response_class(
-                json.dumps({"type": "about:blank", "title": "Unauthorized", "status": 401,
-                            "detail": "Sign in to receive live updates."}),
-                status=401, mimetype="application/problem+json",
-            )
+            return _problem(401, "Unauthorized", "Sign in to receive live updates.")
+        try:
+            last_id = _last_event_id()
+        except ValueError as exc:
+            return _problem(400, "Bad Request", str(exc))
+        config = current_app.config
+        channel = config["SSE_CHANNEL"]
+        heartbeat = float(config["SSE_HEARTBEAT_SECONDS"])
+        full = current_user.role in CAN_VIEW_ORDERS
+        limit = self._stream_limit(full)
+        try:
+            slot, pubsub = self._subscribe(channel, limit)
+        except _AllSlotsTaken:
+            return _problem(429, "Too Many Requests",
+                            f"This account already has {limit} live update streams open; close a tab or window.",
+                            headers={"Retry-After": str(max(1, math.ceil(heartbeat)))})
+        try:
+            replay = replay_signals(last_id, int(config["SSE_REPLAY_LIMIT"])) if last_id is not None else []
+        except Exception:  # the database failed (answered 503): the slot and subscription go back now
+            _give_back(pubsub, slot)
+            raise
+        # A stream may stay open for hours: give its database connection back now.
+        db.session.remove()
+        generate = self._generator(
+            replay, pubsub, slot,
+            signal_text=_full_signal if full else display.counts_text,
+            message_text=str if full else display.counts_message,
+        )
+        response = current_app.response_class(generate(), mimetype="text/event-stream")
+        # Also when the server closes the response before the generator ever ran.
+        if pubsub is not None:
+            response.call_on_close(pubsub.close)
+        if slot is not None:
+            response.call_on_close(slot.release)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"
+        return response
+
+    def _generator(self, replay, pubsub, slot, *, signal_text, message_text):
         config = current_app.config
         channel = config["SSE_CHANNEL"]
         heartbeat = float(config["SSE_HEARTBEAT_SECONDS"])
         retry_ms = int(config["SSE_RETRY_MS"])
         max_seconds = float(config["SSE_MAX_STREAM_SECONDS"])
-        pubsub = None
-        if self.redis_url():
-            try:
-                # Subscribe before reading the table, so nothing falls between the two.
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(channel)
-            except redis.RedisError as exc:
-                log.warning("live events: Redis unavailable (%s); serving replay only", exc)
-                if pubsub is not None:
-                    pubsub.close()
-                pubsub = None
-        last_id = _last_event_id()
-        replay = replay_signals(last_id, int(config["SSE_REPLAY_LIMIT"])) if last_id is not None else []
-        # A stream may stay open for hours: give its database connection back now.
-        db.session.remove()
         client_socket = request.environ.get("gunicorn.socket")
 
         def generate() -> Iterator[str]:
@@ -186,32 +269,28 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
                 replayed = set()
                 for signal in replay:
                     replayed.add(signal["event_id"])
-                    yield str(Message(signal, type=EVENT_TYPE, id=signal["event_id"]))
+                    yield signal_text(signal)
                 if pubsub is None:
                     # No Redis: the browser comes back after `retry` and gets what it missed then.
                     yield _comment("live updates unavailable; reconnect")
                     return
-                opened = time.monotonic()
+                opened, lapsed = time.monotonic(), False
                 for message in self.messages(
                     channel, pubsub=pubsub, heartbeat=heartbeat, client_socket=client_socket, max_seconds=max_seconds
                 ):
                     if message is None:
                         yield _comment("heartbeat")
-                    elif message.id not in replayed:
-                        yield str(message)
-                if time.monotonic() - opened >= max_seconds:
+                    elif message.id not in replayed and (text := message_text(message)):
+                        yield text
+                    if slot is not None and not slot.renew_if_due():
+                        lapsed = True  # the stream was held up past its lease: come back like anyone else
+                        break
+                if lapsed or time.monotonic() - opened >= max_seconds:
                     # A planned end (to re-check the sign-in): come back at once, from the last id.
                     yield "retry: 300\n" + _comment("reconnect")
             except redis.RedisError as exc:
                 log.warning("live events: Redis connection lost (%s); the client will reconnect", exc)
             finally:
-                if pubsub is not None:
-                    pubsub.close()
+                _give_back(pubsub, slot)
 
-        response = current_app.response_class(generate(), mimetype="text/event-stream")
-        if pubsub is not None:
-            # Also when the server closes the response before the generator ever ran.
-            response.call_on_close(pubsub.close)
-        response.headers["Cache-Control"] = "no-cache"
-        response.headers["X-Accel-Buffering"] = "no"
-        return response
+        return generate
