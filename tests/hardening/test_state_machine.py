@@ -5,7 +5,7 @@ A hypothesis RuleBasedStateMachine creates orders, changes their status (PATCH),
 checks after every step:
 
 * only the transitions of the expected table below succeed, for the roles it names
-  (written out here on purpose, independently of webapp.imaging.workflow);
+  (tests/transitions.py, written out on purpose independently of webapp.imaging.workflow);
 * accession and order numbers are unique and consecutive (1..N, the same N in both);
 * every change has exactly one event row (an order at version v has v events);
 * the version only ever goes up, by one per change, and a refused call changes nothing.
@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
+from tests.transitions import EXPECTED_TRANSITIONS as EXPECTED
+from tests.transitions import OPEN_STATUSES as OPEN
 from webapp.audit.chain import verify_chain
 from webapp.extensions import db
 from webapp.imaging.models import ImagingOrder, OrderEvent
@@ -32,15 +34,6 @@ pytestmark = pytest.mark.sqlite_only
 
 ROLES = ("doctor", "scheduler", "technician", "radiologist", "admin", "display")
 STATUSES = ("ordered", "scheduled", "in_progress", "completed", "reported", "cancelled")
-OPEN = ("ordered", "scheduled", "in_progress", "completed")
-EXPECTED = {
-    ("ordered", "scheduled"): {"scheduler"},
-    ("scheduled", "scheduled"): {"scheduler"},
-    ("scheduled", "in_progress"): {"technician"},
-    ("in_progress", "completed"): {"technician"},
-    ("completed", "reported"): {"radiologist"},
-    **{(status, "cancelled"): {"doctor", "admin"} for status in OPEN},
-}
 EDITORS, EDITABLE = {"doctor", "admin"}, ("ordered", "scheduled")
 NUMBER = re.compile(r"^(ACC|ORD)-(\d{4})-(\d{5,})$")
 

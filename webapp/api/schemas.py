@@ -1,7 +1,8 @@
 """Pydantic schemas of the JSON API: what each endpoint takes and answers.
 
-They generate the OpenAPI document. Input schemas only check shapes and lengths; the rules
-(known codes, required steps, who may do what) stay in ``webapp.imaging.services``.
+They generate the OpenAPI document. Input schemas only check shapes and lengths (the limits of
+``webapp.imaging.rules``); the rules (known codes, required steps, who may do what) stay in
+``webapp.imaging.rules`` and the order actions of ``webapp.imaging.actions``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from webapp.api import examples
 from webapp.imaging.models import LATERALITIES, PRIORITIES, STATUSES
 from webapp.imaging.queries import DEFAULT_LIMIT, FIRST_YEAR, LAST_YEAR, MAX_LIMIT
-from webapp.imaging.services import TEXT_LIMITS
+from webapp.imaging.rules import TEXT_LIMITS
 from webapp.patients.models import SEXES
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]

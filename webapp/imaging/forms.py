@@ -1,8 +1,10 @@
-"""Forms of the imaging pages (Flask-WTF, CSRF included). Business rules stay in services."""
+"""Forms of the imaging pages (Flask-WTF, CSRF included). Business rules stay in the services
+(limits and checks in webapp.imaging.rules); an order action's form is built from its definition."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from functools import cache
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, IntegerField, SelectField, TextAreaField, TimeField
@@ -10,8 +12,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from webapp.db_types import clinic_today, clinic_zone
+from webapp.imaging.actions import ActionField, OrderAction
 from webapp.imaging.models import PRIORITY_LABELS
-from webapp.imaging.services import TEXT_LIMITS
+from webapp.imaging.rules import MAX_IMAGES, TEXT_LIMITS
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -25,18 +28,16 @@ class VersionedForm(FlaskForm):
     version = IntegerField("Version", validators=[InputRequired()], render_kw={"hidden": True})
 
 
-class StartForm(VersionedForm):
-    pass
+class ActionForm(VersionedForm):
+    """The form of an order action (imaging.actions), built from its fields by action_form();
+    its prefix is the action's name."""
 
-
-class ScheduleForm(VersionedForm):
-    date = DateField("Date", validators=[InputRequired(message="Choose a date.")])
-    time = TimeField("Time", validators=[InputRequired(message="Choose a time.")])
-    # The scanner booked (its DICOM AE title); the service checks it is an active station of the
-    # order's modality, so the choices are not validated here.
-    station_ae = SelectField("Scanner", validate_choice=False, validators=[Optional()])
+    action: OrderAction
 
     def set_stations(self, stations, booked: str | None) -> None:
+        """The scanners an order can be booked on (only for actions with a booking field)."""
+        if "station_ae" not in self:
+            return
         self.station_ae.choices = [("", "Not booked on a scanner")] + [
             (s.ae_title, f"{s.ae_title}" + (f" ({s.room})" if s.room else "")) for s in stations
         ]
@@ -44,48 +45,53 @@ class ScheduleForm(VersionedForm):
             self.station_ae.data = booked or ""
 
     def set_defaults(self, current: datetime | None) -> None:
-        if self.date.data is None and self.time.data is None:
-            if current is not None:
-                local = current.astimezone(clinic_zone())
-                self.date.data, self.time.data = local.date(), local.time().replace(second=0, microsecond=0)
-            else:
-                self.date.data, self.time.data = clinic_today() + timedelta(days=1), time(9, 0)
+        """A date and time to start from: the one booked, else tomorrow at nine."""
+        if "date" not in self or self.date.data is not None or self.time.data is not None:
+            return
+        if current is not None:
+            local = current.astimezone(clinic_zone())
+            self.date.data, self.time.data = local.date(), local.time().replace(second=0, microsecond=0)
+        else:
+            self.date.data, self.time.data = clinic_today() + timedelta(days=1), time(9, 0)
 
     def scheduled_at(self) -> datetime:
         """The chosen date and time in the clinic's zone (APP_TIMEZONE), as an aware datetime."""
         return datetime.combine(self.date.data, self.time.data, clinic_zone())
 
+    def values(self) -> dict:
+        """The submitted values as the service takes them (services.apply_action)."""
+        return {f.name: self.scheduled_at() if f.kind == "moment" else self[f.name].data for f in self.action.fields}
 
-class CompleteForm(VersionedForm):
-    number_of_images = IntegerField(
-        "Number of images", validators=[Optional(), NumberRange(min=0, max=100_000)]
-    )
-
-
-class ReportForm(VersionedForm):
-    findings = TextAreaField("Findings", validators=[DataRequired(), Length(max=TEXT_LIMITS["findings"])])
-    impression = TextAreaField("Impression", validators=[DataRequired(), Length(max=TEXT_LIMITS["impression"])])
-    report_text = TextAreaField("Report text", validators=[Optional(), Length(max=TEXT_LIMITS["report_text"])])
+    @property
+    def renamed(self) -> dict[str, str]:
+        """The service's name of a value -> the form field that shows its error."""
+        return {f.name: "date" for f in self.action.fields if f.kind == "moment"}
 
 
-class CancelForm(VersionedForm):
-    reason = TextAreaField("Reason for cancelling", validators=[DataRequired(), Length(max=TEXT_LIMITS["reason"])])
+def _form_fields(spec: ActionField) -> dict:
+    """The form field(s) of an action's value."""
+    if spec.kind == "moment":  # a date and a time input, in the clinic's zone
+        return {
+            "date": DateField("Date", validators=[InputRequired(message="Choose a date.")]),
+            "time": TimeField("Time", validators=[InputRequired(message="Choose a time.")]),
+        }
+    if spec.kind == "booking":
+        # The service checks it is an active station of the order's modality, so the choices
+        # are not validated here.
+        return {spec.name: SelectField(spec.label, validate_choice=False, validators=[Optional()])}
+    if spec.kind == "count":
+        return {spec.name: IntegerField(spec.label, validators=[Optional(), NumberRange(min=0, max=MAX_IMAGES)])}
+    presence = DataRequired() if spec.required else Optional()
+    return {spec.name: TextAreaField(spec.label, validators=[presence, Length(max=spec.limit)])}
 
 
-class NoteForm(VersionedForm):
-    note = TextAreaField("Note", validators=[DataRequired(), Length(max=TEXT_LIMITS["note"])])
-
-
-# Action name (as in imaging.workflow) -> form class; the form's prefix is the action name.
-ACTION_FORMS = {
-    "schedule": ScheduleForm,
-    "reschedule": ScheduleForm,
-    "start": StartForm,
-    "complete": CompleteForm,
-    "report": ReportForm,
-    "cancel": CancelForm,
-    "note": NoteForm,
-}
+@cache
+def action_form(action: OrderAction) -> type[ActionForm]:
+    """The page form of an order action: its version plus a field per value it takes."""
+    fields: dict = {"action": action}
+    for spec in action.fields:
+        fields |= _form_fields(spec)
+    return type(f"{action.name.title()}Form", (ActionForm,), fields)
 
 
 class ImagingOrderForm(FlaskForm):

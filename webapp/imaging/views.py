@@ -19,7 +19,7 @@ from webapp.audit import log_patient_access
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.extensions import db
-from webapp.imaging import bp, queries, services, workflow
+from webapp.imaging import actions, bp, queries, services, workflow
 from webapp.imaging.errors import (
     ImagingError,
     NotFound,
@@ -28,7 +28,7 @@ from webapp.imaging.errors import (
     TransitionNotAllowed,
     ValidationFailed,
 )
-from webapp.imaging.forms import ACTION_FORMS, EditOrderForm, ImagingOrderForm, choices
+from webapp.imaging.forms import EditOrderForm, ImagingOrderForm, action_form, choices
 from webapp.imaging.models import (
     PRIORITY_LABELS,
     STATUS_LABELS,
@@ -92,17 +92,15 @@ def _action_forms(order: ImagingOrder, allowed: list[str], given: dict | None = 
     """A form per allowed action (note included), keeping a submitted one with its errors."""
     forms = {}
     for action in allowed:
-        form_class = ACTION_FORMS.get(action)
-        if form_class is None:  # e.g. "edit": not offered on this page
+        if actions.ACTIONS[action].step is None:  # e.g. "edit": a page of its own
             continue
         if given and action in given:
             form = given[action]
         else:
-            form = form_class(prefix=action, formdata=None)
+            form = action_form(actions.ACTIONS[action])(prefix=action, formdata=None)
             form.version.data = order.version
-            if action in ("schedule", "reschedule"):
-                form.set_defaults(order.scheduled_date)
-        if action in ("schedule", "reschedule"):
+            form.set_defaults(order.scheduled_date)
+        if "station_ae" in form:
             form.set_stations(queries.active_stations(order.modality), order.scheduled_station_ae)
         forms[action] = form
     return forms
@@ -115,7 +113,7 @@ def _detail(order: ImagingOrder, *, forms: dict | None = None, message=None, sta
         "imaging/order_detail.html", "order_main", status=status,
         order=order, events=events, allowed=allowed, event_changes=_readable_changes(order, events),
         forms=_action_forms(order, allowed, forms), message=message, open_action=open_action,
-        transition_labels={t.action: t.label for t in workflow.TRANSITIONS},
+        actions=actions.ACTIONS, timeline_entry=actions.timeline_entry,
     )
     return response
 
@@ -187,27 +185,6 @@ def order_detail(order_id: uuid.UUID):
     return _detail(order)
 
 
-def _action_kwargs(action: str, form) -> dict:
-    if action in ("schedule", "reschedule"):
-        return {"scheduled_date": form.scheduled_at(), "station_ae": form.station_ae.data}
-    if action == "complete":
-        return {"number_of_images": form.number_of_images.data}
-    if action == "report":
-        return {"findings": form.findings.data, "impression": form.impression.data, "report_text": form.report_text.data}
-    if action == "cancel":
-        return {"reason": form.reason.data}
-    return {}
-
-
-SUCCESS_TEXT = {
-    "schedule": "Order {acc} is scheduled for {when}.",
-    "reschedule": "Order {acc} is rescheduled for {when}.",
-    "start": "Scan of order {acc} started.",
-    "complete": "Scan of order {acc} completed.",
-    "report": "Report for order {acc} submitted.",
-    "cancel": "Order {acc} is cancelled.",
-    "note": "Note added to order {acc}.",
-}
 STALE_TEXT = (
     "Someone else changed order {acc} while you were looking at it. Nothing was saved. "
     "Below is its current state: check it, then try again if it is still needed."
@@ -217,10 +194,11 @@ STALE_TEXT = (
 @bp.route("/imaging/orders/<uuid:order_id>/actions/<action>", methods=["POST"])
 @roles_required(CAN_VIEW_ORDERS)
 def order_action(order_id: uuid.UUID, action: str):
-    if action not in ACTION_FORMS:
+    definition = actions.ACTIONS.get(action)
+    if definition is None or definition.step is None:
         abort(404)
     order = _order_or_404(order_id)
-    form = ACTION_FORMS[action](prefix=action)
+    form = action_form(definition)(prefix=action)
     if not form.validate_on_submit():
         db.session.rollback()
         if form.csrf_token.errors if hasattr(form, "csrf_token") else False:
@@ -229,11 +207,7 @@ def order_action(order_id: uuid.UUID, action: str):
                        message=("danger", "Please correct the form below."))
     seen_version = form.version.data
     try:
-        if action == "note":
-            services.add_note(current_user, order, form.note.data, expected_version=seen_version)
-        else:
-            services.apply_action(current_user, order, action, expected_version=seen_version,
-                                  **_action_kwargs(action, form))
+        services.apply_action(current_user, order, action, expected_version=seen_version, **form.values())
         db.session.commit()
     except PermissionDenied:
         db.session.rollback()
@@ -241,7 +215,7 @@ def order_action(order_id: uuid.UUID, action: str):
     except ValidationFailed as exc:
         db.session.rollback()
         order = _order_or_404(order_id)
-        _add_field_errors(form, exc.errors, renamed={"scheduled_date": "date"})
+        _add_field_errors(form, exc.errors, renamed=form.renamed)
         return _detail(order, forms={action: form}, status=422, open_action=action,
                        message=("danger", "; ".join(exc.errors.values()) or exc.detail))
     except (StaleVersion, TransitionNotAllowed) as exc:
@@ -255,7 +229,7 @@ def order_action(order_id: uuid.UUID, action: str):
             flash(text, "warning")
             return redirect(url_for("imaging.order_detail", order_id=order.id), 303)
         return _detail(order, message=("warning", text), status=409)
-    text = SUCCESS_TEXT[action].format(acc=order.accession_number, when=_local(order.scheduled_date))
+    text = definition.success_text.format(acc=order.accession_number, when=_local(order.scheduled_date))
     if not is_htmx():
         flash(text, "success")
         return redirect(url_for("imaging.order_detail", order_id=order.id), 303)

@@ -14,13 +14,14 @@ from flask_login import current_user
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.extensions import db
-from webapp.imaging import bp, queries, services
+from webapp.imaging import actions, bp, queries, services
 from webapp.imaging.errors import NotFound, PermissionDenied, StaleVersion, TransitionNotAllowed, ValidationFailed
 from webapp.imaging.models import ImagingModality
+from webapp.imaging.rules import MAX_IMAGES
 from webapp.web.htmx import is_htmx, render_page
 
 MODALITY_COOKIE = "worklist_modality"
-TABLET_ACTIONS = ("start", "complete")
+TABLET_ACTIONS = tuple(actions.tablet_actions())  # those with a tablet text: start, complete
 
 
 def _modalities() -> list[ImagingModality]:
@@ -74,12 +75,10 @@ def worklist_action(order_id: uuid.UUID, action: str):
         version = int(request.form.get("version", ""))
     except ValueError:
         abort(400)
-    kwargs = {}
-    if action == "complete":
-        images = (request.form.get("number_of_images") or "").strip()
-        if not images.isdigit() or int(images) > 100_000:
-            return _done(("danger", f"Order {order.accession_number}: enter the number of images (0 or more)."), 422)
-        kwargs["number_of_images"] = int(images)
+    definition = actions.ACTIONS[action]
+    kwargs, missing = _counts(definition)
+    if missing:
+        return _done(("danger", f"Order {order.accession_number}: enter the {missing.lower()} (0 or more)."), 422)
     try:
         services.apply_action(current_user, order, action, expected_version=version, **kwargs)
         db.session.commit()
@@ -95,8 +94,19 @@ def worklist_action(order_id: uuid.UUID, action: str):
         by = _last_actor(current)
         return _done(("warning", f"Order {current.accession_number} was changed first{by}: it is now "
                                  f"{current.status_label.lower()}. Nothing was saved."), 409)
-    verb = "started" if action == "start" else "completed"
-    return _done(("success", f"Order {order.accession_number}: scan {verb}."), 200)
+    return _done(("success", definition.tablet_text.format(acc=order.accession_number)), 200)
+
+
+def _counts(action: actions.OrderAction) -> tuple[dict[str, int], str | None]:
+    """The action's counts (the tablet takes no other kind of value) from the tablet's form, each
+    one required there; else the label of the first one missing or out of range."""
+    values = {}
+    for spec in (spec for spec in action.fields if spec.kind == "count"):
+        text = (request.form.get(spec.name) or "").strip()
+        if not text.isdigit() or int(text) > MAX_IMAGES:
+            return values, spec.label
+        values[spec.name] = int(text)
+    return values, None
 
 
 def _last_actor(order) -> str:

@@ -1,0 +1,17 @@
+"""The order status machine the tests expect, written out by hand from seed section 8 (and
+independently of webapp.imaging.actions / workflow), so a change to the app's table must be made
+here too, deliberately. Shared by tests/core/test_workflow.py and tests/hardening/test_state_machine.py.
+"""
+
+OPEN_STATUSES = ("ordered", "scheduled", "in_progress", "completed")
+CANCELLERS = {"doctor", "admin"}
+
+# (from status, to status) -> the roles that may make that change.
+EXPECTED_TRANSITIONS = {
+    ("ordered", "scheduled"): {"scheduler"},
+    ("scheduled", "scheduled"): {"scheduler"},
+    ("scheduled", "in_progress"): {"technician"},
+    ("in_progress", "completed"): {"technician"},
+    ("completed", "reported"): {"radiologist"},
+    **{(status, "cancelled"): CANCELLERS for status in OPEN_STATUSES},
+}
