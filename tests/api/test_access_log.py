@@ -156,3 +156,21 @@ def test_a_read_is_one_cheap_statement_on_postgresql(app, client, bearer, town):
     assert len(inserts) == (1 if dialect == "postgresql" else 2), inserts
     [row] = reads(app, last_id(app) - 1)
     assert row.patients == {town.anna.id, town.bertil.id, town.okafor.id}
+
+
+def test_nothing_is_shown_when_the_row_cannot_be_written(app, client, bearer, town, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from webapp.audit import access
+
+    headers = bearer("doctor")
+
+    def database_gone(*_args):
+        raise OperationalError("INSERT INTO patient_access_log", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(access, "_insert", database_gone)
+    response = client.get("/api/v1/imaging/orders?q=Lindqvist", headers=headers)
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert "Lindqvist" not in response.get_data(as_text=True)
+    assert "Suspected pneumonia" not in response.get_data(as_text=True)

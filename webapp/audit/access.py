@@ -12,13 +12,17 @@ Where the row goes (the request's view is done by then):
 
 * PostgreSQL: in the request's own transaction, then committed (no second connection; what the
   request loaded stays loaded). One statement: the access row and its patients together.
-* SQLite, a read (GET): in a short writing transaction of its own; the read transaction cannot
-  become a writer without risking "database is locked".
+* SQLite, a read (GET): the request's read transaction is ended (it wrote nothing, and the
+  answer is built), then the row goes in a short writing transaction of its own; the read
+  transaction could not become a writer without risking "database is locked".
 * SQLite, a writing request (POST…): in the request's session, committed. Views commit or roll
   back their own work before they render, so this commits the row alone.
 
 If the row cannot be written the answer is replaced by an error (503 when the database is
-unreachable, else 500): nothing is shown unlogged. Answers that are 500s themselves showed nothing and write no row.
+unreachable, else 500): nothing is shown unlogged. Answers that are 500s themselves showed
+nothing and write no row.
+
+``log_patient_access`` writes one row at once, for code outside a view's request cycle.
 """
 
 from __future__ import annotations
@@ -144,6 +148,11 @@ def _write(values: dict[str, Any], patients: set[uuid.UUID], *, finish: bool) ->
         _insert(db.session, values, ordered)
         commit_keeping_state()
         return
+    if finish:
+        # The answer is built: end the read transaction first (it wrote nothing). A commit while
+        # this process still reads from the WAL cannot let SQLite restart the WAL, so once it
+        # has grown past the auto-checkpoint size every commit checkpoints (an fsync) again.
+        db.session.rollback()
     with writing(), db.engine.begin() as connection:
         _insert(connection, values, ordered)
 
