@@ -1,7 +1,7 @@
 """Import every model so SQLAlchemy's metadata (and Alembic) sees the whole schema."""
 
 from webapp.api.models import IdempotencyKey
-from webapp.audit.models import PatientAccessLog
+from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient
 from webapp.auth.models import User
 from webapp.auth.throttle import LoginThrottle
 from webapp.dicom.models import PerformedProcedureStep
@@ -22,5 +22,6 @@ from webapp.visits.models import Diagnosis, Visit
 __all__ = [
     "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "LoginThrottle",
     "OrderCounter", "OrderEvent", "OrderFormSubmission", "OrderStatusCount", "Patient", "PatientAccessLog",
+    "PatientAccessLogPatient",
     "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
 ]

@@ -160,12 +160,14 @@ def test_patient_access_is_logged_in_reads_and_writes(app, make_user, make_patie
         db.session.commit()
     with app.app_context():
         rows = db.session.scalars(select(PatientAccessLog).order_by(PatientAccessLog.id)).all()
-        assert [(r.username, r.user_role, r.patient_id, r.what) for r in rows] == [
-            (user.username, "doctor", patient.id, "imaging history"),
-            (user.username, "doctor", patient.id, "order ACC-2026-00001"),
+        assert [(r.username, r.user_role, r.patient_ids, r.what) for r in rows] == [
+            (user.username, "doctor", {patient.id}, "imaging history"),
+            (user.username, "doctor", {patient.id}, "order ACC-2026-00001"),
         ]
         assert rows[0].request_path == "GET /patients/x"
     assert "append-only" in _sql_refused(app, "DELETE FROM patient_access_log")
+    assert "append-only" in _sql_refused(app, "DELETE FROM patient_access_log_patients")
+    assert "append-only" in _sql_refused(app, "UPDATE patient_access_log_patients SET patient_id = NULL")
 
 
 def _triggers(conn) -> set[str]:
@@ -181,8 +183,6 @@ def _triggers(conn) -> set[str]:
 
 def test_migrations_install_the_triggers(app, scratch_database):
     """The migration path (not create_all) protects the tables too, and downgrades cleanly."""
-    import uuid
-
     import flask_migrate
 
     from webapp import create_app
@@ -191,15 +191,15 @@ def test_migrations_install_the_triggers(app, scratch_database):
     url = scratch_database()
     migrated = create_app(TestConfig(url))
     insert = text(
-        "INSERT INTO patient_access_log (accessed_at, username, user_role, patient_id, what) "
-        "VALUES (CURRENT_TIMESTAMP, 'u', 'doctor', :p, 'x')"
+        "INSERT INTO patient_access_log (accessed_at, username, user_role, what) "
+        "VALUES (CURRENT_TIMESTAMP, 'u', 'doctor', 'x')"
     )
     with migrated.app_context():
         flask_migrate.upgrade()
         with db.engine.begin() as conn:
             assert {"order_events", "patient_access_log"} <= {name.rsplit("_", 2)[0] for name in _triggers(conn)}
             assert len(_triggers(conn)) == 4
-            conn.execute(insert, {"p": uuid.uuid4().hex})
+            conn.execute(insert)
         with pytest.raises(DBAPIError, match="append-only"):
             with db.engine.begin() as conn:
                 conn.execute(text("DELETE FROM patient_access_log"))
@@ -234,10 +234,11 @@ def test_pages_that_show_a_patients_orders_log_who_looked(app, client, auth, mak
     for path in (f"/patients/{order.patient_id}?tab=imaging", f"/visits/{order.visit_id}",
                  f"/imaging/orders/{order.id}"):
         assert client.get(path).status_code == 200, path
-    assert client.get(f"/patients/{order.patient_id}").status_code == 200  # overview: no orders shown
+    assert client.get(f"/patients/{order.patient_id}").status_code == 200  # overview: visits and diagnoses
     with app.app_context():
         rows = db.session.scalars(select(PatientAccessLog).order_by(PatientAccessLog.id)).all()
-    assert [(r.user_id, r.patient_id, r.user_role) for r in rows] == [(user.id, order.patient_id, "radiologist")] * 3
-    assert [r.what.split(" ")[0] for r in rows] == ["imaging", "orders", "order"]
+        assert [(r.user_id, r.patient_ids, r.user_role) for r in rows] == [
+            (user.id, {order.patient_id}, "radiologist")] * 4
+    assert [r.what.split(" ")[0] for r in rows] == ["imaging", "orders", "order", "patient"]
     assert rows[2].what == f"order {order.accession_number}"
     assert rows[0].request_path == f"GET /patients/{order.patient_id}?tab=imaging"

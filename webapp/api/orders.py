@@ -30,7 +30,7 @@ from webapp.api.schemas import (
     VisitOrdersPath,
 )
 from webapp.api.security import api_user, requires
-from webapp.audit import log_patient_access
+from webapp.audit import record_read
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.extensions import commit_keeping_state, db
 from webapp.imaging import queries, services, workflow
@@ -71,8 +71,11 @@ def committed(order: ImagingOrder, status: int = 200, headers: dict | None = Non
     return answer(order, status, headers)
 
 
-def page(filters: queries.OrderFilter, query: OrderQuery):
+def page(filters: queries.OrderFilter, query: OrderQuery, what: str, patient_id=None):
+    """One page of orders; the access log names the page's patients (and ``patient_id``, the
+    patient the list is about, even when the page is empty)."""
     orders, next_cursor = queries.list_orders(filters, limit=query.limit, cursor=query.cursor, references=False)
+    record_read(api_user(), what, [patient_id, *(o.patient_id for o in orders)])
     return json_response(OrderList(items=[order_out(o) for o in orders], next_cursor=next_cursor))
 
 
@@ -98,7 +101,7 @@ def _location(order: ImagingOrder) -> str:
 @requires(CAN_VIEW_ORDERS)
 def list_orders(query: OrderQuery):
     """Orders, newest first, filtered; page on with next_cursor."""
-    return page(queries.OrderFilter.from_args(request.args), query)
+    return page(queries.OrderFilter.from_args(request.args), query, "order list")
 
 
 @api.get("/<uuid:id>", responses=ONE)
@@ -106,7 +109,7 @@ def list_orders(query: OrderQuery):
 def get_order(path: OrderPath):
     """One order, with its ETag."""
     order = queries.get_order(path.id, references=False)
-    log_patient_access(api_user(), order.patient_id, f"order {order.accession_number}")
+    record_read(api_user(), f"order {order.accession_number}", [order.patient_id])
     return answer(order)
 
 
@@ -158,8 +161,7 @@ def patient_orders(path: PatientOrdersPath, query: OrderQuery):
         raise NotFound(f"No patient with id {path.patient_id}.")
     filters = queries.OrderFilter.from_args(request.args)
     filters.patient_id = path.patient_id
-    log_patient_access(api_user(), path.patient_id, "imaging history")
-    return page(filters, query)
+    return page(filters, query, "imaging history", path.patient_id)
 
 
 @api.get("/visit/<uuid:visit_id>", responses=LIST | problems(404))
@@ -170,9 +172,8 @@ def visit_orders(path: VisitOrdersPath, query: OrderQuery):
     if visit is None:
         raise NotFound(f"No visit with id {path.visit_id}.")
     filters = queries.OrderFilter.from_args(request.args)
-    log_patient_access(api_user(), visit.patient_id, f"orders of the visit of {visit.visit_date:%Y-%m-%d}")
     filters.visit_id = path.visit_id
-    return page(filters, query)
+    return page(filters, query, f"orders of the visit of {visit.visit_date:%Y-%m-%d}", visit.patient_id)
 
 
 @api.get("/accession/<string(maxlength=64):accession_number>", responses=ONE)
@@ -180,5 +181,5 @@ def visit_orders(path: VisitOrdersPath, query: OrderQuery):
 def order_by_accession(path: AccessionPath):
     """One order by its accession number (ACC-YYYY-NNNNN)."""
     order = queries.get_order_by_accession(path.accession_number, references=False)
-    log_patient_access(api_user(), order.patient_id, f"order {order.accession_number}")
+    record_read(api_user(), f"order {order.accession_number}", [order.patient_id])
     return answer(order)

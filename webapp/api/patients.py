@@ -13,6 +13,7 @@ from webapp.api.errors import ApiError
 from webapp.api.idempotency import claim
 from webapp.api.schemas import IdempotencyHeader, PatientIn, PatientList, PatientOut, PatientPath, PatientQuery
 from webapp.api.security import api_user, requires
+from webapp.audit import record_read
 from webapp.auth.roles import CAN_REGISTER_PATIENTS, CAN_VIEW_ORDERS
 from webapp.extensions import db
 from webapp.imaging.errors import NotFound
@@ -78,12 +79,15 @@ def list_patients(query: PatientQuery):
     rows = list(db.session.scalars(statement))
     next_cursor = encode_cursor(rows[query.limit - 1].created_at, rows[query.limit - 1].id) \
         if len(rows) > query.limit else None
-    return json_response(PatientList(items=[PatientOut.model_validate(p) for p in rows[: query.limit]],
-                                      next_cursor=next_cursor))
+    shown = rows[: query.limit]
+    record_read(api_user(), "patient list", [p.id for p in shown])
+    return json_response(PatientList(items=[PatientOut.model_validate(p) for p in shown], next_cursor=next_cursor))
 
 
 @api.get("/<uuid:id>", responses=ONE | problems(404))
 @requires(CAN_VIEW_ORDERS)
 def get_patient(path: PatientPath):
     """One patient."""
-    return json_response(PatientOut.model_validate(_get(path.id)))
+    patient = _get(path.id)
+    record_read(api_user(), "patient record", [patient.id])
+    return json_response(PatientOut.model_validate(patient))

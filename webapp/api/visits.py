@@ -12,6 +12,7 @@ from webapp.api.common import decode_cursor, encode_cursor, json_response, probl
 from webapp.api.idempotency import claim
 from webapp.api.schemas import IdempotencyHeader, VisitIn, VisitList, VisitOut, VisitPath, VisitQuery
 from webapp.api.security import api_user, requires
+from webapp.audit import record_read
 from webapp.auth.roles import CAN_OPEN_VISITS, CAN_VIEW_ORDERS
 from webapp.db_types import utcnow
 from webapp.extensions import db
@@ -72,12 +73,15 @@ def list_visits(query: VisitQuery):
     rows = list(db.session.scalars(statement))
     next_cursor = encode_cursor(rows[query.limit - 1].visit_date, rows[query.limit - 1].id) \
         if len(rows) > query.limit else None
-    return json_response(VisitList(items=[VisitOut.model_validate(v) for v in rows[: query.limit]],
-                                   next_cursor=next_cursor))
+    shown = rows[: query.limit]
+    record_read(api_user(), "visit list", [query.patient_id, *(v.patient_id for v in shown)])
+    return json_response(VisitList(items=[VisitOut.model_validate(v) for v in shown], next_cursor=next_cursor))
 
 
 @api.get("/<uuid:id>", responses=ONE | problems(404))
 @requires(CAN_VIEW_ORDERS)
 def get_visit(path: VisitPath):
     """One visit with its diagnoses."""
-    return json_response(VisitOut.model_validate(_get(path.id)))
+    visit = _get(path.id)
+    record_read(api_user(), f"visit of {visit.visit_date:%Y-%m-%d}", [visit.patient_id])
+    return json_response(VisitOut.model_validate(visit))

@@ -1,18 +1,28 @@
 """Audit integrity: the append-only, hash-chained order event log, patient access logging,
-and the ``audit verify`` command."""
+and the ``audit verify`` and ``audit access`` commands."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
+
+# Imported inside the functions: the feature packages import this one while the models are still loading.
+
+
+def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | None]) -> None:
+    """Note that this request shows ``what`` of these patients: one access row per request
+    (see webapp.audit.access)."""
+    from webapp.audit.access import record_read as record
+
+    record(user, what, patient_ids)
 
 
 def log_patient_access(user: Any, patient_id: uuid.UUID | str, what: str) -> None:
-    """Record that ``user`` was shown ``what`` of a patient (see webapp.audit.access)."""
-    # Imported here: the feature packages import this one while the models are still loading.
+    """Record now that ``user`` was shown ``what`` of a patient (see webapp.audit.access)."""
     from webapp.audit.access import log_patient_access as log
 
     log(user, patient_id, what)
 
 
-__all__ = ["log_patient_access"]
+__all__ = ["log_patient_access", "record_read"]

@@ -1,50 +1,168 @@
-"""Logging reads of a patient's orders: who looked at what, when, from where."""
+"""Logging reads of patient data: who was shown which patients, when, by which request.
+
+Every view that shows a patient's data (an order, a list or search of orders or patients, a
+visit, the dashboard's queues, the worklist) calls ``record_read`` with the patients it is about
+to show. Nothing is written then: after the view, one ``patient_access_log`` row is written for
+the request, naming every patient it showed in ``patient_access_log_patients`` (a search that
+returned two patients' orders is one row naming both; twenty orders of one patient name it once).
+A request that showed nobody writes no row, unless it searched (``q=``): a search that found
+nobody is still someone looking a person up, which auditors want to see.
+
+Where the row goes (the request's view is done by then):
+
+* PostgreSQL: in the request's own transaction, then committed (no second connection; what the
+  request loaded stays loaded). One statement: the access row and its patients together.
+* SQLite, a read (GET): the request's read transaction is ended (it wrote nothing, and the
+  answer is built), then the row goes in a short writing transaction of its own; the read
+  transaction could not become a writer without risking "database is locked".
+* SQLite, a writing request (POST…): in the request's session, committed. Views commit or roll
+  back their own work before they render, so this commits the row alone.
+
+If the row cannot be written the answer is replaced by an error (503 when the database is
+unreachable, else 500): nothing is shown unlogged. Answers that are 500s themselves showed
+nothing and write no row.
+
+``log_patient_access`` writes one row at once, for code outside a view's request cycle.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from flask import has_request_context, request
-from sqlalchemy import insert
+from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy import ARRAY, Uuid, bindparam, cast, func, insert, select
 
-from webapp.audit.models import PatientAccessLog
+from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient
 from webapp.db_types import utcnow
 from webapp.extensions import _wants_write_lock, commit_keeping_state, db, writing
+from webapp.faults import DATABASE_UNAVAILABLE, database_unavailable
 
-_INSERT = insert(PatientAccessLog)  # built once; SQLAlchemy caches its compiled form
+_G_KEY = "patient_reads"
+_ACCESS = PatientAccessLog.__table__
+_PATIENTS = PatientAccessLogPatient.__table__
+_COLUMNS = ("accessed_at", "user_id", "username", "user_role", "what", "request_path", "remote_addr", "search")
+
+# Built once; SQLAlchemy caches their compiled forms.
+_INSERT_ACCESS = insert(_ACCESS).returning(_ACCESS.c.id)
+_INSERT_PATIENTS = insert(_PATIENTS)
+# PostgreSQL: the access row and one row per patient in one statement (one round trip).
+_new_access = insert(_ACCESS).values({name: bindparam(name) for name in _COLUMNS}) \
+    .returning(_ACCESS.c.id).cte("new_access")
+_INSERT_BOTH = insert(_PATIENTS).from_select(
+    ["access_id", "patient_id"],
+    select(_new_access.c.id, func.unnest(cast(bindparam("patient_ids"), ARRAY(Uuid)))),
+)
+
+
+@dataclass
+class _Reads:
+    """What one request has shown so far, written once after its view."""
+
+    who: dict[str, Any]
+    what: list[str] = field(default_factory=list)
+    patients: set[uuid.UUID] = field(default_factory=set)
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_write_request_reads)
+
+
+def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | None]) -> None:
+    """Note that this request shows ``user`` ``what`` (e.g. "order list") of these patients.
+
+    Call it with the patients actually shown (the page's orders' patients, the search's
+    patients); calls within one request add up to one row. Outside a request the row is written
+    at once.
+    """
+    patients = {_uuid(p) for p in patient_ids if p is not None}
+    if not has_request_context():
+        _write(_values(_who(user), what), patients, finish=False)
+        return
+    reads = g.get(_G_KEY)
+    if reads is None:
+        reads = _Reads(who=_who(user))
+        setattr(g, _G_KEY, reads)
+    if what not in reads.what:
+        reads.what.append(what)
+    reads.patients |= patients
 
 
 def log_patient_access(user: Any, patient_id: uuid.UUID | str, what: str) -> None:
-    """Record that ``user`` was shown ``what`` (e.g. "imaging history") of patient ``patient_id``.
+    """Write a row now: ``user`` was shown ``what`` (e.g. "imaging history") of one patient.
 
-    Pages and the API call this when they show a patient's orders. In a read request (GET) the
-    row is committed at once, so it is kept even though the request itself commits nothing: on
-    PostgreSQL in the request's own transaction (no second connection; what the request already
-    loaded stays loaded), on SQLite in a short writing transaction of its own (the read
-    transaction cannot become a writer without risking "database is locked"). In a writing
-    request or a ``writing()`` block it joins the caller's transaction.
-    If the row cannot be written, the error propagates: nothing is shown unlogged.
+    For code outside the request cycle of ``record_read`` (views use ``record_read``). In a read
+    request the row is committed at once; in a writing request or a ``writing()`` block it joins
+    the caller's transaction.
     """
-    values = {
-        "accessed_at": utcnow(),
+    _write(_values(_who(user), what), {_uuid(patient_id)}, finish=False)
+
+
+def _write_request_reads(response: Response) -> Response:
+    reads: _Reads | None = g.pop(_G_KEY, None)
+    if reads is None or response.status_code >= 500:
+        return response
+    values = _values(reads.who, "; ".join(reads.what))
+    if reads.patients or values["search"]:
+        try:
+            _write(values, reads.patients, finish=True)
+        except DATABASE_UNAVAILABLE as exc:  # as for the view's own queries: a 503, not a 500
+            return database_unavailable(exc)
+    return response
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _who(user: Any) -> dict[str, Any]:
+    return {
         "user_id": getattr(user, "id", None),
         "username": (getattr(user, "username", None) or str(getattr(user, "label", "unknown")))[:64],
         "user_role": str(getattr(user, "role", "") or "")[:16],
-        "patient_id": patient_id if isinstance(patient_id, uuid.UUID) else uuid.UUID(str(patient_id)),
-        "what": what[:200],
-        "request_path": None,
-        "remote_addr": None,
     }
+
+
+def _values(who: dict[str, Any], what: str) -> dict[str, Any]:
+    values = who | {"accessed_at": utcnow(), "what": what[:200], "request_path": None, "remote_addr": None,
+                    "search": None}
     if has_request_context():
         values["request_path"] = f"{request.method} {request.full_path.rstrip('?')}"[:300]
         values["remote_addr"] = (request.remote_addr or "")[:64] or None
+        values["search"] = (request.args.get("q") or "").strip()[:200] or None
+    return values
+
+
+def _write(values: dict[str, Any], patients: set[uuid.UUID], *, finish: bool) -> None:
+    """Insert the row and its patients. ``finish``: the request's view is done, so a writing
+    request's transaction is committed here (else it joins the caller's, who commits)."""
+    ordered = sorted(patients)
     if _wants_write_lock():
-        db.session.execute(_INSERT, values)
+        _insert(db.session, values, ordered)
+        if finish:
+            commit_keeping_state()
         return
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(_INSERT, values)
+    if db.engine.dialect.name == "postgresql":
+        _insert(db.session, values, ordered)
         commit_keeping_state()
         return
+    if finish:
+        # The answer is built: end the read transaction first (it wrote nothing). A commit while
+        # this process still reads from the WAL cannot let SQLite restart the WAL, so once it
+        # has grown past the auto-checkpoint size every commit checkpoints (an fsync) again.
+        db.session.rollback()
     with writing(), db.engine.begin() as connection:
-        connection.execute(_INSERT, values)
+        _insert(connection, values, ordered)
+
+
+def _insert(executor, values: dict[str, Any], patients: list[uuid.UUID]) -> None:
+    """One statement on PostgreSQL; on SQLite (in-process, no round trips) the access row, then
+    its patients in one executemany."""
+    if db.engine.dialect.name == "postgresql":
+        executor.execute(_INSERT_BOTH, values | {"patient_ids": patients})
+        return
+    access_id = executor.execute(_INSERT_ACCESS, values).scalar_one()
+    if patients:
+        executor.execute(_INSERT_PATIENTS, [{"access_id": access_id, "patient_id": p} for p in patients])

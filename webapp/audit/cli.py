@@ -1,4 +1,4 @@
-"""``flask --app wsgi audit verify`` and ``flask --app wsgi backup``."""
+"""``flask --app wsgi audit verify``, ``audit access PATIENT`` and ``flask --app wsgi backup``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from webapp.audit.access_report import access_rows, describe_access, find_patient_id
 from webapp.audit.chain import verify_chain
 from webapp.backup import BackupFailed, backup_database
 from webapp.extensions import db
@@ -27,6 +28,21 @@ def register(app: Flask) -> None:
             return
         click.echo(f"BROKEN after {result.checked} good events: {result.problem}", err=True)
         raise SystemExit(1)
+
+    @audit_group.command("access")
+    @click.argument("patient")
+    @click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True,
+                  help="Show at most this many reads, newest first.")
+    def access_command(patient: str, limit: int) -> None:
+        """Who was shown PATIENT's data (id or MRN): single records, lists and searches alike."""
+        patient_id = find_patient_id(patient)
+        if patient_id is None:
+            raise click.ClickException(f"No patient with id or MRN {patient!r}.")
+        rows = access_rows(patient_id, limit)
+        db.session.rollback()
+        for row, shown in rows:
+            click.echo(describe_access(row, shown))
+        click.echo(f"{len(rows)} reads of patient {patient_id} shown (newest first).")
 
     @app.cli.command("backup")
     @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -1,4 +1,10 @@
-"""Who looked at which patient's orders, and when (append-only, like the order events)."""
+"""Who looked at which patients' data, and when (append-only, like the order events).
+
+One ``patient_access_log`` row per request that showed patient data (who, when, what, the
+request and its search term), and one ``patient_access_log_patients`` row per patient that
+request showed: a single order names one patient, a search or a list page names every patient
+on it, so "who saw this patient" is one indexed lookup whichever way they were seen.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.audit import chain  # noqa: F401  (seals order events before every flush)
 from webapp.audit.guards import guard_on_create
@@ -24,17 +30,38 @@ class PatientAccessLog(db.Model):
     # Kept as written at the time, so a renamed or removed account still shows who it was.
     username: Mapped[str] = mapped_column(String(64))
     user_role: Mapped[str] = mapped_column(String(16))
-    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     what: Mapped[str] = mapped_column(String(200))
-    # The request that showed it: "GET /api/v1/imaging/orders/patient/…", and from where.
+    # The request that showed it: "GET /api/v1/imaging/orders?q=…", and from where.
     request_path: Mapped[str | None] = mapped_column(String(300))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+    # The search term (q=) as typed, kept whole even when request_path is cut short.
+    search: Mapped[str | None] = mapped_column(String(200))
+
+    patients: Mapped[list[PatientAccessLogPatient]] = relationship(
+        viewonly=True, order_by="PatientAccessLogPatient.patient_id")
 
     __table_args__ = (
-        Index("ix_patient_access_log_patient_accessed", "patient_id", "accessed_at"),
         Index("ix_patient_access_log_user_accessed", "user_id", "accessed_at"),
+    )
+
+    @property
+    def patient_ids(self) -> set[uuid.UUID]:
+        return {row.patient_id for row in self.patients}
+
+
+class PatientAccessLogPatient(db.Model):
+    """A patient whose data the access row's request showed."""
+
+    __tablename__ = "patient_access_log_patients"
+
+    access_id: Mapped[int] = mapped_column(ForeignKey("patient_access_log.id"), primary_key=True)
+    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+
+    __table_args__ = (
+        Index("ix_patient_access_log_patients_patient", "patient_id", "access_id"),
     )
 
 
 guard_on_create(OrderEvent.__table__)
 guard_on_create(PatientAccessLog.__table__)
+guard_on_create(PatientAccessLogPatient.__table__)

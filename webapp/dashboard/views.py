@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from flask_login import current_user
 from sqlalchemy import select
 
+from webapp.audit import record_read
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.dashboard import bp
@@ -20,8 +22,13 @@ REGIONS = {"dashboard-counts": "counts", "dashboard-priority": "priority", "dash
 @roles_required(CAN_VIEW_ORDERS)
 def index():
     modality_names = dict(db.session.execute(select(ImagingModality.code, ImagingModality.name)).all())
+    block = REGIONS.get(htmx_target() or "", "dashboard")
+    priority_orders = queries.open_priority_orders() if block in ("dashboard", "priority") else []
+    today_orders = queries.todays_orders() if block in ("dashboard", "today") else []
+    # The queues name patients and their indications; the counts region shows no one.
+    record_read(current_user, "dashboard", [o.patient_id for o in priority_orders + today_orders])
     return render_page(
-        "dashboard/index.html", REGIONS.get(htmx_target() or "", "dashboard"),
-        counts=queries.dashboard_counts(), priority_orders=queries.open_priority_orders(),
-        today_orders=queries.todays_orders(), statuses=STATUS_LABELS, modality_names=modality_names,
+        "dashboard/index.html", block,
+        counts=queries.dashboard_counts(), priority_orders=priority_orders,
+        today_orders=today_orders, statuses=STATUS_LABELS, modality_names=modality_names,
     )

@@ -15,7 +15,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.audit import log_patient_access
+from webapp.audit import record_read
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.extensions import db
@@ -77,6 +77,7 @@ def order_list():
         errors.update(exc.errors)
         cursor = None
         orders, next_cursor = queries.list_orders(filters, limit=PAGE_SIZE)
+    record_read(current_user, "order list", [o.patient_id for o in orders])
     # Input that was not understood is said on the page, which lists the orders without it (422).
     return render_page(
         "imaging/order_list.html", "results", status=422 if errors else 200,
@@ -109,6 +110,7 @@ def _action_forms(order: ImagingOrder, allowed: list[str], given: dict | None = 
 def _detail(order: ImagingOrder, *, forms: dict | None = None, message=None, status: int = 200, open_action=None):
     allowed = services.allowed_actions_for(current_user, order)
     events = queries.order_events(order)
+    record_read(current_user, f"order {order.accession_number}", [order.patient_id])
     response = render_page(
         "imaging/order_detail.html", "order_main", status=status,
         order=order, events=events, allowed=allowed, event_changes=_readable_changes(order, events),
@@ -180,9 +182,7 @@ def _readable_changes(order: ImagingOrder, events) -> dict[int, list[tuple[str, 
 @bp.route("/imaging/orders/<uuid:order_id>")
 @roles_required(CAN_VIEW_ORDERS)
 def order_detail(order_id: uuid.UUID):
-    order = _order_or_404(order_id)
-    log_patient_access(current_user, order.patient_id, f"order {order.accession_number}")
-    return _detail(order)
+    return _detail(_order_or_404(order_id))
 
 
 STALE_TEXT = (
@@ -345,6 +345,8 @@ def _visit_or_404(visit_id) -> Visit:
 
 def _form_page(form, visit, *, status=200, block="form_panel", message=None):
     extra = _fill_choices(form, visit)
+    if block != "choices":  # the form shows the visit's diagnoses and notes; the choices do not
+        record_read(current_user, f"order form for the visit of {visit.visit_date:%Y-%m-%d}", [visit.patient_id])
     return render_page("imaging/order_form.html", block, status=status, form=form, visit=visit,
                        message=message, **extra)
 
@@ -353,6 +355,7 @@ def _created(order: ImagingOrder, visit: Visit):
     if not is_htmx():
         flash(f"Imaging order placed. Accession number {order.accession_number}.", "success")
         return redirect(url_for("imaging.order_detail", order_id=order.id), 303)
+    record_read(current_user, f"order {order.accession_number}", [visit.patient_id])
     response = render_page(
         "imaging/order_form.html", "created", order=order, visit=visit,
         oob=(("visits/detail.html", "orders"),), orders=queries.visit_orders(visit.id),
@@ -452,6 +455,8 @@ def _edit_form_for(order: ImagingOrder) -> EditOrderForm:
 def _edit_page(form: EditOrderForm, order: ImagingOrder, *, status=200, block="form_panel", message=None,
                message_kind="danger"):
     extra = _fill_choices(form, order.visit)
+    if block != "choices":
+        record_read(current_user, f"order {order.accession_number}", [order.patient_id])
     # In the dialog the form posts through htmx; as a page of its own it posts and redirects (PRG).
     return render_page("imaging/order_form.html", block, status=status, form=form, visit=order.visit,
                        editing=order, in_dialog=is_htmx(), message=message, message_kind=message_kind, **extra)
@@ -505,7 +510,6 @@ def edit_order(order_id: uuid.UUID):
         if "edit" not in services.allowed_actions_for(current_user, order):
             return _back_to_order(order, "warning", EDIT_CLOSED_TEXT.format(
                 acc=order.accession_number, status=order.status_label.lower()), status=409)
-        log_patient_access(current_user, order.patient_id, f"order {order.accession_number}")
         return _edit_page(_edit_form_for(order), order)
 
     try:  # the row stays locked until the commit, as for the API's PUT

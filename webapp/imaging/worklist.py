@@ -11,6 +11,7 @@ from itertools import groupby
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
 
+from webapp.audit import record_read
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.extensions import db
@@ -44,6 +45,7 @@ def _render(message=None, status: int = 200):
     modalities = _modalities()
     modality, remember = _chosen_modality(modalities)
     orders = queries.worklist_orders(modality=modality)
+    record_read(current_user, "worklist", [o.patient_id for o in orders])
     groups = [(code, list(items)) for code, items in groupby(orders, key=lambda o: o.modality)]
     response = render_page(
         "imaging/worklist.html", "worklist", status=status,

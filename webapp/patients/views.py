@@ -8,7 +8,7 @@ from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from webapp.audit import log_patient_access
+from webapp.audit import record_read
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.extensions import db
@@ -34,7 +34,9 @@ def search_patients(text: str | None) -> list[Patient]:
 @roles_required(CAN_VIEW_ORDERS)
 def search():
     q = request.args.get("q", "")
-    return render_page("patients/search.html", "results", patients=search_patients(q), q=q)
+    patients = search_patients(q)
+    record_read(current_user, "patient search", [p.id for p in patients])
+    return render_page("patients/search.html", "results", patients=patients, q=q)
 
 
 @bp.route("/patients/<uuid:patient_id>")
@@ -47,7 +49,7 @@ def detail(patient_id: uuid.UUID):
     if tab not in TABS:
         tab = "overview"
     orders = queries.patient_orders(patient.id) if tab == "imaging" else []
-    if tab == "imaging":
-        log_patient_access(current_user, patient.id, "imaging history")
+    # The overview shows the patient's visits (reasons, diagnoses): a read of their data too.
+    record_read(current_user, "imaging history" if tab == "imaging" else "patient overview", [patient.id])
     block = "tabs" if htmx_target() == "patient-tab-region" else None
     return render_page("patients/detail.html", block, patient=patient, tab=tab, tabs=TABS, orders=orders)

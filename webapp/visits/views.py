@@ -7,7 +7,7 @@ import uuid
 from flask import abort
 from flask_login import current_user
 
-from webapp.audit import log_patient_access
+from webapp.audit import record_read
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.extensions import db
@@ -24,7 +24,7 @@ def detail(visit_id: uuid.UUID):
     if visit is None:
         abort(404)
     block = "orders" if htmx_target() == "visit-orders" else None
-    log_patient_access(current_user, visit.patient_id, f"orders of the visit of {visit.visit_date:%Y-%m-%d}")
+    record_read(current_user, f"orders of the visit of {visit.visit_date:%Y-%m-%d}", [visit.patient_id])
     return render_page(
         "visits/detail.html", block, visit=visit, orders=queries.visit_orders(visit.id),
         may_order=workflow.may_create(current_user.role),
