@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import sys
+
+from webapp.errors import PROBLEM_JSON, problem_bytes
 
 
 class BodyTimeout(Exception):
@@ -69,11 +70,8 @@ def timeout_response(environ, start_response, seconds: float):
     if body is not None:
         # gunicorn closes a connection whose body failed to read instead of draining it.
         environ["wsgi.input"].failed = True
-    payload = json.dumps({
-        "type": "about:blank", "title": "Request Timeout", "status": 408,
-        "detail": f"The request body did not arrive within {seconds:g} seconds.",
-    }).encode()
+    payload = problem_bytes(408, "Request Timeout", f"The request body did not arrive within {seconds:g} seconds.")
     start_response("408 Request Timeout", [
-        ("Content-Type", "application/problem+json"), ("Content-Length", str(len(payload))),
+        ("Content-Type", PROBLEM_JSON), ("Content-Length", str(len(payload))),
     ])
     return [payload]

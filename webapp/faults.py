@@ -9,10 +9,11 @@ with no restart.
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, json, request
+from flask import Flask, Response, current_app, request
 from markupsafe import escape
 from sqlalchemy import exc as sa_exc
 
+from webapp.errors import problem, wants_problem_json
 from webapp.extensions import db
 
 # What SQLAlchemy raises when it cannot reach the database or loses it mid-request (also
@@ -62,10 +63,6 @@ def _detail(error: Exception) -> str:
     return UNREACHABLE
 
 
-def wants_problem_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/problem+json"
-
-
 def database_unavailable(error: Exception) -> Response:
     """503 without details: roll back what the request began, log one line, tell the user."""
     try:
@@ -77,13 +74,7 @@ def database_unavailable(error: Exception) -> Response:
         "Database unavailable during %s %s: %s", request.method, request.path, reason[0] if reason else type(error)
     )
     if wants_problem_json():
-        body = {
-            "type": "about:blank",
-            "title": "Service unavailable",
-            "status": 503,
-            "detail": _detail(error),
-        }
-        response = Response(json.dumps(body), status=503, mimetype="application/problem+json")
+        response = problem(503, "Service unavailable", _detail(error))
     else:
         # Not rendered through Flask's templates: their context processors would load the
         # signed-in user from the database that is not there.

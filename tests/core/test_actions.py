@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from tests.transitions import EXPECTED_TRANSITIONS
+from webapp.errors import ValidationFailed
 from webapp.imaging import actions, workflow
 from webapp.imaging.actions import ACTIONS, TimelineLine, check_values, timeline_entry
-from webapp.imaging.errors import ValidationFailed
 
 ROOT = Path(__file__).resolve().parents[2]
 

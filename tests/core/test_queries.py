@@ -7,9 +7,9 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from webapp.auth.models import User
+from webapp.errors import NotFound, ValidationFailed
 from webapp.extensions import db, writing
 from webapp.imaging import services
-from webapp.imaging.errors import NotFound, ValidationFailed
 from webapp.imaging.models import OPEN_STATUSES, STATUSES, ImagingModality, ImagingOrder
 from webapp.imaging.queries import (
     OrderFilter,

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from webapp.auth.models import User
+from webapp.errors import NotFound, PermissionDenied, StaleVersion, TransitionNotAllowed, ValidationFailed
 from webapp.extensions import db
 from webapp.imaging import services
-from webapp.imaging.errors import NotFound, PermissionDenied, StaleVersion, TransitionNotAllowed, ValidationFailed
 from webapp.imaging.models import ImagingModality, ImagingOrder, OrderCounter, OrderEvent
 from webapp.imaging.queries import get_order, order_events
 

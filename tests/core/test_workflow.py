@@ -6,10 +6,10 @@ import pytest
 
 from tests.transitions import EXPECTED_TRANSITIONS as EXPECTED
 from webapp.auth.models import User
+from webapp.errors import PermissionDenied, TransitionNotAllowed
 from webapp.extensions import db
 from webapp.imaging import services, workflow
 from webapp.imaging.actions import ACTIONS
-from webapp.imaging.errors import PermissionDenied, TransitionNotAllowed
 from webapp.imaging.models import STATUSES, OrderEvent
 from webapp.imaging.queries import get_order
 

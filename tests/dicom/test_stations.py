@@ -15,9 +15,9 @@ from tests.dicom.conftest import echo_ok
 from webapp.auth.models import User
 from webapp.config import ROOT
 from webapp.dicom.stations import set_station_active
+from webapp.errors import ValidationFailed
 from webapp.extensions import db, writing
 from webapp.imaging import services
-from webapp.imaging.errors import ValidationFailed
 from webapp.imaging.queries import active_stations, get_order, order_events
 
 pytestmark = pytest.mark.sqlite_only

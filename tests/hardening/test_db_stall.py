@@ -14,7 +14,7 @@ from tests.conftest import _empty_all_tables
 from tests.hardening.tcp_proxy import TcpProxy
 from tests.hardening.test_faults import _order_body, _seed_people, _sign_in
 from webapp import create_app
-from webapp.audit.chain import CHAIN_LOCK_KEY
+from webapp.audit.locking import CHAIN_LOCK_KEY
 from webapp.config import TestConfig
 from webapp.extensions import db, writing
 from webapp.faults import TOO_SLOW

@@ -8,9 +8,9 @@ import pytest
 
 from tests.pages.conftest import hx
 from webapp.auth.roles import Role
+from webapp.errors import PermissionDenied, ValidationFailed
 from webapp.extensions import db
 from webapp.imaging import actions, queries, services
-from webapp.imaging.errors import PermissionDenied, ValidationFailed
 
 pytestmark = pytest.mark.sqlite_only
 

@@ -1,24 +1,21 @@
 """Errors of the API as ``application/problem+json`` (RFC 9457), for everything under /api.
 
-Service errors (``webapp.imaging.errors``) keep their own status; HTTP errors (unknown route,
+Service errors (``webapp.errors``) keep their own status; HTTP errors (unknown route,
 wrong method, body too large) and Pydantic validation errors are turned into problems here.
 The transaction is rolled back before any problem is sent, so nothing is half-written.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from webapp.errors import PROBLEM_JSON, ServiceError, is_api_request, problem, service_problem
 from webapp.extensions import db
-from webapp.imaging.errors import ImagingError, StaleVersion
 
-PROBLEM_JSON = "application/problem+json"
-API_PREFIX = "/api"
 log = logging.getLogger(__name__)
 
 
@@ -34,45 +31,9 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def problem(status: int, title: str, detail: str, *, kind: str | None = None,
-            errors: dict[str, str] | None = None, headers: dict[str, str] | None = None, **extra) -> Response:
-    body = {
-        "type": f"urn:imaging-orders:problem:{kind}" if kind else "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = errors
-    body.update(extra)
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
-def is_api_request() -> bool:
-    path = request.path
-    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
-
-
-_KINDS = {
-    "NotFound": "not-found",
-    "PermissionDenied": "forbidden",
-    "TransitionNotAllowed": "transition-not-allowed",
-    "Conflict": "conflict",
-    "StaleVersion": "stale-version",
-    "ValidationFailed": "validation",
-}
-
-
-def imaging_problem(error: ImagingError) -> Response:
+def service_error_problem(error: ServiceError) -> Response:
     db.session.rollback()
-    extra = {}
-    if isinstance(error, StaleVersion) and error.current_version is not None:
-        extra["current_version"] = error.current_version
-    return problem(error.status, error.title, error.detail, kind=_KINDS.get(type(error).__name__, "error"),
-                   errors=error.errors or None, **extra)
+    return service_problem(error)
 
 
 def api_error_problem(error: ApiError) -> Response:
@@ -155,5 +116,5 @@ def init_app(app: Flask) -> None:
 
 def register(bp) -> None:
     """Handlers of the API blueprint (they win over the app's for its own routes)."""
-    bp.register_error_handler(ImagingError, imaging_problem)
+    bp.register_error_handler(ServiceError, service_error_problem)
     bp.register_error_handler(ApiError, api_error_problem)

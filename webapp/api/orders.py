@@ -2,7 +2,7 @@
 
 Each view parses input, calls ``webapp.imaging.services`` or ``queries``, commits once and
 answers; the service layer decides what is allowed (the transition table) and raises
-``ImagingError``s, which errors.py turns into problems after rolling back.
+``ServiceError``s, which errors.py turns into problems after rolling back.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from webapp.api.schemas import (
 from webapp.api.security import api_user, requires
 from webapp.audit import record_read
 from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.errors import NotFound
 from webapp.extensions import commit_keeping_state, db
 from webapp.imaging import queries, services, workflow
-from webapp.imaging.errors import NotFound
 from webapp.imaging.models import ImagingOrder
 from webapp.patients.models import Patient
 from webapp.visits.models import Visit

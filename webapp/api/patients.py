@@ -15,8 +15,8 @@ from webapp.api.schemas import IdempotencyHeader, PatientIn, PatientList, Patien
 from webapp.api.security import api_user, requires
 from webapp.audit import record_read
 from webapp.auth.roles import CAN_REGISTER_PATIENTS, CAN_VIEW_ORDERS
+from webapp.errors import NotFound
 from webapp.extensions import db
-from webapp.imaging.errors import NotFound
 from webapp.patients.models import Patient
 from webapp.patients.search import patient_matches
 

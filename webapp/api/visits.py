@@ -15,8 +15,8 @@ from webapp.api.security import api_user, requires
 from webapp.audit import record_read
 from webapp.auth.roles import CAN_OPEN_VISITS, CAN_VIEW_ORDERS
 from webapp.db_types import utcnow
+from webapp.errors import NotFound
 from webapp.extensions import db
-from webapp.imaging.errors import NotFound
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 

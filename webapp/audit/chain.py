@@ -41,13 +41,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, func, inspect, select, text
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
 
+from webapp.audit.locking import CHAIN_LOCK_KEY, lock_order_writes
 from webapp.imaging.models import ImagingOrder, OrderEvent
 
 GENESIS_HASH = "0" * 64
-# Any fixed 64-bit number, the same in every process: the key of the chain's advisory lock.
-CHAIN_LOCK_KEY = 0x6F72646572657674  # "orderevt"
 HASHED_FIELDS = (
     "id", "order_id", "event_type", "from_status", "to_status", "order_version", "actor_id",
     "actor_label", "actor_role", "created_at", "changes", "note",
@@ -128,25 +127,6 @@ def _head_and_ids(session: Session, count: int) -> tuple[str, list[int]]:
     ).first()
     head_id, head_hash = (row.id, row.row_hash) if row else (0, GENESIS_HASH)
     return head_hash, [head_id + n for n in range(1, count + 1)]
-
-
-_PG_LOCK_CHAIN = text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
-_LOCKED_IN = "order_chain_locked_in"
-
-
-def lock_order_writes(session: Session | scoped_session) -> None:
-    """Take the chain's lock now, before any other lock of an order write (see the module's
-    docstring); held until the transaction ends. Once per transaction; SQLite: nothing to do
-    (BEGIN IMMEDIATE serializes writers already)."""
-    if isinstance(session, scoped_session):
-        session = session()
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    transaction = session.get_transaction()
-    if transaction is not None and session.info.get(_LOCKED_IN) is transaction:
-        return
-    session.execute(_PG_LOCK_CHAIN)
-    session.info[_LOCKED_IN] = session.get_transaction()
 
 
 def _writes_orders(session: Session) -> bool:

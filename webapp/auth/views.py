@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask import current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.auth import bp
@@ -14,6 +14,7 @@ from webapp.auth.models import User
 from webapp.auth.roles import Role
 from webapp.auth.signin import check_sign_in
 from webapp.db_types import utcnow
+from webapp.errors import is_api_request, problem
 from webapp.extensions import db, login_manager
 from webapp.web.htmx import is_htmx
 
@@ -111,11 +112,8 @@ def enforce_session_limits():
 
 @login_manager.unauthorized_handler
 def unauthorized():
-    if request.path.startswith("/api/"):
-        response = jsonify(type="about:blank", title="Not signed in", status=401, detail="Sign in or send a token.")
-        response.status_code = 401
-        response.mimetype = "application/problem+json"
-        return response
+    if is_api_request():
+        return problem(401, "Not signed in", "Sign in or send a token.")
     login_url = url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
     if is_htmx():
         # htmx would swap the login page into a fragment; send the whole browser there instead.

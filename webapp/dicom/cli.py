@@ -13,9 +13,9 @@ from flask.cli import AppGroup
 
 from webapp.dicom import DEFAULT_AE_TITLE, DEFAULT_HOST, DEFAULT_PORT
 from webapp.dicom.stations import add_station, set_station_active
+from webapp.errors import ServiceError
 from webapp.extensions import db, writing
 from webapp.imaging import queries
-from webapp.imaging.errors import ImagingError
 
 worklist_group = AppGroup("worklist", help="The DICOM Modality Worklist and MPPS service.")
 stations_group = AppGroup("stations", help="Scanners (DICOM stations) orders are scheduled on.")
@@ -58,7 +58,7 @@ def serve_command(host: str, port: int, ae_title: str) -> None:
     click.echo("Worklist service stopped.")
 
 
-def _fail(exc: ImagingError) -> click.ClickException:
+def _fail(exc: ServiceError) -> click.ClickException:
     return click.ClickException("; ".join(exc.errors.values()) if exc.errors else exc.detail)
 
 
@@ -71,7 +71,7 @@ def add_station_command(ae_title: str, modality: str, room: str) -> None:
     with writing():
         try:
             station = add_station(ae_title, modality, room)
-        except ImagingError as exc:
+        except ServiceError as exc:
             db.session.rollback()
             raise _fail(exc) from None
         db.session.commit()
@@ -94,7 +94,7 @@ def _set_active(ae_title: str, active: bool) -> None:
     with writing():
         try:
             station = set_station_active(ae_title, active)
-        except ImagingError as exc:
+        except ServiceError as exc:
             db.session.rollback()
             raise _fail(exc) from None
         db.session.commit()

@@ -24,9 +24,9 @@ from webapp.db_retry import run_in_transaction
 from webapp.dicom.models import PerformedProcedureStep
 from webapp.dicom.mpps_people import find_technician, operator_name, operator_note, patient_mismatch, sent_patient
 from webapp.dicom.values import LO, person_name, text
+from webapp.errors import NotFound, ServiceError
 from webapp.extensions import db, writing
 from webapp.imaging import queries, services
-from webapp.imaging.errors import ImagingError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def _transaction(app, work):
         except NotFound as exc:
             db.session.rollback()
             raise MppsFailure(INVALID_ATTRIBUTE_VALUE, exc.detail) from exc
-        except ImagingError as exc:
+        except ServiceError as exc:
             db.session.rollback()
             raise MppsFailure(PROCESSING_FAILURE, exc.detail) from exc
         except SQLAlchemyError as exc:

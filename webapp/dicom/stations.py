@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from webapp.errors import NotFound, ValidationFailed
 from webapp.extensions import db
-from webapp.imaging.errors import NotFound, ValidationFailed
 from webapp.imaging.models import ImagingModality, Station
 
 

@@ -25,6 +25,7 @@ from flask_login import current_user
 from flask_sse import Message, ServerSentEventsBlueprint
 
 from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.errors import problem
 from webapp.events import display, redis_pool, slots
 from webapp.events.publishing import EVENT_TYPE, replay_signals
 from webapp.extensions import db
@@ -97,8 +98,7 @@ def _comment(text: str) -> str:
 
 
 def _problem(status: int, title: str, detail: str, headers: dict | None = None):
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
-    return current_app.response_class(body, status=status, mimetype="application/problem+json", headers=headers)
+    return problem(status, title, detail, headers=headers)
 
 
 def _full_signal(signal: dict) -> str:

@@ -50,8 +50,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webapp.auth.roles import Role
+from webapp.errors import ValidationFailed
 from webapp.imaging import steps
-from webapp.imaging.errors import ValidationFailed
 from webapp.imaging.rules import TEXT_LIMITS, check_booking, check_count, check_moment, clean_text
 
 

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import lazyload, selectinload
 
-from webapp.audit.chain import lock_order_writes
+from webapp.audit.locking import lock_order_writes
 from webapp.db_types import clinic_day_bounds, clinic_today, utcnow
+from webapp.errors import NotFound, ValidationFailed
 from webapp.extensions import db
-from webapp.imaging.errors import NotFound, ValidationFailed
 from webapp.imaging.models import (
     OPEN_STATUSES,
     PRIORITIES,

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import literal, select
 
+from webapp.errors import StaleVersion
 from webapp.extensions import db
-from webapp.imaging.errors import StaleVersion
 from webapp.imaging.models import (
     LATERALITIES,
     PRIORITIES,

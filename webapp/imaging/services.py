@@ -17,19 +17,19 @@ from typing import Any
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from webapp.audit.chain import lock_order_writes
+from webapp.audit.locking import lock_order_writes
 from webapp.auth.models import User
 from webapp.db_types import utcnow
-from webapp.extensions import db
-from webapp.imaging import rules, workflow
-from webapp.imaging.actions import ACTIONS, OrderAction, check_values
-from webapp.imaging.errors import (
+from webapp.errors import (
     NotFound,
     PermissionDenied,
     StaleVersion,
     TransitionNotAllowed,
     ValidationFailed,
 )
+from webapp.extensions import db
+from webapp.imaging import rules, workflow
+from webapp.imaging.actions import ACTIONS, OrderAction, check_values
 from webapp.imaging.models import ImagingOrder, OrderEvent
 from webapp.imaging.numbering import assign_numbers, new_study_instance_uid
 from webapp.imaging.steps import jsonable

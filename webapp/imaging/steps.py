@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from webapp.imaging.errors import ValidationFailed
+from webapp.errors import ValidationFailed
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import MAX_NOTES_LENGTH
 

@@ -18,16 +18,16 @@ from sqlalchemy.exc import IntegrityError
 from webapp.audit import record_read
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
-from webapp.extensions import db
-from webapp.imaging import actions, bp, queries, services, workflow
-from webapp.imaging.errors import (
-    ImagingError,
+from webapp.errors import (
     NotFound,
     PermissionDenied,
+    ServiceError,
     StaleVersion,
     TransitionNotAllowed,
     ValidationFailed,
 )
+from webapp.extensions import db
+from webapp.imaging import actions, bp, queries, services, workflow
 from webapp.imaging.forms import EditOrderForm, ImagingOrderForm, action_form, choices
 from webapp.imaging.models import (
     PRIORITY_LABELS,
@@ -424,7 +424,7 @@ def new_order():
         visit = _visit_or_404(visit.id)
         _add_field_errors(form, exc.errors)
         return _form_page(form, visit, status=422, message="Please correct the highlighted fields.")
-    except ImagingError as exc:
+    except ServiceError as exc:
         db.session.rollback()
         abort(exc.status)
     return _created(order, visit)

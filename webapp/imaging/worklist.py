@@ -14,9 +14,9 @@ from flask_login import current_user
 from webapp.audit import record_read
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.errors import NotFound, PermissionDenied, StaleVersion, TransitionNotAllowed, ValidationFailed
 from webapp.extensions import db
 from webapp.imaging import actions, bp, queries, services
-from webapp.imaging.errors import NotFound, PermissionDenied, StaleVersion, TransitionNotAllowed, ValidationFailed
 from webapp.imaging.models import ImagingModality
 from webapp.imaging.rules import MAX_IMAGES
 from webapp.web.htmx import is_htmx, render_page

@@ -8,13 +8,14 @@ import json
 from datetime import datetime
 from functools import cache
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_from_directory, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, send_from_directory, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from webapp.config import ROOT
 from webapp.db_types import clinic_zone
+from webapp.errors import is_api_request, problem
 from webapp.extensions import db
 from webapp.web.htmx import is_htmx
 
@@ -135,12 +136,8 @@ ERROR_TEXT = {
 
 def _error_response(code: int, detail: str | None = None):
     title, text = ERROR_TEXT.get(code, ("Error", "Something went wrong."))
-    if request.path.startswith("/api/"):
-        body = {"type": "about:blank", "title": title, "status": code, "detail": detail or text}
-        response = jsonify(body)
-        response.status_code = code
-        response.mimetype = "application/problem+json"
-        return response
+    if is_api_request():
+        return problem(code, title, detail or text)
     template = "errors/_fragment.html" if is_htmx() else "errors/error.html"
     return render_template(template, code=code, title=title, text=detail or text), code
 

@@ -9,6 +9,7 @@ from flask import current_app, redirect, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import RequestRedirect
 
+from webapp.errors import is_api_request
 from webapp.web import bp
 
 
@@ -25,7 +26,7 @@ def _has_nul(pairs) -> bool:
 def refuse_nul_characters():
     """NUL in a query string or form field: 400 before a view (or PostgreSQL, which cannot store
     it in text) sees it. The API answers its own 422 problem (webapp.api.common)."""
-    if request.path.startswith("/api/"):
+    if is_api_request():
         return None
     if _has_nul(request.args.items(multi=True)) or (
         request.method not in ("GET", "HEAD") and request.mimetype in (
