@@ -194,6 +194,18 @@ def make_visit(app, make_patient):
 STATUS_PATH = ("ordered", "scheduled", "in_progress", "completed", "reported")
 
 
+def _later_today() -> datetime:
+    """A booking time still in today's clinic day (the tablet lists today's bookings): in an
+    hour, or in a minute when the day ends sooner."""
+    from webapp.db_types import clinic_zone
+
+    now = datetime.now(UTC)
+    later = now + timedelta(hours=1)
+    if later.astimezone(clinic_zone()).date() == now.astimezone(clinic_zone()).date():
+        return later
+    return now + timedelta(minutes=1)
+
+
 @pytest.fixture
 def make_order(app, make_user, make_visit):
     """make_order(status="ordered", visit=None, **create_fields) -> detached ImagingOrder.
@@ -229,7 +241,7 @@ def make_order(app, make_user, make_visit):
             elif status != "ordered":
                 for step in STATUS_PATH[1: STATUS_PATH.index(status) + 1]:
                     if step == "scheduled":
-                        services.schedule_order(actor("scheduler"), order, datetime.now(UTC) + timedelta(hours=1))
+                        services.schedule_order(actor("scheduler"), order, _later_today())
                     elif step == "in_progress":
                         services.start_order(actor("technician"), order)
                     elif step == "completed":

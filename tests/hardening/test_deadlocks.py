@@ -117,7 +117,7 @@ def test_mixed_create_schedule_edit_note_load_has_no_deadlock(app, make_user, ma
             record(client.put(f"/api/v1/imaging/orders/{order_id}",
                               json={"priority": rng.choice(["routine", "urgent"]),
                                     "clinical_indication": f"Headache, day {rng.randint(1, 9)}"},
-                              headers=doctor_auth))
+                              headers=doctor_auth | {"If-Match": "*"}))  # overwrite: PUT needs If-Match
 
     def noter(client) -> None:
         rng = random.Random(next(counter))
