@@ -211,7 +211,7 @@ def scenario_list(app, url: str, backend: str, repeat: int) -> list[Row]:
     page_size = LIST_LIMIT
     if page:
         try:
-            from webapp.imaging.views import PAGE_SIZE as page_size
+            from webapp.imaging.views.orders import PAGE_SIZE as page_size
         except ImportError:
             pass
         page_client = app.test_client()

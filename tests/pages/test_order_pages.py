@@ -29,9 +29,9 @@ def test_order_list_full_page_and_fragment(client, auth, make_order):
 
 
 def test_order_list_filters_survive_bad_input_and_page_by_cursor(client, auth, make_order, monkeypatch):
-    from webapp.imaging import views
+    from webapp.imaging.views import orders as order_views
 
-    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    monkeypatch.setattr(order_views, "PAGE_SIZE", 2)
     orders = [make_order("ordered") for _ in range(3)]
     auth.login("doctor")
     first = client.get("/imaging/orders?priority=routine")

@@ -4,7 +4,8 @@ An :class:`OrderAction` says everything about one action: its transitions (from 
 none when the status stays) and the roles that may take it, the values it takes and how each is
 checked (:class:`ActionField`), the page form built from those fields (forms.action_form), the
 success text of the page and of the tablet, its timeline label and how its timeline entry
-reads, and its service step (webapp.imaging.steps). Everyone reads this registry:
+reads (a describe function of webapp.imaging.timeline), and its service step
+(webapp.imaging.steps). Everyone reads this registry:
 
 * workflow.py derives the transition table and "what may this role do now" from it;
 * services.change_status / apply_action find the action, check the role and the version,
@@ -13,7 +14,7 @@ reads, and its service step (webapp.imaging.steps). Everyone reads this registry
   loops over them), shows its label and success text, and shows each timeline entry as its
   event kind says (timeline_entry; OTHER_EVENTS holds those that are no action: created,
   discontinued, mpps_refused);
-* the technician's tablet (imaging/worklist.py) offers the actions that have a tablet text;
+* the technician's tablet (imaging/views/tablet.py) offers the actions that have a tablet text;
 * the API (PATCH …/status) and MPPS go through services.change_status.
 
 Adding an action (say "sign" a report, reported -> signed, radiologists):
@@ -53,6 +54,15 @@ from webapp.auth.roles import Role
 from webapp.errors import ValidationFailed
 from webapp.imaging import steps
 from webapp.imaging.rules import TEXT_LIMITS, check_booking, check_count, check_moment, clean_text
+from webapp.imaging.timeline import (
+    TimelineEntry,
+    TimelineLine,
+    describe_cancel,
+    describe_complete,
+    describe_schedule,
+    describe_update,
+    no_details,
+)
 
 
 def _roles(*roles: Role) -> frozenset[str]:
@@ -96,41 +106,6 @@ NOTE = ActionField("note", "text", "Note")  # every status change may carry a no
 ONLY_WHERE_TAKEN = {"station_ae": "A station is booked only when scheduling."}
 
 # ---------------------------------------------------------------------------- timeline
-
-
-@dataclass(frozen=True)
-class TimelineLine:
-    text: str
-    css_class: str = ""
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    label: str
-    hidden_suffix: str = ""  # read by screen readers after the label
-    lines: tuple[TimelineLine, ...] = ()
-
-
-def _changes(event) -> dict:
-    return event.changes if isinstance(event.changes, dict) else {}
-
-
-def no_details(event) -> TimelineEntry:
-    return TimelineEntry("")
-
-
-def _describe_schedule(event) -> TimelineEntry:
-    return TimelineEntry("", "for" if _changes(event).get("scheduled_date") else "")
-
-
-def _describe_complete(event) -> TimelineEntry:
-    images = _changes(event).get("number_of_images")
-    return TimelineEntry("", lines=() if images is None else (TimelineLine(f"{images} images"),))
-
-
-def _describe_cancel(event) -> TimelineEntry:
-    reason = _changes(event).get("reason")
-    return TimelineEntry("", lines=(TimelineLine(f"Reason: {reason}", "clinical-text"),) if reason else ())
 
 
 @dataclass(frozen=True)
@@ -196,12 +171,12 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
     OrderAction(
         "schedule", "Schedule", _roles(Role.SCHEDULER), transitions=(("ordered", "scheduled"),),
         fields=_SCHEDULING, step=steps.schedule, success_text="Order {acc} is scheduled for {when}.",
-        timeline_label="Scheduled", describe=_describe_schedule,
+        timeline_label="Scheduled", describe=describe_schedule,
     ),
     OrderAction(
         "reschedule", "Reschedule", _roles(Role.SCHEDULER), transitions=(("scheduled", "scheduled"),),
         fields=_SCHEDULING, step=steps.schedule, success_text="Order {acc} is rescheduled for {when}.",
-        timeline_label="Rescheduled", describe=_describe_schedule,
+        timeline_label="Rescheduled", describe=describe_schedule,
     ),
     OrderAction(
         "start", "Start scan", _roles(Role.TECHNICIAN), transitions=(("scheduled", "in_progress"),),
@@ -212,7 +187,7 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
         "complete", "Complete scan", _roles(Role.TECHNICIAN), transitions=(("in_progress", "completed"),),
         fields=(ActionField("number_of_images", "count", "Number of images"),), step=steps.complete,
         success_text="Scan of order {acc} completed.", tablet_text="Order {acc}: scan completed.",
-        timeline_label="Scan completed", describe=_describe_complete,
+        timeline_label="Scan completed", describe=describe_complete,
     ),
     OrderAction(
         "report", "Submit report", _roles(Role.RADIOLOGIST), transitions=(("completed", "reported"),),
@@ -227,13 +202,13 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
         "cancel", "Cancel order", _CANCELLERS,
         transitions=tuple((status, "cancelled") for status in ("ordered", "scheduled", "in_progress", "completed")),
         fields=(ActionField("reason", "text", "Reason for cancelling", required=True),), step=steps.cancel,
-        success_text="Order {acc} is cancelled.", timeline_label="Cancelled", describe=_describe_cancel,
+        success_text="Order {acc} is cancelled.", timeline_label="Cancelled", describe=describe_cancel,
         button_class="btn-danger",
     ),
     OrderAction(
-        # The order form again (views.edit_order, services.update_order): no step here.
+        # The order form again (views/edit_order.py, services.update_order): no step here.
         "edit", "Edit order", _roles(Role.DOCTOR, Role.ADMIN), statuses=frozenset({"ordered", "scheduled"}),
-        event_type="updated", timeline_label="Details changed",
+        event_type="updated", timeline_label="Details changed", describe=describe_update,
     ),
     OrderAction(
         "note", "Add note", _roles(Role.DOCTOR, Role.SCHEDULER, Role.TECHNICIAN, Role.RADIOLOGIST, Role.ADMIN),
@@ -283,7 +258,8 @@ def timeline_entry(event) -> TimelineEntry:
     kind = event_kind(event.event_type)
     details = kind.describe(event) if kind else no_details(event)
     lines = details.lines + ((TimelineLine(event.note, "clinical-text"),) if event.note else ())
-    return TimelineEntry(kind.timeline_label if kind else event.event_type, details.hidden_suffix, lines)
+    return TimelineEntry(kind.timeline_label if kind else event.event_type, details.hidden_suffix, lines,
+                         details.changes)
 
 
 def tablet_actions() -> list[str]:

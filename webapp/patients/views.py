@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, request
+from flask import request
 from flask_login import current_user
-from sqlalchemy import select
 
 from webapp.audit import record_read
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
-from webapp.extensions import db
 from webapp.imaging import queries
 from webapp.patients import bp
-from webapp.patients.models import Patient
-from webapp.patients.search import patient_matches
+from webapp.patients.queries import get_patient, search_patients
 from webapp.web.htmx import htmx_target, render_page
+from webapp.web.service_calls import or_404
 
-SEARCH_LIMIT = 50
 TABS = {"overview": "Overview and visits", "imaging": "Imaging History"}
-
-
-def search_patients(text: str | None) -> list[Patient]:
-    statement = select(Patient).order_by(Patient.last_name, Patient.first_name, Patient.id).limit(SEARCH_LIMIT)
-    condition = patient_matches(text)
-    if condition is not None:
-        statement = statement.where(condition)
-    return list(db.session.scalars(statement))
 
 
 @bp.route("/patients")
@@ -42,9 +31,7 @@ def search():
 @bp.route("/patients/<uuid:patient_id>")
 @roles_required(CAN_VIEW_ORDERS)
 def detail(patient_id: uuid.UUID):
-    patient = db.session.get(Patient, patient_id)
-    if patient is None:
-        abort(404)
+    patient = or_404(get_patient, patient_id)
     tab = request.args.get("tab", "overview")
     if tab not in TABS:
         tab = "overview"

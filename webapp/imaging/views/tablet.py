@@ -1,6 +1,8 @@
-"""The technician's tablet: today's scheduled and in-progress orders by modality, one tap to start,
-one to complete. Two technicians tapping the same order: the first wins (the order's version), the
-other is shown the order as it now is. Live: the list re-fetches itself on every order event.
+"""The technician's tablet at /imaging/worklist (endpoints ``imaging.worklist`` and
+``imaging.worklist_action``; the DICOM Modality Worklist is webapp.dicom): today's scheduled and
+in-progress orders by modality, one tap to start, one to complete. Two technicians tapping the
+same order: the first wins (the order's version), the other is shown the order as it now is.
+Live: the list re-fetches itself on every order event.
 """
 
 from __future__ import annotations
@@ -14,21 +16,14 @@ from flask_login import current_user
 from webapp.audit import record_read
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
-from webapp.errors import NotFound, PermissionDenied, StaleVersion, TransitionNotAllowed, ValidationFailed
-from webapp.extensions import db
-from webapp.imaging import actions, bp, queries, services
-from webapp.imaging.models import ImagingModality
+from webapp.errors import ValidationFailed
+from webapp.imaging import actions, bp, catalogue, queries, services
 from webapp.imaging.rules import MAX_IMAGES
 from webapp.web.htmx import is_htmx, render_page
+from webapp.web.service_calls import or_404, saving
 
 MODALITY_COOKIE = "worklist_modality"
 TABLET_ACTIONS = tuple(actions.tablet_actions())  # those with a tablet text: start, complete
-
-
-def _modalities() -> list[ImagingModality]:
-    return list(db.session.scalars(
-        db.select(ImagingModality).where(ImagingModality.is_active.is_(True)).order_by(ImagingModality.sort_order)
-    ))
 
 
 def _chosen_modality(modalities) -> tuple[str | None, bool]:
@@ -42,7 +37,7 @@ def _chosen_modality(modalities) -> tuple[str | None, bool]:
 
 
 def _render(message=None, status: int = 200):
-    modalities = _modalities()
+    modalities = catalogue.active_modalities()
     modality, remember = _chosen_modality(modalities)
     orders = queries.worklist_orders(modality=modality)
     record_read(current_user, "worklist", [o.patient_id for o in orders])
@@ -69,10 +64,7 @@ def worklist():
 def worklist_action(order_id: uuid.UUID, action: str):
     if action not in TABLET_ACTIONS:
         abort(404)
-    try:
-        order = queries.get_order(order_id)
-    except NotFound:
-        abort(404)
+    order = or_404(queries.get_order, order_id)
     try:
         version = int(request.form.get("version", ""))
     except ValueError:
@@ -81,17 +73,11 @@ def worklist_action(order_id: uuid.UUID, action: str):
     kwargs, missing = _counts(definition)
     if missing:
         return _done(("danger", f"Order {order.accession_number}: enter the {missing.lower()} (0 or more)."), 422)
-    try:
+    with saving() as outcome:
         services.apply_action(current_user, order, action, expected_version=version, **kwargs)
-        db.session.commit()
-    except PermissionDenied:
-        db.session.rollback()
-        abort(403)
-    except ValidationFailed as exc:
-        db.session.rollback()
-        return _done(("danger", "; ".join(exc.errors.values())), 422)
-    except (StaleVersion, TransitionNotAllowed):
-        db.session.rollback()
+    if isinstance(outcome.refused, ValidationFailed):
+        return _done(("danger", "; ".join(outcome.refused.errors.values())), 422)
+    if outcome.refused:  # someone else changed it first: stale version, or no longer in that status
         current = queries.get_order(order_id)
         by = _last_actor(current)
         return _done(("warning", f"Order {current.accession_number} was changed first{by}: it is now "

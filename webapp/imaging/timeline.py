@@ -1,0 +1,121 @@
+"""How an order's timeline entries read: what each kind of event says under its label.
+
+An action's entry is described by the function its ``OrderAction.describe`` names
+(webapp.imaging.actions, which holds every kind of event; ``actions.timeline_entry`` builds the
+entry the order page shows). An "updated" event (the order form again, services.update_order)
+lists each changed field with names instead of codes ("Body part: Chest → Abdomen").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from webapp.imaging import catalogue
+from webapp.imaging.models import PRIORITY_LABELS
+
+
+@dataclass(frozen=True)
+class TimelineLine:
+    text: str
+    css_class: str = ""
+
+
+class TimelineChange(NamedTuple):
+    label: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    label: str
+    hidden_suffix: str = ""  # read by screen readers after the label
+    lines: tuple[TimelineLine, ...] = ()
+    changes: tuple[TimelineChange, ...] = ()  # the fields an edit changed, shown as a list
+
+
+def _changes(event) -> dict:
+    return event.changes if isinstance(event.changes, dict) else {}
+
+
+def no_details(event) -> TimelineEntry:
+    return TimelineEntry("")
+
+
+def describe_schedule(event) -> TimelineEntry:
+    return TimelineEntry("", "for" if _changes(event).get("scheduled_date") else "")
+
+
+def describe_complete(event) -> TimelineEntry:
+    images = _changes(event).get("number_of_images")
+    return TimelineEntry("", lines=() if images is None else (TimelineLine(f"{images} images"),))
+
+
+def describe_cancel(event) -> TimelineEntry:
+    reason = _changes(event).get("reason")
+    return TimelineEntry("", lines=(TimelineLine(f"Reason: {reason}", "clinical-text"),) if reason else ())
+
+
+# ---------------------------------------------------------------------------- an edit's changes
+
+# What the timeline calls the fields of an "updated" event (services.update_order's diff), in this
+# order; other fields follow by name. The edit page's success message names them too.
+CHANGE_LABELS = {
+    "modality": "Modality",
+    "body_part": "Body part",
+    "laterality": "Laterality",
+    "procedure_code": "Procedure",
+    "priority": "Priority",
+    "diagnosis_id": "Diagnosis",
+    "clinical_indication": "Clinical indication",
+    "clinical_history": "Clinical history",
+    "special_instructions": "Special instructions",
+    "scheduled_station_ae": "Booked scanner",
+}
+NOT_LISTED = {"procedure_name"}  # shown with the procedure's code
+
+
+def _diagnosis(value, event, procedure_names: dict) -> str:
+    labels = {str(d.id): d.label for d in event.order.visit.diagnoses}
+    return labels.get(str(value), "a diagnosis no longer on the visit")
+
+
+def _procedure(value, event, procedure_names: dict) -> str:
+    return f"{procedure_names[value]} (CPT {value})" if procedure_names.get(value) else f"CPT {value}"
+
+
+# A field's value as the timeline shows it: (value, event, procedure names by code) -> text.
+_SHOWN: dict[str, Callable[[Any, Any, dict], str]] = {
+    "modality": lambda value, event, names: catalogue.modality_name(value),
+    "body_part": lambda value, event, names: catalogue.body_part_name(value),
+    "priority": lambda value, event, names: PRIORITY_LABELS.get(value, str(value)),
+    "laterality": lambda value, event, names: str(value).capitalize(),
+    "procedure_code": _procedure,
+    "diagnosis_id": _diagnosis,
+}
+
+
+def _shown(name: str, value, event, procedure_names: dict) -> str:
+    if value in (None, ""):
+        return "not specified" if name == "procedure_code" else "none"
+    show = _SHOWN.get(name)
+    return show(value, event, procedure_names) if show else str(value)
+
+
+def describe_update(event) -> TimelineEntry:
+    """Each field the edit changed, with names instead of codes: ("Body part", "Chest", "Abdomen").
+    Reads the catalogue (and the visit's diagnoses) only for the fields that changed."""
+    diff = {name: change for name, change in _changes(event).items() if isinstance(change, dict)}
+    codes, names = diff.get("procedure_code", {}), diff.get("procedure_name", {})
+    procedure_names = {codes.get("from"): names.get("from"), codes.get("to"): names.get("to")}
+    fields = [*CHANGE_LABELS, *sorted(set(diff) - set(CHANGE_LABELS) - NOT_LISTED)]
+    return TimelineEntry("", changes=tuple(
+        TimelineChange(
+            CHANGE_LABELS.get(name) or name.replace("_", " ").capitalize(),
+            _shown(name, diff[name].get("from"), event, procedure_names),
+            _shown(name, diff[name].get("to"), event, procedure_names),
+        )
+        for name in fields if name in diff
+    ))
