@@ -12,7 +12,7 @@ reads, and its service step (webapp.imaging.steps). Everyone reads this registry
 * the order page builds each action's form from its fields (templates/_macros/actions.html
   loops over them), shows its label and success text, and shows each timeline entry as its
   event kind says (timeline_entry; OTHER_EVENTS holds those that are no action: created,
-  discontinued, mpps_refused);
+  discontinued, mpps_refused, images_received);
 * the technician's tablet (imaging/worklist.py) offers the actions that have a tablet text;
 * the API (PATCH …/status) and MPPS go through services.change_status.
 
@@ -133,6 +133,14 @@ def _describe_cancel(event) -> TimelineEntry:
     return TimelineEntry("", lines=(TimelineLine(f"Reason: {reason}", "clinical-text"),) if reason else ())
 
 
+def _describe_images(event) -> TimelineEntry:
+    changes = _changes(event)
+    series, images = changes.get("series"), changes.get("instances")
+    if series is None or images is None:
+        return TimelineEntry("")
+    return TimelineEntry(f"Images received ({series} series, {images} image{'' if images == 1 else 's'})")
+
+
 @dataclass(frozen=True)
 class EventKind:
     """An event of the order's timeline: its label, and what its entry says under it."""
@@ -248,6 +256,7 @@ OTHER_EVENTS: dict[str, EventKind] = {kind.event_type: kind for kind in (
     EventKind("created", "Order placed"),
     EventKind("discontinued", "Procedure step discontinued"),  # a scanner's MPPS DISCONTINUED
     EventKind("mpps_refused", "MPPS refused"),  # a scanner's step for another patient
+    EventKind("images_received", "Images received", _describe_images),  # the PACS has the study (webapp.pacs)
 )}
 
 
@@ -283,7 +292,9 @@ def timeline_entry(event) -> TimelineEntry:
     kind = event_kind(event.event_type)
     details = kind.describe(event) if kind else no_details(event)
     lines = details.lines + ((TimelineLine(event.note, "clinical-text"),) if event.note else ())
-    return TimelineEntry(kind.timeline_label if kind else event.event_type, details.hidden_suffix, lines)
+    # A description may word the whole label (e.g. "Images received (3 series, 161 images)").
+    label = details.label or (kind.timeline_label if kind else event.event_type)
+    return TimelineEntry(label, details.hidden_suffix, lines)
 
 
 def tablet_actions() -> list[str]:
