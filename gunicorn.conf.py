@@ -54,7 +54,8 @@ def _start_children(server):
     """The configured child commands, after the embedded Redis (they publish live events too)."""
     global _children
     children = _load_module("imaging_children", "children.py")
-    _children = children.Children(CHILD_COMMANDS, os.path.dirname(os.path.abspath(__file__)))
+    wanted = [args for setting, args in CHILD_COMMANDS if setting is None or os.environ.get(setting)]
+    _children = children.Children(wanted, os.path.dirname(os.path.abspath(__file__)), dict(os.environ))
     _children.start(server.log)
 
 

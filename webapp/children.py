@@ -2,16 +2,15 @@
 it starts (gunicorn.conf.py), stopped when it exits. Standard library only: the master must not
 import the app (gunicorn.conf.py loads this file on its own).
 
-Each command is ``(setting, flask arguments)``: it runs when the environment variable
-``setting`` is set (None: always), as ``python -m flask --app wsgi <arguments>`` from the
-repository root, with the master's environment (so the embedded Redis's REDIS_URL too). Ctrl-C
+gunicorn.conf.py picks the commands whose setting is present and passes them with the master's
+environment (so the embedded Redis's REDIS_URL too); each runs as
+``python -m flask --app wsgi <arguments>`` from the repository root. Ctrl-C
 in the terminal reaches them with the rest of the process group; on any exit the master sends
 SIGTERM, waits, and kills what is left.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,16 +18,17 @@ import time
 
 
 class Children:
-    def __init__(self, commands, root: str) -> None:
-        self.commands = [tuple(args) for setting, args in commands if setting is None or os.environ.get(setting)]
+    def __init__(self, commands, root: str, env: dict[str, str]) -> None:
+        self.commands = [tuple(args) for args in commands]
         self.root = root
+        self.env = env
         self.processes: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, log) -> None:
         for args in self.commands:
             name = " ".join(args)
             process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=self.root,
-                                       env=dict(os.environ))
+                                       env=self.env)
             self.processes.append((name, process))
             log.info("Started `flask %s` (pid %s)", name, process.pid)
 
