@@ -93,6 +93,15 @@ class Config:
         self.APP_TIMEZONE = os.environ.get("APP_TIMEZONE", "UTC")
         self.DICOM_ALLOWED_AE_TITLES = _csv(os.environ.get("DICOM_ALLOWED_AE_TITLES"))
         self.DICOM_OFFER_ORDERED = os.environ.get("DICOM_OFFER_ORDERED", "0") == "1"
+        # PACS (webapp/pacs, docs/pacs.md): unset ORTHANC_URL switches the integration off.
+        self.ORTHANC_URL = (os.environ.get("ORTHANC_URL") or "").strip().rstrip("/") or None
+        self.ORTHANC_USERNAME = os.environ.get("ORTHANC_USERNAME") or None
+        self.ORTHANC_PASSWORD = os.environ.get("ORTHANC_PASSWORD") or None
+        self.ORTHANC_TIMEOUT = float(os.environ.get("ORTHANC_TIMEOUT", "5"))
+        self.VIEWER_URL_TEMPLATE = os.environ.get("VIEWER_URL_TEMPLATE") or None
+        self.PACS_COMPLETES_ORDERS = _flag("PACS_COMPLETES_ORDERS")
+        self.PACS_POLL_SECONDS = float(os.environ.get("PACS_POLL_SECONDS", "2"))
+        self.PACS_MAX_BACKOFF_SECONDS = float(os.environ.get("PACS_MAX_BACKOFF_SECONDS", "60"))
         self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
         self.SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "12"))
         # The cookie itself never outlives the absolute limit; the idle limit is checked per request.

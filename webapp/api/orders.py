@@ -19,6 +19,7 @@ from webapp.api.schemas import (
     CancelRequest,
     IdempotencyHeader,
     IfMatchHeader,
+    ImagesOut,
     OrderCreate,
     OrderList,
     OrderOut,
@@ -36,6 +37,7 @@ from webapp.errors import NotFound
 from webapp.extensions import commit_keeping_state, db
 from webapp.imaging import queries, services, workflow
 from webapp.imaging.models import ImagingOrder
+from webapp.pacs import display
 from webapp.patients.models import Patient
 from webapp.visits.models import Visit
 
@@ -54,9 +56,12 @@ CREATED = {
 LIST = {200: OrderList}
 
 
-def order_out(order: ImagingOrder) -> OrderOut:
+def order_out(order: ImagingOrder, studies: dict | None = None) -> OrderOut:
+    """The order's JSON; ``studies`` (order id -> PACS study) when a page looked them up at once."""
     out = OrderOut.model_validate(order)
     out.allowed_actions = services.allowed_actions_for(api_user(), order)
+    studies = display.studies_by_order([order.id]) if studies is None else studies
+    out.images = ImagesOut(**display.images_json(studies.get(order.id)))
     return out
 
 
@@ -76,7 +81,8 @@ def page(filters: queries.OrderFilter, query: OrderQuery, what: str, patient_id=
     patient the list is about, even when the page is empty)."""
     orders, next_cursor = queries.list_orders(filters, limit=query.limit, cursor=query.cursor, references=False)
     record_read(api_user(), what, [patient_id, *(o.patient_id for o in orders)])
-    return json_response(OrderList(items=[order_out(o) for o in orders], next_cursor=next_cursor))
+    studies = display.studies_by_order(o.id for o in orders)
+    return json_response(OrderList(items=[order_out(o, studies) for o in orders], next_cursor=next_cursor))
 
 
 @api.post("", responses=CREATED | problems(404))

@@ -370,6 +370,19 @@ def record_refused_step(who: User | Actor, order: ImagingOrder, note: str) -> Im
     return order
 
 
+def record_images_received(who: User | Actor, order: ImagingOrder, changes: dict, note: str | None = None) -> ImagingOrder:
+    """The PACS received the order's images (webapp.pacs): a timeline entry, status unchanged.
+
+    ``changes`` holds at least ``series`` and ``instances`` (actions.OTHER_EVENTS describes it).
+    """
+    actor = _actor(who)
+    order.updated_at = utcnow()
+    _flush(order)
+    record_event(order, actor, "images_received", from_status=order.status, changes=changes, note=note)
+    _flush(order)
+    return order
+
+
 def allowed_actions_for(user: User | Actor, order: ImagingOrder) -> list[str]:
     """What the user may do to this order now (buttons, API links)."""
     return workflow.allowed_actions(_actor(user).role, order.status)
