@@ -1,11 +1,8 @@
-"""What every API resource module shares: its blueprint, request checks, JSON answers, paging."""
+"""What every API resource module shares: its blueprint, request checks, JSON answers."""
 
 from __future__ import annotations
 
-import base64
 import json
-import uuid
-from datetime import datetime
 
 from flask import Response, current_app, request
 from flask_openapi3 import APIBlueprint, Tag
@@ -13,7 +10,6 @@ from pydantic import BaseModel
 
 from webapp.api import errors, security
 from webapp.api.errors import ApiError
-from webapp.imaging.queries import decode_cursor  # noqa: F401  (the same cursors: one codec)
 
 BEARER = [{"bearerAuth": []}]
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -168,10 +164,3 @@ def expected_version() -> int | None:
             return int(tag)
     return 0  # names no version there is: the service answers 412
 
-
-# ---------------------------------------------------------------------------- keyset cursors
-
-
-def encode_cursor(moment: datetime, key: uuid.UUID) -> str:
-    raw = json.dumps([moment.isoformat(), str(key)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.api import examples
 from webapp.api.common import answer as answer_doc
-from webapp.api.common import decode_cursor, encode_cursor, json_response, problems, resource_blueprint
+from webapp.api.common import json_response, problems, resource_blueprint
 from webapp.api.errors import ApiError
 from webapp.api.idempotency import claim
 from webapp.api.schemas import IdempotencyHeader, PatientIn, PatientList, PatientOut, PatientPath, PatientQuery
@@ -17,6 +17,7 @@ from webapp.audit import record_read
 from webapp.auth.roles import CAN_REGISTER_PATIENTS, CAN_VIEW_ORDERS
 from webapp.errors import NotFound
 from webapp.extensions import db
+from webapp.paging import keyset_page
 from webapp.patients.models import Patient
 from webapp.patients.search import patient_matches
 
@@ -70,16 +71,7 @@ def list_patients(query: PatientQuery):
     condition = patient_matches(query.q)
     if condition is not None:
         statement = statement.where(condition)
-    if query.cursor:
-        moment, key = decode_cursor(query.cursor)
-        statement = statement.where(
-            or_(Patient.created_at < moment, and_(Patient.created_at == moment, Patient.id < key))
-        )
-    statement = statement.order_by(Patient.created_at.desc(), Patient.id.desc()).limit(query.limit + 1)
-    rows = list(db.session.scalars(statement))
-    next_cursor = encode_cursor(rows[query.limit - 1].created_at, rows[query.limit - 1].id) \
-        if len(rows) > query.limit else None
-    shown = rows[: query.limit]
+    shown, next_cursor = keyset_page(statement, Patient.created_at, Patient.id, cursor=query.cursor, limit=query.limit)
     record_read(api_user(), "patient list", [p.id for p in shown])
     return json_response(PatientList(items=[PatientOut.model_validate(p) for p in shown], next_cursor=next_cursor))
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from webapp.api import examples
 from webapp.api.common import answer as answer_doc
-from webapp.api.common import decode_cursor, encode_cursor, json_response, problems, resource_blueprint
+from webapp.api.common import json_response, problems, resource_blueprint
 from webapp.api.idempotency import claim
 from webapp.api.schemas import IdempotencyHeader, VisitIn, VisitList, VisitOut, VisitPath, VisitQuery
 from webapp.api.security import api_user, requires
@@ -17,6 +17,7 @@ from webapp.auth.roles import CAN_OPEN_VISITS, CAN_VIEW_ORDERS
 from webapp.db_types import utcnow
 from webapp.errors import NotFound
 from webapp.extensions import db
+from webapp.paging import keyset_page
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 
@@ -66,14 +67,7 @@ def list_visits(query: VisitQuery):
         if db.session.get(Patient, query.patient_id) is None:
             raise NotFound(f"No patient with id {query.patient_id}.")
         statement = statement.where(Visit.patient_id == query.patient_id)
-    if query.cursor:
-        moment, key = decode_cursor(query.cursor)
-        statement = statement.where(or_(Visit.visit_date < moment, and_(Visit.visit_date == moment, Visit.id < key)))
-    statement = statement.order_by(Visit.visit_date.desc(), Visit.id.desc()).limit(query.limit + 1)
-    rows = list(db.session.scalars(statement))
-    next_cursor = encode_cursor(rows[query.limit - 1].visit_date, rows[query.limit - 1].id) \
-        if len(rows) > query.limit else None
-    shown = rows[: query.limit]
+    shown, next_cursor = keyset_page(statement, Visit.visit_date, Visit.id, cursor=query.cursor, limit=query.limit)
     record_read(api_user(), "visit list", [query.patient_id, *(v.patient_id for v in shown)])
     return json_response(VisitList(items=[VisitOut.model_validate(v) for v in shown], next_cursor=next_cursor))
 
