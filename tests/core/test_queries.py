@@ -10,17 +10,10 @@ from webapp.auth.models import User
 from webapp.errors import NotFound, ValidationFailed
 from webapp.extensions import db, writing
 from webapp.imaging import services
+from webapp.imaging.boards import dashboard_counts, worklist_orders
 from webapp.imaging.models import OPEN_STATUSES, STATUSES, ImagingModality, ImagingOrder
-from webapp.imaging.queries import (
-    OrderFilter,
-    dashboard_counts,
-    get_order,
-    get_order_by_accession,
-    list_orders,
-    patient_orders,
-    visit_orders,
-    worklist_orders,
-)
+from webapp.imaging.order_list import OrderFilter, list_orders
+from webapp.imaging.queries import get_order, get_order_by_accession, patient_orders, visit_orders
 
 
 def test_lookups(app, make_order, make_visit):

@@ -15,8 +15,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from webapp.api import examples
 from webapp.imaging.models import LATERALITIES, PRIORITIES, STATUSES
-from webapp.imaging.queries import DEFAULT_LIMIT, FIRST_YEAR, LAST_YEAR, MAX_LIMIT
 from webapp.imaging.rules import TEXT_LIMITS
+from webapp.paging import DEFAULT_LIMIT, FIRST_YEAR, LAST_YEAR, MAX_LIMIT
 from webapp.patients.models import SEXES
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]

@@ -15,7 +15,7 @@ from webapp.auth.roles import ALL_ROLES
 from webapp.dashboard import bp
 from webapp.db_types import clinic_day_bounds, clinic_today, utcnow
 from webapp.extensions import db
-from webapp.imaging import queries
+from webapp.imaging import boards
 from webapp.imaging.models import OPEN_STATUSES, STATUS_LABELS, ImagingModality, ImagingOrder, OrderEvent
 from webapp.web.htmx import render_page
 
@@ -76,6 +76,6 @@ def wall():
     names = dict(db.session.execute(select(ImagingModality.code, ImagingModality.name)).all())
     return render_page(
         "dashboard/wall.html", "wall",
-        counts=queries.dashboard_counts(now), statuses=STATUS_LABELS, modality_names=names,
+        counts=boards.dashboard_counts(now), statuses=STATUS_LABELS, modality_names=names,
         stat_orders=open_stat_orders(now), turnaround=todays_turnaround(now), now=now,
     )
