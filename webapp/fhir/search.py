@@ -58,7 +58,8 @@ def check_format(args) -> None:
 
 
 def parse(args, parameters: dict) -> Search:
-    """``parameters`` maps each search parameter name to ``parser(search, value)``."""
+    """``parameters`` maps each search parameter name to ``parser(search, name, value)`` (None: the
+    caller reads that parameter itself)."""
     known = set(parameters) | set(COMMON)
     unknown = sorted({name for name in args if name not in known})
     if unknown:
@@ -68,7 +69,7 @@ def parse(args, parameters: dict) -> Search:
     check_format(args)
     search = Search(count=_count(args.getlist("_count")), cursor=_cursor(args.getlist("_cursor")))
     for name, parser in parameters.items():
-        for value in args.getlist(name):
+        for value in args.getlist(name) if parser else ():
             parser(search, name, value)
     return search
 

@@ -172,7 +172,7 @@ def _uuid(value: str, what: str) -> uuid.UUID:
 @bp.get("/ImagingStudy")
 @requires(CAN_VIEW_ORDERS)
 def search_imaging_studies():
-    wanted = search.parse(request.args, {"basedon": None, "patient": None})
+    wanted = search.parse(request.args, _params(STUDY_SEARCH))
     if not request.args.get("basedon") and not request.args.get("patient"):
         raise bad_parameter("basedon", "Search by basedon (ServiceRequest/<id>) or patient (Patient/<id>).")
     orders = _reference_filter("basedon", "ServiceRequest")
