@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from webapp.fhir import codes
+from webapp.fhir.resources import validated
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def capability_statement(resources: tuple[ResourceSpec, ...], base_url: str):
                 for p in (*spec.searches, *COMMON_PARAMS)
             ]
         rest_resources.append(entry)
-    return CapabilityStatement.model_validate({
+    return validated(CapabilityStatement, {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": "2026-01-01",

@@ -8,6 +8,7 @@ a patient a Patient; a visit an Encounter. See docs/fhir.md for the mapping tabl
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,25 @@ from webapp.fhir import codes
 from webapp.imaging.models import ImagingOrder
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A resource as served (``data``: the JSON built here, sent as it is) and as fhir.resources'
+    R4B model parsed it (``model``): what is sent is exactly what was validated, without paying
+    for the model's own (slow) serialisation."""
+
+    model: Any
+    data: dict
+
+    @property
+    def id(self) -> str | None:
+        return self.data.get("id")
+
+
+def validated(model_class, data: dict) -> Validated:
+    """Parse ``data`` with the R4B model (raising if it is not a valid resource)."""
+    return Validated(model_class.model_validate(data), data)
 
 
 def instant(value: datetime | None) -> str | None:
@@ -110,7 +130,7 @@ def service_request_json(order: ImagingOrder) -> dict:
 def service_request(order: ImagingOrder):
     from fhir.resources.R4B.servicerequest import ServiceRequest
 
-    return ServiceRequest.model_validate(service_request_json(order))
+    return validated(ServiceRequest, service_request_json(order))
 
 
 # ---------------------------------------------------------------------------- DiagnosticReport
@@ -153,7 +173,7 @@ def diagnostic_report_json(order: ImagingOrder) -> dict:
 def diagnostic_report(order: ImagingOrder):
     from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
-    return DiagnosticReport.model_validate(diagnostic_report_json(order))
+    return validated(DiagnosticReport, diagnostic_report_json(order))
 
 
 # ---------------------------------------------------------------------------- Patient and Encounter
@@ -177,7 +197,7 @@ def patient_json(patient: Patient) -> dict:
 def patient_resource(patient: Patient):
     from fhir.resources.R4B.patient import Patient as FhirPatient
 
-    return FhirPatient.model_validate(patient_json(patient))
+    return validated(FhirPatient, patient_json(patient))
 
 
 def encounter_json(visit: Visit) -> dict:
@@ -200,4 +220,4 @@ def encounter_json(visit: Visit) -> dict:
 def encounter(visit: Visit):
     from fhir.resources.R4B.encounter import Encounter
 
-    return Encounter.model_validate(encounter_json(visit))
+    return validated(Encounter, encounter_json(visit))

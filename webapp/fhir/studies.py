@@ -21,7 +21,7 @@ from flask import Flask, current_app
 
 from webapp.api.common import encode_cursor
 from webapp.fhir import codes
-from webapp.fhir.resources import instant, reference
+from webapp.fhir.resources import instant, reference, validated
 from webapp.imaging.queries import decode_cursor
 
 EXTENSION_KEY = "fhir_study_source"
@@ -101,4 +101,4 @@ def imaging_study_json(study: StudyRecord) -> dict:
 def imaging_study(study: StudyRecord):
     from fhir.resources.R4B.imagingstudy import ImagingStudy
 
-    return ImagingStudy.model_validate(imaging_study_json(study))
+    return validated(ImagingStudy, imaging_study_json(study))
