@@ -45,6 +45,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     _register_blueprints(app)
     api.init_app(app)
+    from webapp import fhir
+
+    fhir.init_app(app)
     _register_cli(app)
     from webapp.audit.access import init_app as init_access_log
     from webapp.faults import register_fault_handlers
