@@ -48,6 +48,11 @@ def create_app(config: Config | None = None) -> Flask:
     from webapp import fhir
 
     fhir.init_app(app)
+    if app.config.get("ORTHANC_URL"):
+        from webapp.fhir.studies import register_study_source
+        from webapp.pacs.fhir_source import PacsStudySource
+
+        register_study_source(app, PacsStudySource())
     _register_cli(app)
     from webapp.audit.access import init_app as init_access_log
     from webapp.faults import register_fault_handlers

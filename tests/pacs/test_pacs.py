@@ -73,6 +73,17 @@ def test_study_with_the_orders_uids_shows_on_the_order(app, client, pacs, tmp_pa
     assert answer["images"]["received_at"]
     listed = client.get(f"/api/v1/imaging/orders/patient/{order.patient_id}", headers=_token(client, doctor)).json
     assert listed["items"][0]["images"]["instances"] == 3
+    # FHIR: the matched study is the order's ImagingStudy, and it parses as R4B.
+    from fhir.resources.R4B.bundle import Bundle
+
+    fhir = client.get("/fhir/R4/ImagingStudy", query_string={"basedon": f"ServiceRequest/{order.id}"},
+                      headers=_token(client, doctor))
+    assert fhir.status_code == 200, fhir.text
+    bundle = Bundle.model_validate(fhir.json)
+    assert bundle.total == 1
+    study = bundle.entry[0].resource
+    assert study.numberOfSeries == 2 and study.numberOfInstances == 3
+    assert any(identifier.value.endswith(order.study_instance_uid) for identifier in study.identifier)
 
     _sign_in(client, doctor)
     page = client.get(f"/imaging/orders/{order.id}").text

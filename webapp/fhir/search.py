@@ -23,7 +23,7 @@ from webapp.extensions import db
 from webapp.fhir import codes
 from webapp.fhir.errors import FhirError, bad_parameter
 from webapp.imaging.models import ImagingOrder
-from webapp.imaging.queries import FIRST_YEAR, LAST_YEAR, MAX_LIMIT, decode_cursor, encode_cursor
+from webapp.paging import FIRST_YEAR, LAST_YEAR, MAX_LIMIT, decode_cursor, encode_cursor
 
 DEFAULT_COUNT = 50
 MAX_VALUES = 50  # comma-separated values one parameter may list

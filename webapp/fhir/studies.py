@@ -19,10 +19,9 @@ from typing import Protocol
 
 from flask import Flask, current_app
 
-from webapp.api.common import encode_cursor
 from webapp.fhir import codes
 from webapp.fhir.resources import instant, reference, validated
-from webapp.imaging.queries import decode_cursor
+from webapp.paging import decode_cursor, encode_cursor
 
 EXTENSION_KEY = "fhir_study_source"
 DICOM_MODALITIES = "http://dicom.nema.org/resources/ontology/DCM"
