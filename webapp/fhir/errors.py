@@ -17,10 +17,9 @@ import json
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, InternalServerError
-from werkzeug.http import HTTP_STATUS_CODES
 
 from webapp.api.errors import ApiError
-from webapp.errors import ServiceError
+from webapp.errors import ServiceError, chain_error_handler, error_format_net
 from webapp.extensions import db
 from webapp.fhir.codes import BASE_PATH, FHIR_JSON
 
@@ -30,7 +29,6 @@ ISSUE_CODES = {
     406: "not-supported", 408: "timeout", 409: "conflict", 412: "conflict", 413: "too-long",
     422: "invalid", 429: "throttled", 503: "transient",
 }
-KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
 
 
 class FhirError(Exception):
@@ -126,28 +124,7 @@ def _server_error(error: InternalServerError) -> Response:
 
 
 def _chain(app: Flask, code: int | None, exception: type[HTTPException], handler) -> None:
-    """Answer /fhir requests with ``handler``; leave every other request to the handler registered
-    before (the API's problems, the pages' error pages), or to Flask's default."""
-    previous = app.error_handler_spec[None][code].get(exception)
-
-    def chained(error):
-        if is_fhir_request():
-            return handler(error)
-        return previous(error) if previous is not None else error
-
-    app.register_error_handler(exception, chained)
-
-
-def _safety_net(response: Response) -> Response:
-    if response.status_code >= 400 and response.mimetype != FHIR_JSON and is_fhir_request():
-        status = response.status_code
-        title = HTTP_STATUS_CODES.get(status, "Error")
-        replacement = outcome(status, _detail_of(response) or f"{title}.")
-        for name in KEPT_HEADERS:
-            if name in response.headers:
-                replacement.headers[name] = response.headers[name]
-        return replacement
-    return response
+    chain_error_handler(app, code, exception, is_fhir_request, handler)
 
 
 def _detail_of(response: Response) -> str | None:
@@ -164,4 +141,6 @@ def _detail_of(response: Response) -> str | None:
 def init_app(app: Flask) -> None:
     _chain(app, None, HTTPException, _http_outcome)
     _chain(app, 500, InternalServerError, _server_error)
-    app.after_request(_safety_net)
+    app.after_request(error_format_net(
+        is_fhir_request, FHIR_JSON,
+        lambda status, title, response: outcome(status, _detail_of(response) or f"{title}.")))

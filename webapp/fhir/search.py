@@ -233,4 +233,4 @@ def run(search: Search, extra: Iterable = (), loads: Iterable = ()) -> Page:
         total = len(rows)  # the whole result is on this first page: no need to count
     else:
         total = db.session.scalar(select(func.count()).select_from(ImagingOrder).where(*conditions))
-    return Page(rows, encode_cursor(rows[-1]) if more else None, total)
+    return Page(rows, encode_cursor(rows[-1].ordered_date, rows[-1].id) if more else None, total)

@@ -102,14 +102,20 @@ def read_service_request(id: str):
     return read_response(resources.service_request(order), order.version, order.updated_at)
 
 
+def _order_search(resource_type: str, parameters, build, **run):
+    """A search over orders answered as ``resource_type``: parse, run, log the patients, bundle."""
+    wanted = search.parse(request.args, _params(parameters))
+    page = search.run(wanted, **run)
+    _log(f"FHIR {resource_type} search", [*_existing_patients(wanted.patients), *(o.patient_id for o in page.rows)])
+    entries = [(resource_type, build(order)) for order in page.rows]
+    return searchset(resource_type, entries, page.total, wanted.count, page.next_cursor)
+
+
 @bp.get("/ServiceRequest")
 @requires(CAN_VIEW_ORDERS)
 def search_service_requests():
-    wanted = search.parse(request.args, _params(SERVICE_REQUEST_SEARCH))
-    page = search.run(wanted, loads=(ImagingOrder.ordering_doctor,))
-    _log("FHIR ServiceRequest search", [*_existing_patients(wanted.patients), *(o.patient_id for o in page.rows)])
-    entries = [("ServiceRequest", resources.service_request(order)) for order in page.rows]
-    return searchset("ServiceRequest", entries, page.total, wanted.count, page.next_cursor)
+    return _order_search("ServiceRequest", SERVICE_REQUEST_SEARCH, resources.service_request,
+                         loads=(ImagingOrder.ordering_doctor,))
 
 
 # ---------------------------------------------------------------------------- DiagnosticReport
@@ -128,11 +134,8 @@ def read_diagnostic_report(id: str):
 @bp.get("/DiagnosticReport")
 @requires(CAN_VIEW_ORDERS)
 def search_diagnostic_reports():
-    wanted = search.parse(request.args, _params(REPORT_SEARCH))
-    page = search.run(wanted, extra=[ImagingOrder.status == "reported"], loads=(ImagingOrder.radiologist,))
-    _log("FHIR DiagnosticReport search", [*_existing_patients(wanted.patients), *(o.patient_id for o in page.rows)])
-    entries = [("DiagnosticReport", resources.diagnostic_report(order)) for order in page.rows]
-    return searchset("DiagnosticReport", entries, page.total, wanted.count, page.next_cursor)
+    return _order_search("DiagnosticReport", REPORT_SEARCH, resources.diagnostic_report,
+                         extra=[ImagingOrder.status == "reported"], loads=(ImagingOrder.radiologist,))
 
 
 # ---------------------------------------------------------------------------- Patient and Encounter
