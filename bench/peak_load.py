@@ -134,6 +134,7 @@ class LivePage:
         self.match: tuple[str, str] | None = None
         self.timer = None
         self.label = ""
+        self.busy = self.queued = False
 
     def show(self, path: str, target: str, label: str, match: tuple[str, str] | None = None) -> None:
         self.path, self.target, self.label, self.match = path, target, label, match
@@ -148,9 +149,22 @@ class LivePage:
         self.timer = gevent.spawn_later(0.1, self.refresh)
 
     def refresh(self) -> None:
+        """One request in flight per region; a trigger meanwhile queues one more (htmx's default
+        queueing for an element, "last"), so a slow server is not sent a pile of re-fetches."""
         self.timer = None
-        self.user.page(self.path, f"{self.label} (live)",
-                       headers={"HX-Request": "true", "HX-Target": self.target, "X-Live-Refresh": "1"})
+        if self.busy:
+            self.queued = True
+            return
+        self.busy = True
+        try:
+            while True:
+                self.queued = False
+                self.user.page(self.path, f"{self.label} (live)",
+                               headers={"HX-Request": "true", "HX-Target": self.target, "X-Live-Refresh": "1"})
+                if not self.queued:
+                    break
+        finally:
+            self.busy = False
 
 
 class Staff(FastHttpUser):

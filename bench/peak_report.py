@@ -136,6 +136,7 @@ def phase_rows(p: Phase, backend: str = "postgresql") -> list[Row]:
             "0", verdict(p.errors == 0)),
         Row(f"{p.label}: lost events", "redis", f"{p.lost} of {p.events * p.streams:,} deliveries", "", None, "0",
             verdict(p.lost == 0)),
+        Row(f"{p.label}: live re-fetches", backend, live_refetches(p), "", None, "(information)", "info"),
         Row(f"{p.label}: CPU (cores busy)", backend, ", ".join(f"{k} {v:.2f}" for k, v in p.cpu.items()), "", None,
             "(information)", "info"),
     ]
@@ -143,6 +144,14 @@ def phase_rows(p: Phase, backend: str = "postgresql") -> list[Row]:
         if kind(name) in ("pages", "api", "dicom"):
             rows.append(Row(f"{p.label}: {name}", backend, fmt(s), "", None, "(information)", "info"))
     return rows
+
+
+def live_refetches(p: Phase) -> str:
+    """How many page requests the events caused (each open page re-fetches its region)."""
+    live = sum(s["n"] for name, s in p.per_type.items() if name.endswith("(live)"))
+    pages = sum(s["n"] for name, s in p.per_type.items() if kind(name) == "pages")
+    per_event = f", {live / p.events:.1f} per event" if p.events else ""
+    return f"{live:,} of {pages:,} page requests were live re-fetches{per_event}"
 
 
 def capacity_row(steps: list[dict], tablets: int, walls: int) -> Row:
@@ -242,7 +251,7 @@ GENERIC_APP_FRAMES = ("__call__ (webapp/extensions.py", "dispatch_retrying", "ru
 
 
 def package_of(frame: str) -> str:
-    where = frame.partition(" (")[2]
+    where = "/" + frame.partition(" (")[2]
     if "gevent/hub" in where or "gevent/_hub" in where or "libev" in where:
         return "gevent hub (idle)"
     for name in PACKAGES:
