@@ -117,6 +117,10 @@ def phase(label: str, load: dict, event_times: dict[int, float], cpu: dict, extr
     examples = {name: values[:3] for name, values in errors.items() if values}
     if failed:
         examples["stream: open"] = [s.get("error") for s in live["failed_streams"][:3]]
+    handled = len(groups.get("pages", [])) + len(groups.get("api", []))
+    if handled and "gunicorn workers" in cpu:  # CPU time per request: steadier than latency on a busy machine
+        cpu = cpu | {"worker CPU ms per page/API request":
+                     cpu["gunicorn workers"] * (load["finished"] - load["started"]) * 1000 / handled}
     return Phase(label, stats(groups.get("pages", [])), stats(groups.get("api", [])), stats(live["delays"]),
                  count, examples, live["lost"], live["events"], live["streams"], cpu,
                  {name: stats(values) for name, values in sorted(samples.items())})
