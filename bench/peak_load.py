@@ -69,6 +69,20 @@ def _record(request_type, name, response_time, response_length, exception=None, 
         ERRORS[name].append(str(exception)[:200])
 
 
+TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+
+
+def failure_text(response) -> str:
+    """The status and what the answer says: a problem's detail, an HTML page's title."""
+    body = response.text or ""
+    try:
+        detail = json.loads(body).get("detail") or body
+    except (ValueError, AttributeError):
+        title = TITLE.search(body)
+        detail = title.group(1).strip() if title else body
+    return f"{response.status_code}: {' '.join(str(detail).split())[:160]}"
+
+
 class RoundRobin:
     """Each request goes to the next host (two gunicorn instances stand for two hosts)."""
 
@@ -195,7 +209,7 @@ class Staff(FastHttpUser):
         with self.client.get(self.hosts.url(path), name=f"page: {name}", catch_response=True,
                              headers={"Cookie": self.cookie + cookie} | (headers or {})) as response:
             if response.status_code != 200:
-                response.failure(f"{response.status_code}: {(response.text or '')[:120]}")
+                response.failure(failure_text(response))
                 return ""
             return response.text or ""
 
@@ -203,7 +217,7 @@ class Staff(FastHttpUser):
         with self.client.request(method, self.hosts.url(path), name=f"api: {name}", catch_response=True,
                                  json=body, headers=self.api_headers | (headers or {})) as response:
             if response.status_code not in ok:
-                response.failure(f"{response.status_code}: {(response.text or '')[:160]}")
+                response.failure(failure_text(response))
                 return None
             return response.json()
 
@@ -349,7 +363,7 @@ class Tablet(Staff):
                               headers={"Cookie": self.cookie + self.worklist_cookie, "HX-Request": "true",
                                        "HX-Target": "worklist"}) as response:
             if response.status_code != 200:
-                response.failure(f"{response.status_code}: {(response.text or '')[:160]}")
+                response.failure(failure_text(response))
                 return
             self.html = response.text or self.html
 
