@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: install run test bench lint screenshots pacs
+.PHONY: install run test bench bench-peak lint screenshots pacs
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -33,6 +33,12 @@ test: install
 # BENCH_ORDERS, BENCH_BACKENDS, BENCH_REUSE=1 and BENCH_ARGS tune it.
 bench: install
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# A department at peak (see bench/README.md): every role at once against gunicorn on PostgreSQL,
+# two instances, the capacity steps and the worklist at scale; < 10 min on 2 cores.
+# BENCH_PEAK_SECONDS, BENCH_PEAK_STEPS, BENCH_PEAK_ORDERS, BENCH_REUSE=1 ... tune it.
+bench-peak: install
+	$(PY) -m bench.peak
 
 lint: install
 	$(VENV)/bin/ruff check .
