@@ -114,13 +114,12 @@ def test_dashboard_counts(app, make_order):
 
 
 def test_worklist_has_todays_scheduled_and_in_progress(app, make_order):
-    scheduled = make_order("scheduled")  # scheduled an hour from now by the factory
+    scheduled = make_order("scheduled")  # booked later today by the factory
     running = make_order("in_progress", modality="CT", body_part="HEAD", procedure_code="70450")
     make_order("ordered")
     make_order("completed")
     with app.app_context():
-        now = datetime.now(timezone.utc) + timedelta(hours=1)
-        day = now.date()
+        day = datetime.now(timezone.utc).date()  # the clinic's day (APP_TIMEZONE is UTC here)
         assert {o.id for o in worklist_orders(day)} == {scheduled.id, running.id}
         assert {o.id for o in worklist_orders(day, modality="CT")} == {running.id}
         assert {o.id for o in worklist_orders(date(2000, 1, 1))} == {running.id}
