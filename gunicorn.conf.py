@@ -25,6 +25,7 @@ accesslog = os.environ.get("ACCESS_LOG", "-")
 control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "0") != "1"
 
 _embedded_redis = None
+_children = None
 
 
 def _load_module(name, *parts):
@@ -51,7 +52,18 @@ def on_starting(server):
     server.log.info("Live events: embedded Redis at %s", os.environ["REDIS_URL"])
 
 
+def when_ready(server):
+    """Background commands beside the server (webapp/children.py: the outbox dispatcher, the HL7
+    listener when HL7_INBOUND_PORT is set, ...), with the embedded Redis's URL in their environment."""
+    global _children
+    children = _load_module("imaging_children", "children.py")
+    _children = children.Children()
+    _children.start(os.environ, server.log.info)
+
+
 def on_exit(server):
+    if _children is not None:
+        _children.stop(server.log.info)
     if _embedded_redis is not None:
         _embedded_redis.stop()
         server.log.info("Live events: embedded Redis stopped")

@@ -67,9 +67,9 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp import auth, dashboard, dicom, events, imaging, patients, visits, web
+    from webapp import auth, dashboard, dicom, events, hl7, imaging, outbox, patients, visits, web
 
-    for package in (web, auth, dashboard, patients, visits, imaging, dicom, events):
+    for package in (web, auth, dashboard, patients, visits, imaging, dicom, events, hl7, outbox):
         app.register_blueprint(package.bp)
     events.init_app(app)
 

@@ -44,6 +44,25 @@ def _csv(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
+def _destinations(name: str) -> list[str]:
+    """``host:port[,host:port]``; anything else stops the start with a clear error."""
+    destinations = _csv(os.environ.get(name))
+    for destination in destinations:
+        host, _, port = destination.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{name} must be host:port[,host:port], not {destination!r}.")
+    return destinations
+
+
+def _port(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) > 65535:
+        raise ValueError(f"{name} must be a port number, not {value!r}.")
+    return int(value)
+
+
 class Config:
     """Runtime configuration, read from the environment (the README's table; details in docs/)."""
 
@@ -93,6 +112,19 @@ class Config:
         self.APP_TIMEZONE = os.environ.get("APP_TIMEZONE", "UTC")
         self.DICOM_ALLOWED_AE_TITLES = _csv(os.environ.get("DICOM_ALLOWED_AE_TITLES"))
         self.DICOM_OFFER_ORDERED = os.environ.get("DICOM_OFFER_ORDERED", "0") == "1"
+        # HL7 v2 over MLLP (webapp/hl7, webapp/outbox; docs/interfaces.md).
+        self.HL7_OUTBOUND = _destinations("HL7_OUTBOUND")
+        self.HL7_SENDING_APPLICATION = os.environ.get("HL7_SENDING_APPLICATION", "IMAGINGORDERS")
+        self.HL7_SENDING_FACILITY = os.environ.get("HL7_SENDING_FACILITY", "RADIOLOGY")
+        self.HL7_INBOUND_PORT = _port("HL7_INBOUND_PORT")
+        self.HL7_INBOUND_HOST = os.environ.get("HL7_INBOUND_HOST", "127.0.0.1")
+        self.HL7_TIMEOUT_SECONDS = float(os.environ.get("HL7_TIMEOUT_SECONDS", "10"))
+        self.OUTBOX_MAX_ATTEMPTS = max(1, _count("OUTBOX_MAX_ATTEMPTS", "20"))
+        # Waits between attempts double from the first to the longest (seconds).
+        self.OUTBOX_RETRY_SECONDS = float(os.environ.get("OUTBOX_RETRY_SECONDS", "1"))
+        self.OUTBOX_RETRY_MAX_SECONDS = float(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", "300"))
+        # How often an idle dispatcher looks for new messages (seconds).
+        self.OUTBOX_POLL_SECONDS = float(os.environ.get("OUTBOX_POLL_SECONDS", "0.2"))
         self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
         self.SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "12"))
         # The cookie itself never outlives the absolute limit; the idle limit is checked per request.
