@@ -85,7 +85,21 @@ class MllpClient:
         return self.sock
 
     def send(self, text: str) -> str:
-        """Send ``text``; the receiver's answer. Any failure closes the connection and raises MllpError."""
+        """Send ``text``; the receiver's answer. Any failure closes the connection and raises MllpError.
+
+        A connection that already carried a message and fails before any answer was probably
+        closed by the receiver just after its last answer (one message per connection): the
+        message goes once more over a new connection (at least once, as the outbox promises).
+        """
+        reused = self.sock is not None
+        try:
+            return self._exchange(text)
+        except MllpError:
+            if not reused:
+                raise
+        return self._exchange(text)
+
+    def _exchange(self, text: str) -> str:
         sock = self._connection()
         reader = FrameReader()
         try:
