@@ -56,6 +56,7 @@ def upgrade():
     sa.Column('claimed_until', webapp.db_types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', webapp.db_types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', webapp.db_types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_by', sa.String(length=64), nullable=True),
     sa.CheckConstraint("state IN ('pending', 'failed', 'dead', 'sent')", name=op.f('ck_outbox_messages_state_valid')),
     sa.ForeignKeyConstraint(['order_id'], ['imaging_orders.id'], name=op.f('fk_outbox_messages_order_id_imaging_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_messages'))

@@ -43,8 +43,8 @@ def run_dispatchers(app):
 
     def start(count: int = 1, **kwargs):
         started = []
-        for index in range(count):
-            dispatcher = Dispatcher(app, name=f"test-{len(running) + index}", **kwargs)
+        for _ in range(count):
+            dispatcher = Dispatcher(app, name=f"test-{len(running)}", **kwargs)
             stop = threading.Event()
             thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
             thread.start()
@@ -53,7 +53,7 @@ def run_dispatchers(app):
         return started
 
     yield start
-    for stop, thread in running:
+    for stop, _thread in running:
         stop.set()
     for _stop, thread in running:
         thread.join(15)

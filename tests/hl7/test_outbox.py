@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-import pytest
 from sqlalchemy import func, select
 
 from tests.hl7.conftest import outbox_rows

@@ -152,7 +152,8 @@ class Dispatcher:
                     continue
                 row.claimed_by, row.claimed_until = None, None
                 if item.sent:
-                    row.state, row.sent_at, row.attempts, row.last_error = "sent", now, row.attempts + 1, None
+                    row.state, row.sent_at, row.sent_by = "sent", now, self.name
+                    row.attempts, row.last_error = row.attempts + 1, None
                 elif item.tried or item.error:
                     row.attempts += 1
                     row.last_error = (item.error or "failed")[:2000]

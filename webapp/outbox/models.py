@@ -44,6 +44,7 @@ class OutboxMessage(db.Model):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_by: Mapped[str | None] = mapped_column(String(64))  # the dispatcher that delivered it
 
     order = relationship("ImagingOrder")
 
