@@ -156,3 +156,16 @@ def test_an_ae_answer_is_retried_then_delivered(app, receiver, make_order, run_d
     first = outbox_rows(app)[0]
     assert first.attempts == 2
     assert order.accession_number == field(messages[0], "ORC", 3)
+
+
+def test_an_order_from_the_ehr_goes_out_with_the_ehr_numbers(app, receiver, make_user, run_dispatchers):
+    from tests.hl7.test_inbound import orm
+    from webapp.hl7.listener import handle_message
+
+    make_user("doctor", username="drhouse")
+    ack = handle_message(app, orm(placer="EHR-77", visit="V-77"))
+    assert "|AA|" in ack
+    run_dispatchers()
+    message = receiver.wait_for(1)[0]
+    assert (field(message, "ORC", 1), field(message, "ORC", 2), field(message, "PV1", 19)) == ("NW", "EHR-77", "V-77")
+    assert field(message, "ORC", 3) in ack
