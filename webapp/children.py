@@ -17,16 +17,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 PARENT_ENV = "IMAGING_PARENT_PID"
 GRACEFUL = 10.0
 
 
-@dataclass(frozen=True)
-class ChildCommand:
+class ChildCommand(NamedTuple):  # not a dataclass: gunicorn.conf.py loads this file outside sys.modules
     name: str
     # The flask command's arguments for this environment; None when it is not configured.
     arguments: Callable[[Mapping[str, str]], list[str] | None]
