@@ -174,6 +174,20 @@ def _procedure(incoming: Incoming) -> Procedure:
     return procedure
 
 
+def _indication(incoming: Incoming) -> str:
+    indication = (incoming.value("OBR", 31, 2) or incoming.value("OBR", 31, 1) or incoming.value("OBR", 13)
+                  or incoming.value("DG1", 3, 2))
+    if not indication:
+        raise Refusal("AE", "OBR-31 (reason for study) is required.", REQUIRED)
+    return indication
+
+
+def _acting(incoming: Incoming, doctor: User) -> services.Actor:
+    """The doctor, as the order's timeline names the change: "Dr. X (HL7 from EPIC)"."""
+    return services.Actor(role=Role.DOCTOR, label=f"{doctor.display_name} (HL7 from {incoming.value('MSH', 3) or 'EHR'})",
+                          user=doctor)
+
+
 def new_order(incoming: Incoming) -> ImagingOrder:
     """ORC-1 NW: the order, placed as the ordering doctor would place it."""
     placer = incoming.value("ORC", 2) or incoming.value("OBR", 2)
@@ -186,18 +200,14 @@ def new_order(incoming: Incoming) -> ImagingOrder:
         raise Refusal("AE", "ORC-2 (placer order number) is longer than 64 characters.", "102^Data type error^HL70357")
     doctor = ordering_doctor(incoming)
     procedure = _procedure(incoming)
-    indication = (incoming.value("OBR", 31, 2) or incoming.value("OBR", 31, 1) or incoming.value("OBR", 13)
-                  or incoming.value("DG1", 3, 2))
-    if not indication:
-        raise Refusal("AE", "OBR-31 (reason for study) is required.", REQUIRED)
+    indication = _indication(incoming)
     patient = find_patient(incoming)
     visit = find_visit(incoming, patient, doctor, indication)
     priority_code = (incoming.value("OBR", 27, 6) or incoming.value("ORC", 7, 6) or "R").upper()[:1]
     side = incoming.value("OBR", 46).upper()
-    actor = services.Actor(role=Role.DOCTOR, label=f"{doctor.display_name} (HL7 from {incoming.value('MSH', 3) or 'EHR'})",
-                           user=doctor)
     order = services.create_order(
-        actor, patient_id=patient.id, visit_id=visit.id, modality=procedure.modality, body_part=procedure.body_part,
+        _acting(incoming, doctor), patient_id=patient.id, visit_id=visit.id,
+        modality=procedure.modality, body_part=procedure.body_part,
         procedure_code=procedure.code, clinical_indication=indication,
         clinical_history=incoming.value("OBR", 13) or None,
         priority=PRIORITY_FROM_CODE.get(priority_code, "routine"),
@@ -225,10 +235,8 @@ def cancel(incoming: Incoming) -> ImagingOrder:
     if order.status == "cancelled":
         return order
     doctor = ordering_doctor(incoming, required=False) or db.session.get(User, order.ordered_by)
-    actor = services.Actor(role=Role.DOCTOR, label=f"{doctor.display_name} (HL7 from {incoming.value('MSH', 3) or 'EHR'})",
-                           user=doctor)
     reason = incoming.value("ORC", 16, 2) or incoming.value("ORC", 16, 1) or "Cancelled by the EHR (HL7 ORC-1 CA)."
-    return services.cancel_order(actor, order, reason)
+    return services.cancel_order(_acting(incoming, doctor), order, reason)
 
 
 def apply(incoming: Incoming) -> ImagingOrder:
