@@ -57,14 +57,15 @@ class Claimed:
     tried: bool = False
 
 
-def due_messages(now, limit: int):
-    """The statement selecting due messages: heads of their order's queue per receiver, oldest first."""
+def due_messages(now, limit: int, *, lock: bool = True):
+    """The statement selecting due messages: heads of their order's queue per receiver, oldest first
+    (``lock``: claimed rows locked, rows another dispatcher is claiming skipped)."""
     message, earlier = OutboxMessage, aliased(OutboxMessage)
     held_back = exists().where(
         earlier.order_id == message.order_id, earlier.destination == message.destination,
         earlier.id < message.id, earlier.state != "sent",
     )
-    return (
+    statement = (
         select(message)
         .where(
             message.state.in_(("pending", "failed")), message.next_attempt_at <= now,
@@ -72,8 +73,8 @@ def due_messages(now, limit: int):
         )
         .order_by(message.id)
         .limit(limit)
-        .with_for_update(skip_locked=True, of=message)
     )
+    return statement.with_for_update(skip_locked=True, of=message) if lock else statement
 
 
 def retry_delay(attempts: int, first: float, longest: float) -> float:
@@ -94,6 +95,11 @@ class Dispatcher:
     def claim(self) -> list[Claimed]:
         """Take up to batch_size due messages for lease seconds (committed), with their texts built."""
         now = utcnow()
+        # A read first: an idle dispatcher takes no write lock (SQLite's is the whole database).
+        nothing_due = db.session.scalar(due_messages(now, 1, lock=False).with_only_columns(OutboxMessage.id)) is None
+        db.session.rollback()
+        if nothing_due:
+            return []
         with writing():
             rows = db.session.scalars(due_messages(now, self.batch_size)).all()
             claimed = [Claimed(row.id, row.destination, row.kind, row.payload) for row in rows]
