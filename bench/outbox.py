@@ -57,7 +57,7 @@ class Receiver:
                 writer.close()
 
         async def serve():
-            server = await hl7.mllp.start_hl7_server(on_connection, "127.0.0.1", 0)
+            server = await hl7.mllp.start_hl7_server(on_connection, "127.0.0.1", 0, encoding="utf-8")
             self.port = server.sockets[0].getsockname()[1]
             self.ready.set()
             async with server:

@@ -169,3 +169,21 @@ def test_an_order_from_the_ehr_goes_out_with_the_ehr_numbers(app, receiver, make
     message = receiver.wait_for(1)[0]
     assert (field(message, "ORC", 1), field(message, "ORC", 2), field(message, "PV1", 19)) == ("NW", "EHR-77", "V-77")
     assert field(message, "ORC", 3) in ack
+
+
+def test_a_round_that_fails_does_not_stop_the_dispatcher(app, receiver, make_order, run_dispatchers, monkeypatch):
+    from webapp.outbox.dispatcher import Dispatcher
+
+    real_claim, failures = Dispatcher.claim, []
+
+    def claim_failing_once(self):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("a bug in one round")
+        return real_claim(self)
+
+    monkeypatch.setattr(Dispatcher, "claim", claim_failing_once)
+    order = make_order("ordered")
+    run_dispatchers()
+    messages = receiver.wait_for(1)
+    assert failures and [field(m, "ORC", 3) for m in messages] == [order.accession_number]

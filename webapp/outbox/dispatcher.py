@@ -199,14 +199,23 @@ class Dispatcher:
                     busy = self.run_once()
                 except SQLAlchemyError as exc:
                     log.warning("outbox: database unavailable (%s); trying again", type(exc).__name__)
-                    with self.app.app_context():
-                        db.session.rollback()
+                    self._recover()
+                    stop.wait(max(poll, 1.0))
+                    continue
+                except Exception:  # never die silently: the messages stay queued for the next round
+                    log.exception("outbox: round failed; trying again")
+                    self._recover()
                     stop.wait(max(poll, 1.0))
                     continue
                 if not busy:
                     stop.wait(poll)
         finally:
             self.close()
+
+    def _recover(self) -> None:
+        with self.app.app_context():
+            db.session.rollback()
+        self.close()
 
     def close(self) -> None:
         for client in self.clients.values():
