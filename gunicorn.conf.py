@@ -27,12 +27,6 @@ control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "0") != "1"
 _embedded_redis = None
 _children = None
 
-# `flask …` commands the master runs beside the workers (webapp/children.py): (the environment
-# variable that switches one on, or None for always; its arguments).
-CHILD_COMMANDS = [
-    ("ORTHANC_URL", ("pacs", "follow")),  # studies arriving in the PACS matched to orders
-]
-
 
 def _load_module(name, *parts):
     """One module of webapp/ on its own: the master must not import the app (see above)."""
@@ -47,16 +41,6 @@ def _load_module(name, *parts):
 
 def on_starting(server):
     _start_embedded_redis(server)
-    _start_children(server)
-
-
-def _start_children(server):
-    """The configured child commands, after the embedded Redis (they publish live events too)."""
-    global _children
-    children = _load_module("imaging_children", "children.py")
-    wanted = [args for setting, args in CHILD_COMMANDS if setting is None or os.environ.get(setting)]
-    _children = children.Children(wanted, os.path.dirname(os.path.abspath(__file__)), dict(os.environ))
-    _children.start(server.log)
 
 
 def _start_embedded_redis(server):
@@ -72,9 +56,19 @@ def _start_embedded_redis(server):
     server.log.info("Live events: embedded Redis at %s", os.environ["REDIS_URL"])
 
 
+def when_ready(server):
+    """Background commands beside the server (webapp/children.py: the outbox dispatcher, the HL7
+    listener when HL7_INBOUND_PORT is set, the PACS follower when ORTHANC_URL is set), with the
+    embedded Redis's URL in their environment."""
+    global _children
+    children = _load_module("imaging_children", "children.py")
+    _children = children.Children()
+    _children.start(os.environ, server.log.info)
+
+
 def on_exit(server):
     if _children is not None:
-        _children.stop(server.log)
+        _children.stop(server.log.info)
     if _embedded_redis is not None:
         _embedded_redis.stop()
         server.log.info("Live events: embedded Redis stopped")

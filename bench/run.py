@@ -26,7 +26,7 @@ if __package__ in (None, ""):
 
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench import fhir, scenarios  # noqa: E402
+from bench import fhir, outbox, scenarios  # noqa: E402
 from bench.common import (  # noqa: E402
     DEFAULT_PG_SERVER,
     RESULTS,
@@ -89,6 +89,8 @@ def run_backend(app, url: str, backend: str, redis: str | None, *, repeat: int, 
             app, url, backend, clients=8, seconds=5 if quick else 20,
             get_repeat=50 if quick else 300, redis_url=redis)),
         ("fhir", lambda: fhir.scenario_fhir(app, backend, repeat)),
+        ("6", lambda: outbox.scenario_outbox(
+            app, backend, latency_orders=20 if quick else 100, throughput_orders=100 if quick else 500)),
     ]
     rows: list[scenarios.Row] = []
     for number, step in steps:

@@ -75,9 +75,9 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp import auth, dashboard, dicom, events, imaging, pacs, patients, visits, web
+    from webapp import auth, dashboard, dicom, events, hl7, imaging, outbox, pacs, patients, visits, web
 
-    for package in (web, auth, dashboard, patients, visits, imaging, dicom, pacs, events):
+    for package in (web, auth, dashboard, patients, visits, imaging, dicom, pacs, events, hl7, outbox):
         app.register_blueprint(package.bp)
     events.init_app(app)
 

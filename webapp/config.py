@@ -118,6 +118,12 @@ SETTINGS = (
     # (seconds); PACS_COMPLETES_ORDERS=1 completes an in-progress order when its images arrive.
     ("ORTHANC_TIMEOUT", _float, 5), ("PACS_POLL_SECONDS", _float, 2), ("PACS_MAX_BACKOFF_SECONDS", _float, 60),
     ("PACS_COMPLETES_ORDERS", _flag, False),
+    # HL7 (webapp/hl7, webapp/outbox): who we are in MSH-3/MSH-4, where the listener binds, how long
+    # a receiver may take to answer; the outbox's waits between attempts double from the first to
+    # the longest (seconds); how often an idle dispatcher looks for new messages.
+    ("HL7_SENDING_APPLICATION", _text, "IMAGINGORDERS"), ("HL7_SENDING_FACILITY", _text, "RADIOLOGY"),
+    ("HL7_INBOUND_HOST", _text, "127.0.0.1"), ("HL7_TIMEOUT_SECONDS", _float, 10),
+    ("OUTBOX_RETRY_SECONDS", _float, 1), ("OUTBOX_RETRY_MAX_SECONDS", _float, 300), ("OUTBOX_POLL_SECONDS", _float, 0.2),
 )
 
 
@@ -127,6 +133,25 @@ def _database_url(instance: Path) -> str:
     if url.startswith(("postgres://", "postgresql://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def _destinations(name: str) -> list[str]:
+    """``host:port[,host:port]``; anything else stops the start with a clear error."""
+    destinations = _names(name)
+    for destination in destinations:
+        host, _, port = destination.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{name} must be host:port[,host:port], not {destination!r}.")
+    return destinations
+
+
+def _port(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) > 65535:
+        raise ValueError(f"{name} must be a port number, not {value!r}.")
+    return int(value)
 
 
 class Config:
@@ -150,6 +175,10 @@ class Config:
         self.ORTHANC_USERNAME = os.environ.get("ORTHANC_USERNAME") or None
         self.ORTHANC_PASSWORD = os.environ.get("ORTHANC_PASSWORD") or None
         self.VIEWER_URL_TEMPLATE = os.environ.get("VIEWER_URL_TEMPLATE") or None
+        # HL7 v2 over MLLP (webapp/hl7, webapp/outbox; docs/interfaces.md).
+        self.HL7_OUTBOUND = _destinations("HL7_OUTBOUND")
+        self.HL7_INBOUND_PORT = _port("HL7_INBOUND_PORT")
+        self.OUTBOX_MAX_ATTEMPTS = max(1, _count("OUTBOX_MAX_ATTEMPTS", 20))
         # The cookie itself never outlives the absolute limit; the idle limit is checked per request.
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SESSION_MAX_HOURS)
         self.SESSION_COOKIE_HTTPONLY = True

@@ -5,6 +5,7 @@ from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient
 from webapp.auth.models import User
 from webapp.auth.throttle import LoginThrottle
 from webapp.dicom.models import PerformedProcedureStep
+from webapp.hl7.models import Hl7PlacerOrder, Hl7VisitNumber
 from webapp.imaging.models import (
     BodyPart,
     ImagingModality,
@@ -16,13 +17,15 @@ from webapp.imaging.models import (
     Procedure,
     Station,
 )
+from webapp.outbox.models import OutboxAction, OutboxMessage
 from webapp.pacs.models import PacsFollowState, PacsStudy
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
-    "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "LoginThrottle",
-    "OrderCounter", "OrderEvent", "OrderFormSubmission", "OrderStatusCount", "PacsFollowState", "PacsStudy",
+    "BodyPart", "Diagnosis", "Hl7PlacerOrder", "Hl7VisitNumber", "IdempotencyKey", "ImagingModality",
+    "ImagingOrder", "LoginThrottle", "OrderCounter", "OrderEvent", "OrderFormSubmission", "OrderStatusCount",
+    "OutboxAction", "OutboxMessage", "PacsFollowState", "PacsStudy",
     "Patient", "PatientAccessLog",
     "PatientAccessLogPatient",
     "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",

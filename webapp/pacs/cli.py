@@ -12,6 +12,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from webapp.children import watch_parent
 from webapp.errors import ServiceError
 from webapp.pacs.client import OrthancUnavailable
 
@@ -39,6 +40,7 @@ def follow_command() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    watch_parent(stop.set)  # started by `make run`: stop with it, even if it dies without telling us
     click.echo(f"PACS follower: following {follower.client.url}/changes. Ctrl-C stops it.")
     sys.stdout.flush()
     follower.follow(stop)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from tests.hl7.peers import Receiver, free_port
+from webapp.extensions import db
+from webapp.outbox.models import OutboxMessage
+
+
+@pytest.fixture
+def receiver_port():
+    return free_port()
+
+
+@pytest.fixture
+def receiver(receiver_port):
+    peer = Receiver(receiver_port).start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def outbox_settings():
+    """Quick retries for the tests; a module may override (e.g. OUTBOX_MAX_ATTEMPTS)."""
+    return {"OUTBOX_RETRY_SECONDS": 0.05, "OUTBOX_RETRY_MAX_SECONDS": 0.2, "OUTBOX_POLL_SECONDS": 0.05,
+            "HL7_TIMEOUT_SECONDS": 3.0}
+
+
+@pytest.fixture
+def app_config(receiver_port, outbox_settings):
+    return {"HL7_OUTBOUND": [f"127.0.0.1:{receiver_port}"], **outbox_settings}
+
+
+@pytest.fixture
+def run_dispatchers(app):
+    """run_dispatchers(n=1) starts n dispatchers in threads; all stop at the end of the test."""
+    from webapp.outbox.dispatcher import Dispatcher
+
+    running = []
+
+    def start(count: int = 1, **kwargs):
+        started = []
+        for _ in range(count):
+            dispatcher = Dispatcher(app, name=f"test-{len(running)}", **kwargs)
+            stop = threading.Event()
+            thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
+            thread.start()
+            running.append((stop, thread))
+            started.append(dispatcher)
+        return started
+
+    yield start
+    for stop, _thread in running:
+        stop.set()
+    for _stop, thread in running:
+        thread.join(15)
+
+
+def outbox_rows(app) -> list[OutboxMessage]:
+    with app.app_context():
+        rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        db.session.expunge_all()
+        return rows

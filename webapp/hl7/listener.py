@@ -1,0 +1,91 @@
+"""The MLLP listener of ``flask hl7 listen``: one thread per connection, many messages per connection.
+
+Each message is handled in its own transaction (webapp.hl7.inbound) and answered with an ACK
+before the next one is read; the order's live event is published after the commit like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+import socketserver
+
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
+
+from webapp.db_retry import run_in_transaction
+from webapp.extensions import db, writing
+from webapp.hl7 import inbound
+from webapp.hl7.ack import build_ack
+from webapp.hl7.messages import Header
+from webapp.hl7.mllp import FrameReader, MllpError, frame
+
+log = logging.getLogger(__name__)
+IDLE_SECONDS = 300  # a connection that sends nothing for this long is closed
+
+
+def header_of(app: Flask) -> Header:
+    config = app.config
+    return Header(config["HL7_SENDING_APPLICATION"], config["HL7_SENDING_FACILITY"], zone=config["APP_TIMEZONE"])
+
+
+def handle_message(app: Flask, text: str) -> str:
+    """The ACK to one message: AA with the accession number once the change is committed, else AE/AR."""
+    header = header_of(app)
+    try:
+        incoming = inbound.parse(text)
+    except inbound.Refusal as refusal:
+        return build_ack({}, refusal.code, refusal.text, header, error=refusal.error)
+    ids = incoming.header()
+
+    def attempt():
+        order = inbound.apply(incoming)
+        accession_number = order.accession_number
+        db.session.commit()
+        return accession_number
+
+    with app.app_context(), writing():
+        try:
+            accession_number = run_in_transaction(attempt, "HL7 ORM")
+        except inbound.Refusal as refusal:
+            db.session.rollback()
+            log.info("HL7 %s from %s answered %s: %s", ids["control_id"], ids["application"], refusal.code, refusal.text)
+            return build_ack(ids, refusal.code, refusal.text, header, error=refusal.error)
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.exception("HL7 %s: database error", ids["control_id"])
+            return build_ack(ids, "AE", "The order database could not record the message; send it again.", header)
+    log.info("HL7 %s from %s: order %s", ids["control_id"], ids["application"], accession_number)
+    return build_ack(ids, "AA", "", header, accession_number=accession_number)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        app = self.server.app
+        self.request.settimeout(IDLE_SECONDS)
+        reader = FrameReader()
+        while True:
+            try:
+                data = self.request.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            try:
+                messages = reader.feed(data)
+            except MllpError:
+                return
+            for message in messages:
+                answer = handle_message(app, message.decode("utf-8", errors="replace"))
+                try:
+                    self.request.sendall(frame(answer))
+                except OSError:
+                    return
+
+
+class Listener(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, app: Flask, host: str, port: int) -> None:
+        self.app = app
+        super().__init__((host, port), _Handler)

@@ -1,0 +1,42 @@
+"""Which order events send which HL7 message, and the order statuses as HL7 codes.
+
+One table decides it for every road an order changes by (pages, API, tablet, MPPS, HL7 in):
+webapp.outbox.writer reads it for each new order event. Events not named here (notes, a
+scanner's discontinued or refused step) send nothing.
+"""
+
+from __future__ import annotations
+
+# event type -> (message type, ORC-1 order control for ORM / OBR-25 result status for ORU)
+HL7_MESSAGES: dict[str, tuple[str, str]] = {
+    "created": ("ORM^O01", "NW"),  # new order
+    "updated": ("ORM^O01", "XO"),  # details changed
+    "schedule": ("ORM^O01", "SC"),  # status changed (ORC-5 says to what)
+    "reschedule": ("ORM^O01", "SC"),
+    "start": ("ORM^O01", "SC"),
+    "complete": ("ORM^O01", "SC"),
+    "cancel": ("ORM^O01", "CA"),  # cancelled
+    "report": ("ORU^R01", "F"),  # final report: impression and findings as OBX
+    # Addenda (issue 15): the addendum's event type goes here as ("ORU^R01", "C"), corrected result.
+}
+
+# ORC-5 order status (HL7 table 0038). A placed order that is not booked yet has none.
+ORDER_STATUS = {
+    "ordered": "",
+    "scheduled": "SC",
+    "in_progress": "IP",
+    "completed": "CM",
+    "reported": "CM",
+    "cancelled": "CA",
+}
+
+# OBR-27 quantity/timing, component 6 (priority): S stat, A as soon as possible, R routine.
+PRIORITY_CODES = {"stat": "S", "urgent": "A", "routine": "R"}
+PRIORITY_FROM_CODE = {code: priority for priority, code in PRIORITY_CODES.items()}
+
+SEX_CODES = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
+SEX_FROM_CODE = {code: sex for sex, code in SEX_CODES.items()} | {"A": "other", "N": "unknown"}
+
+# OBX-3 of the report's text (LOINC).
+IMPRESSION_CODE = ("19005-8", "Radiology Imaging study [Impression] (narrative)", "LN")
+FINDINGS_CODE = ("18782-3", "Radiology Study observation (narrative)", "LN")

@@ -1,0 +1,176 @@
+"""ORM^O01 and ORU^R01 (HL7 v2.5.1) built with hl7apy from an order snapshot (webapp.hl7.snapshot).
+
+Identifiers: ORC-2/OBR-2 the placer number (the EHR's own when the order came from it, else our
+order number), ORC-3/OBR-3 and OBR-18 the accession number (filler), PID-3 the MRN, PV1-19 the
+visit number, OBR-4 the procedure code (CPT-4) and name. MSH-10 is the outbox message id, so a
+message sent again carries the same control id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from hl7apy.core import Message
+
+from webapp.hl7 import VERSION
+from webapp.hl7.mapping import (
+    FINDINGS_CODE,
+    IMPRESSION_CODE,
+    ORDER_STATUS,
+    PRIORITY_CODES,
+    SEX_CODES,
+)
+
+_ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
+# Line breaks stand as this (a private-use character) until the text is made: hl7apy would escape
+# the backslashes of \.br\ in a TX field.
+_LINE_BREAK = "\ue000"
+
+
+def escape(text: str | None) -> str:
+    """Text as one HL7 component: delimiters escaped, line breaks kept for :func:`er7`."""
+    value = (text or "").replace(_LINE_BREAK, "")
+    for char, sequence in _ESCAPES:
+        value = value.replace(char, sequence)
+    return _LINE_BREAK.join(value.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
+def er7(message: Message) -> str:
+    """The message's text (segments end with CR), line breaks as the \\.br\\ escape."""
+    return message.to_er7().replace(_LINE_BREAK, "\\.br\\")
+
+
+@dataclass(frozen=True)
+class Header:
+    """MSH-3 to MSH-6 and the clinic's time zone for timestamps."""
+
+    sending_application: str = "IMAGINGORDERS"
+    sending_facility: str = "RADIOLOGY"
+    receiving_application: str = ""
+    receiving_facility: str = ""
+    zone: str = "UTC"
+
+
+def timestamp(value: str | None, zone: str) -> str:
+    """An ISO date or datetime (UTC) as an HL7 TS in the clinic's zone, with its offset."""
+    if not value:
+        return ""
+    if len(value) == 10:
+        return date.fromisoformat(value).strftime("%Y%m%d")
+    return datetime.fromisoformat(value).astimezone(ZoneInfo(zone)).strftime("%Y%m%d%H%M%S%z")
+
+
+def _msh(message: Message, header: Header, kind: str, control_id: str, at: str | None) -> None:
+    message.msh.msh_3 = escape(header.sending_application)
+    message.msh.msh_4 = escape(header.sending_facility)
+    message.msh.msh_5 = escape(header.receiving_application)
+    message.msh.msh_6 = escape(header.receiving_facility)
+    message.msh.msh_7 = timestamp(at, header.zone)
+    message.msh.msh_9 = kind
+    message.msh.msh_10 = control_id
+    message.msh.msh_11 = "P"
+    message.msh.msh_18 = "UNICODE UTF-8"
+
+
+def _pid_pv1(patient_group, visit_group: str, snapshot: dict, header: Header) -> None:
+    patient = snapshot["patient"]
+    pid = patient_group.pid
+    pid.pid_1 = "1"
+    pid.pid_3 = f"{escape(patient['mrn'])}^^^{escape(header.sending_facility)}^MR"
+    pid.pid_5 = f"{escape(patient['last_name'])}^{escape(patient['first_name'])}"
+    pid.pid_7 = timestamp(patient["date_of_birth"], header.zone)
+    pid.pid_8 = SEX_CODES.get(patient["sex"], "U")
+    segment = patient_group.add_group(visit_group).pv1
+    segment.pv1_1 = "1"
+    segment.pv1_2 = "O"
+    segment.pv1_19 = escape(snapshot["visit"]["number"])
+    segment.pv1_44 = timestamp(snapshot["visit"]["date"], header.zone)
+
+
+def _provider(person: dict | None) -> str:
+    if not person:
+        return ""
+    given, _, family = person["name"].rpartition(" ")
+    return f"{escape(person['id'])}^{escape(family)}^{escape(given)}"
+
+
+def _orc(orc, snapshot: dict, control: str, header: Header) -> None:
+    orc.orc_1 = control
+    orc.orc_2 = escape(snapshot["placer_number"])
+    orc.orc_3 = escape(snapshot["accession_number"])
+    orc.orc_5 = ORDER_STATUS.get(snapshot["status"], "")
+    orc.orc_9 = timestamp(snapshot["at"], header.zone)
+    orc.orc_12 = _provider(snapshot["ordering_provider"])
+
+
+def _obr(obr, snapshot: dict, header: Header) -> None:
+    obr.obr_1 = "1"
+    obr.obr_2 = escape(snapshot["placer_number"])
+    obr.obr_3 = escape(snapshot["accession_number"])
+    code = snapshot["procedure_code"] or f"{snapshot['modality']}-{snapshot['body_part']}"
+    name = snapshot["procedure_name"] or f"{snapshot['modality']} {snapshot['body_part']}"
+    obr.obr_4 = f"{escape(code)}^{escape(name)}^{'C4' if snapshot['procedure_code'] else 'L'}"
+    obr.obr_6 = timestamp(snapshot["ordered_date"], header.zone)
+    obr.obr_7 = timestamp(snapshot["performed_date"], header.zone)
+    obr.obr_16 = _provider(snapshot["ordering_provider"])
+    obr.obr_18 = escape(snapshot["accession_number"])
+    obr.obr_19 = escape(snapshot["order_number"])
+    obr.obr_24 = escape(snapshot["modality"])
+    obr.obr_27 = f"^^^{timestamp(snapshot['scheduled_date'], header.zone)}^^{PRIORITY_CODES[snapshot['priority']]}"
+    obr.obr_31 = f"^{escape(snapshot['clinical_indication'])}"
+    if snapshot["laterality"]:
+        obr.obr_46 = escape(snapshot["laterality"].upper())
+
+
+def build_orm(snapshot: dict, control: str, control_id: str, header: Header) -> str:
+    """ORM^O01: ORC-1 ``control`` (NW, XO, SC, CA), ORC-5 the order's status."""
+    message = Message("ORM_O01", version=VERSION)
+    _msh(message, header, "ORM^O01^ORM_O01", control_id, snapshot["at"])
+    _pid_pv1(message.add_group("ORM_O01_PATIENT"), "ORM_O01_PATIENT_VISIT", snapshot, header)
+    order = message.add_group("ORM_O01_ORDER")
+    _orc(order.orc, snapshot, control, header)
+    detail = order.add_group("ORM_O01_ORDER_DETAIL")
+    _obr(detail.add_segment("OBR"), snapshot, header)
+    if snapshot["diagnosis"]:
+        dg1 = detail.add_segment("DG1")
+        dg1.dg1_1 = "1"
+        dg1.dg1_3 = f"{escape(snapshot['diagnosis']['code'])}^{escape(snapshot['diagnosis']['description'])}^I10"
+        dg1.dg1_6 = "W"
+    if snapshot["status"] == "cancelled" and snapshot["cancellation_reason"]:
+        order.orc.orc_16 = f"^{escape(snapshot['cancellation_reason'])}"
+    return er7(message)
+
+
+def build_oru(snapshot: dict, result_status: str, control_id: str, header: Header) -> str:
+    """ORU^R01: OBR-25 ``result_status`` (F final, C corrected), impression and findings as OBX."""
+    message = Message("ORU_R01", version=VERSION)
+    _msh(message, header, "ORU^R01^ORU_R01", control_id, snapshot["at"])
+    result = message.add_group("ORU_R01_PATIENT_RESULT")
+    _pid_pv1(result.add_group("ORU_R01_PATIENT"), "ORU_R01_VISIT", snapshot, header)
+    observation = result.add_group("ORU_R01_ORDER_OBSERVATION")
+    _orc(observation.orc, snapshot, "RE", header)
+    _obr(observation.obr, snapshot, header)
+    observation.obr.obr_22 = timestamp(snapshot["reported_date"] or snapshot["at"], header.zone)
+    observation.obr.obr_25 = result_status
+    if snapshot["radiologist"]:
+        observation.obr.obr_32 = _provider(snapshot["radiologist"]).replace("^", "&")
+    for index, (code, text) in enumerate(
+        ((IMPRESSION_CODE, snapshot["impression"]), (FINDINGS_CODE, snapshot["findings"])), start=1
+    ):
+        obx = observation.add_group("ORU_R01_OBSERVATION").obx
+        obx.obx_1 = str(index)
+        obx.obx_2 = "TX"
+        obx.obx_3 = "^".join(code)
+        obx.obx_5 = escape(text)
+        obx.obx_11 = result_status
+    return er7(message)
+
+
+def build_message(kind: str, snapshot: dict, control_id: str, header: Header) -> str:
+    """The ER7 text of an outbox message of ``kind`` ("ORM^O01 NW", "ORU^R01 F", ...)."""
+    message_type, code = kind.split(" ")
+    if message_type == "ORU^R01":
+        return build_oru(snapshot, code, control_id, header)
+    return build_orm(snapshot, code, control_id, header)
