@@ -33,7 +33,7 @@ def test_make_run_starts_the_follower_and_ctrl_c_stops_it(app, pacs, tmp_path, m
                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         assert wait_until(lambda: "PACS follower: following" in log_path.read_text(), 60), log_path.read_text()
-        follower_pid = int(re.search(r"Started `flask pacs follow` \(pid (\d+)\)", log_path.read_text()).group(1))
+        follower_pid = int(re.search(r"Started PACS follower \(pid (\d+)\)", log_path.read_text()).group(1))
         follower = psutil.Process(follower_pid)
 
         pacs.send(order_study(tmp_path, order, order.patient.mrn, series=(1,)))
@@ -50,6 +50,6 @@ def test_make_run_starts_the_follower_and_ctrl_c_stops_it(app, pacs, tmp_path, m
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     output = log_path.read_text()
-    assert "PACS follower stopped." in output and "Stopped `flask pacs follow`" in output
+    assert "PACS follower stopped." in output and "Stopped PACS follower" in output
     assert "Traceback" not in output, output
     assert not follower.is_running() or follower.status() == psutil.STATUS_ZOMBIE
