@@ -59,6 +59,7 @@
     var swapped = event.target;
     var source = event.detail.requestConfig ? event.detail.requestConfig.elt : null;
     if (event.detail.target && event.detail.target.id === "dialog-body") {
+      if (d.querySelector("#dialog-title")) { d.setAttribute("aria-labelledby", "dialog-title"); }
       if (!d.open) { d.showModal(); }
       focusFirst(d);
     } else if (d.open && d.contains(swapped)) {
@@ -110,6 +111,7 @@
   document.addEventListener("close", function (event) {
     if (event.target.id === "app-dialog") {
       document.getElementById("dialog-body").innerHTML = "";
+      event.target.removeAttribute("aria-labelledby");
     }
   }, true);
 
