@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from tests.browser.day_data import add_day_orders
@@ -50,6 +51,12 @@ def open_page(browser, day_server):
         context.close()
 
 
+def _serious(page) -> list[str]:
+    """axe-core's serious and critical violations on the page."""
+    return [f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in Axe().run(page).response["violations"] if v.get("impact") in ("serious", "critical")]
+
+
 def _size(viewport: dict) -> str:
     return f"{viewport['width']}x{viewport['height']}"
 
@@ -72,6 +79,7 @@ def test_tablet_worklist(open_page, day_server, viewport, tmp_path):
     expect(page.locator("#nav-worklist")).to_have_attribute("aria-current", "page")
     assert page.evaluate(SMALL_CONTROLS) == []
     page.screenshot(path=str(tmp_path / f"tablet-menu-{_size(viewport)}.png"), full_page=False)
+    assert _serious(page) == []
     page.keyboard.press("Escape")
     expect(page.locator("#nav-worklist")).to_be_hidden()
 
@@ -154,6 +162,7 @@ def test_wall_fits_the_screen(open_page, day_server, viewport, tmp_path):
     expect(page.locator("#wall-clock")).to_have_text(re.compile(r"^\d\d:\d\d$"))
     expect(page.locator("#wall-stale")).to_be_hidden()
     page.screenshot(path=str(tmp_path / f"wall-{_size(viewport)}.png"))
+    assert _serious(page) == []
 
     # The stream is down: the whole screen dims and says how old the figures are.
     down = open_page(viewport)
@@ -179,6 +188,7 @@ def test_desktop_sidebar_marks_the_page(open_page, day_server, tmp_path):
     rank = {"stat": 0, "urgent": 1, "routine": 2}
     assert [rank[p] for p in priorities] == sorted(rank[p] for p in priorities)
     page.screenshot(path=str(tmp_path / "queue-to-schedule-1440x900.png"))
+    assert _serious(page) == []
     page.locator("#nav-to-report").click()
     expect(page.locator("#nav-to-report")).to_have_attribute("aria-current", "page")
     expect(page.locator("#app-sidebar .nav-link.active")).to_have_count(1)
