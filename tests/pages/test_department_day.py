@@ -194,3 +194,11 @@ def test_wall_waits_from_booking_or_order_and_lists_scans_apart(app, client, aut
     assert running.accession_number not in waiting and routine.accession_number not in waiting
     assert f'id="wall-scan-{running.id}"' in page.split('id="wall-scanning-list"')[1]
     assert 'id="wall-clock"' in page and 'id="wall-stale"' in page
+
+
+@pytest.mark.parametrize("minutes, text", [(0, "0 min"), (59, "59 min"), (60, "1 h"), (200, "3 h 20 min"),
+                                           (4999, "3 d 11 h"), (2880, "2 d"), (-5, "0 min"), (None, "0 min")])
+def test_durations_read_in_hours_and_days(minutes, text):
+    from webapp.dashboard.formatting import duration_text
+
+    assert duration_text(minutes) == text

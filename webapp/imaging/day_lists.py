@@ -40,7 +40,7 @@ class TabletEntry:
     overdue: bool  # booked before now and not started
 
 
-def _tablet_statement(start: datetime, end: datetime, today: bool, now: datetime):
+def _tablet_statement(start: datetime, end: datetime, today: bool):
     booked_this_day = and_(ImagingOrder.status == "scheduled", ImagingOrder.scheduled_date >= start,
                            ImagingOrder.scheduled_date < end)
     shown = [booked_this_day]
@@ -63,7 +63,7 @@ def tablet_day(day: date | None = None, station: str | None = None, now: datetim
     now = now or utcnow()
     day = day or clinic_today(now)
     start, end = clinic_day_bounds(day)
-    statement = _tablet_statement(start, end, day == clinic_today(now), now)
+    statement = _tablet_statement(start, end, day == clinic_today(now))
     if station:
         statement = statement.where(ImagingOrder.scheduled_station_ae == station)
     orders = db.session.execute(statement).unique().scalars()
