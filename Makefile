@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: install run test bench lint screenshots
+.PHONY: install run test bench bench-peak lint screenshots pacs
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -34,9 +34,23 @@ test: install
 bench: install
 	$(PY) -m bench.run $(BENCH_ARGS)
 
+# A department at peak (see bench/README.md): every role at once against gunicorn on PostgreSQL,
+# two instances, the capacity steps and the worklist at scale; < 10 min on 2 cores.
+# BENCH_PEAK_SECONDS, BENCH_PEAK_STEPS, BENCH_PEAK_ORDERS, BENCH_REUSE=1 ... tune it.
+bench-peak: install
+	$(PY) -m bench.peak
+
 lint: install
 	$(VENV)/bin/ruff check .
 
 # Screenshots of the main pages for docs/web-pages.md (real server, headless Chromium).
 screenshots: install
 	$(PY) scripts/screenshots.py
+
+# A local Orthanc for development (docs/pacs.md): HTTP on 127.0.0.1:8042, DICOM on 4242 (AE ORTHANC),
+# data under instance/orthanc. Then: ORTHANC_URL=http://127.0.0.1:8042 make run
+ORTHANC ?= Orthanc
+pacs:
+	@command -v $(ORTHANC) >/dev/null || { echo "Orthanc is not installed (Debian: apt-get install orthanc)"; exit 1; }
+	mkdir -p instance/orthanc
+	$(ORTHANC) pacs/orthanc.json

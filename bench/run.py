@@ -26,7 +26,7 @@ if __package__ in (None, ""):
 
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench import scenarios  # noqa: E402
+from bench import fhir, scenarios  # noqa: E402
 from bench.common import (  # noqa: E402
     DEFAULT_PG_SERVER,
     RESULTS,
@@ -88,6 +88,7 @@ def run_backend(app, url: str, backend: str, redis: str | None, *, repeat: int, 
         ("3", lambda: scenarios.scenario_http(
             app, url, backend, clients=8, seconds=5 if quick else 20,
             get_repeat=50 if quick else 300, redis_url=redis)),
+        ("fhir", lambda: fhir.scenario_fhir(app, backend, repeat)),
     ]
     rows: list[scenarios.Row] = []
     for number, step in steps:

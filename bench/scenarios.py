@@ -125,7 +125,8 @@ def deep_cursor(app, args: dict[str, str]) -> tuple[str, int, int]:
     """A cursor 90% of the way into the filtered list, the list's size and the cursor's position."""
     from webapp.extensions import db
     from webapp.imaging.models import ImagingOrder
-    from webapp.imaging.queries import OrderFilter, _filtered, encode_cursor
+    from webapp.imaging.order_list import OrderFilter, _filtered
+    from webapp.paging import encode_cursor
 
     with app.app_context():
         filters = OrderFilter.from_args(args)
@@ -135,7 +136,7 @@ def deep_cursor(app, args: dict[str, str]) -> tuple[str, int, int]:
             _filtered(select(ImagingOrder), filters)
             .order_by(ImagingOrder.ordered_date.desc(), ImagingOrder.id.desc()).offset(position).limit(1)
         ).unique().scalar_one()
-        cursor = encode_cursor(row)
+        cursor = encode_cursor(row.ordered_date, row.id)
         db.session.remove()
     return cursor, total, position
 
@@ -273,7 +274,7 @@ def scenario_list(app, url: str, backend: str, repeat: int) -> list[Row]:
 
 def scenario_dashboard(app, url: str, backend: str, repeat: int) -> list[Row]:
     from webapp.extensions import db
-    from webapp.imaging.queries import dashboard_counts
+    from webapp.imaging.boards import dashboard_counts
 
     with app.app_context():
         with captured_sql(db.engine) as statements:

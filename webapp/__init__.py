@@ -45,6 +45,14 @@ def create_app(config: Config | None = None) -> Flask:
 
     _register_blueprints(app)
     api.init_app(app)
+    from webapp import fhir
+
+    fhir.init_app(app)
+    if app.config.get("ORTHANC_URL"):
+        from webapp.fhir.studies import register_study_source
+        from webapp.pacs.fhir_source import PacsStudySource
+
+        register_study_source(app, PacsStudySource())
     _register_cli(app)
     from webapp.audit.access import init_app as init_access_log
     from webapp.faults import register_fault_handlers
@@ -67,9 +75,9 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp import auth, dashboard, dicom, events, imaging, patients, visits, web
+    from webapp import auth, dashboard, dicom, events, imaging, pacs, patients, visits, web
 
-    for package in (web, auth, dashboard, patients, visits, imaging, dicom, events):
+    for package in (web, auth, dashboard, patients, visits, imaging, dicom, pacs, events):
         app.register_blueprint(package.bp)
     events.init_app(app)
 

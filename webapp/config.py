@@ -28,20 +28,105 @@ def _secret_key(instance: Path) -> str:
     return key_file.read_text().strip()
 
 
-def _flag(name: str, default: str = "0") -> bool:
-    return os.environ.get(name, default).strip().lower() in ("1", "true", "yes", "on")
+# The typed readers of every setting: a value that is not of the type stops the start with an
+# error naming the setting.
 
 
-def _count(name: str, default: str) -> int:
-    """A whole number >= 0 from the environment; anything else stops the start with a clear error."""
-    value = os.environ.get(name, default).strip()
+def _env(name: str, default: object) -> str:
+    return os.environ.get(name, str(default)).strip()
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    return _env(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
+def _number(name: str, default: object, kind: type, what: str):
+    value = _env(name, default)
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{name} must be {what}, not {value!r}.") from None
+
+
+def _int(name: str, default: int) -> int:
+    return _number(name, default, int, "a whole number")
+
+
+def _float(name: str, default: float) -> float:
+    return _number(name, default, float, "a number")
+
+
+def _count(name: str, default: int) -> int:
+    """A whole number >= 0."""
+    value = _env(name, default)
     if not value.isdigit():
         raise ValueError(f"{name} must be a whole number >= 0, not {value!r}.")
     return int(value)
 
 
-def _csv(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
+def _text(name: str, default: str | None) -> str | None:
+    return os.environ.get(name, default)
+
+
+def _names(name: str, default: str = "") -> list[str]:
+    """A comma-separated list."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# The plain settings: (environment variable and configuration key, reader, default); the README's
+# table and docs/ say more.
+SETTINGS = (
+    # PostgreSQL (webapp.db_timeouts): an unreachable or stalled server must fail fast (503),
+    # not hang the worker until TCP gives up. Seconds; 0 turns one off. DATABASE_SOCKET_TIMEOUT
+    # (Config) defaults to the statement timeout + 5.
+    ("DATABASE_CONNECT_TIMEOUT", _int, 5), ("DATABASE_STATEMENT_TIMEOUT", _float, 5),
+    # A transaction PostgreSQL gave up to a deadlock or serialization failure runs again
+    # (webapp.db_retry): attempts in all, the first included.
+    ("DATABASE_RETRY_ATTEMPTS", _int, 4),
+    # Unset: webapp.events.init_app takes the embedded Redis of `make run` when this
+    # installation's server is running (advertised in the instance folder).
+    ("REDIS_URL", _text, None),
+    # Live events (webapp/events): see docs/live-updates.md.
+    ("SSE_CHANNEL", _text, "imaging-orders:events"), ("SSE_HEARTBEAT_SECONDS", _float, 15),
+    ("SSE_RETRY_MS", _int, 2000), ("SSE_MAX_STREAM_SECONDS", _float, 600), ("SSE_REPLAY_LIMIT", _int, 500),
+    # Publishing runs after the commit, in the request: a Redis that stops answering may
+    # hold the request this long (connect and answer), then the event is left to replay.
+    ("SSE_PUBLISH_TIMEOUT_SECONDS", _float, 0.5),
+    # Open streams per account, counted in Redis across workers and hosts (webapp/events/slots.py);
+    # 0 switches the cap off. The wall display's account is often signed in on several screens.
+    # A crashed worker's slots free themselves after the lease (at least three heartbeats).
+    ("STREAM_MAX_PER_USER", _int, 8), ("STREAM_MAX_PER_DISPLAY", _int, 16), ("STREAM_SLOT_LEASE_SECONDS", _float, 60),
+    ("APP_TIMEZONE", _text, "UTC"),
+    ("DICOM_ALLOWED_AE_TITLES", _names, ""),
+    # Sessions and API tokens: idle and absolute limits of a signed-in session, a token's life.
+    ("SESSION_IDLE_MINUTES", _int, 30), ("SESSION_MAX_HOURS", _int, 12), ("API_TOKEN_MINUTES", _int, 60),
+    ("SESSION_COOKIE_SECURE", _flag, False),
+    # Sign-in throttling (webapp.auth.throttle): failures allowed per window, per (account,
+    # address) pair and per address over LOGIN_THROTTLE_MINUTES, per account (any address)
+    # over the longer LOGIN_ACCOUNT_LOCK_MINUTES.
+    ("LOGIN_THROTTLE_MINUTES", _int, 15), ("LOGIN_ACCOUNT_LOCK_MINUTES", _int, 60),
+    ("LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS", _int, 5), ("LOGIN_MAX_FAILURES_PER_ADDRESS", _int, 20),
+    ("LOGIN_MAX_FAILURES_PER_ACCOUNT", _int, 50),
+    # Proxies in front of the app whose X-Forwarded-For/-Proto/-Host are believed (werkzeug's
+    # ProxyFix): 0 trusts none (the app is reached directly), 1 one load balancer, ...
+    ("TRUSTED_PROXIES", _count, 0),
+    # Strict-Transport-Security max-age, sent on HTTPS answers only; 0 sends none.
+    ("HSTS_SECONDS", _count, 0),
+    # Request bodies: at most this many bytes (413), whole within this many seconds (408, webapp/bodyread.py).
+    ("MAX_CONTENT_LENGTH", _int, 256 * 1024), ("BODY_READ_TIMEOUT", _float, 5),
+    # PACS (webapp/pacs): Orthanc's answers, the follower's polling and its longest backoff
+    # (seconds); PACS_COMPLETES_ORDERS=1 completes an in-progress order when its images arrive.
+    ("ORTHANC_TIMEOUT", _float, 5), ("PACS_POLL_SECONDS", _float, 2), ("PACS_MAX_BACKOFF_SECONDS", _float, 60),
+    ("PACS_COMPLETES_ORDERS", _flag, False),
+)
+
+
+def _database_url(instance: Path) -> str:
+    url = os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'app.db'}")
+    # Render's old URLs say postgres://; SQLAlchemy wants the driver named.
+    if url.startswith(("postgres://", "postgresql://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
 
 
 class Config:
@@ -51,72 +136,24 @@ class Config:
         instance = _instance_path()
         self.INSTANCE_PATH = str(instance)
         self.SECRET_KEY = _secret_key(instance)
-        self.SQLALCHEMY_DATABASE_URI = os.environ.get(
-            "DATABASE_URL", f"sqlite:///{instance / 'app.db'}"
-        )
-        # Render's old URLs say postgres://; SQLAlchemy wants the driver named.
-        if self.SQLALCHEMY_DATABASE_URI.startswith(("postgres://", "postgresql://")):
-            self.SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://" + self.SQLALCHEMY_DATABASE_URI.split("://", 1)[1]
+        self.SQLALCHEMY_DATABASE_URI = _database_url(instance)
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-        # PostgreSQL (webapp.db_timeouts): an unreachable or stalled server must fail fast (503),
-        # not hang the worker until TCP gives up. Seconds; 0 turns one off.
-        self.DATABASE_CONNECT_TIMEOUT = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
-        self.DATABASE_STATEMENT_TIMEOUT = float(os.environ.get("DATABASE_STATEMENT_TIMEOUT", "5"))
-        self.DATABASE_SOCKET_TIMEOUT = float(os.environ.get(
-            "DATABASE_SOCKET_TIMEOUT", self.DATABASE_STATEMENT_TIMEOUT + 5 if self.DATABASE_STATEMENT_TIMEOUT > 0 else 0
-        ))
-        # A transaction PostgreSQL gave up to a deadlock or serialization failure runs again
-        # (webapp.db_retry): attempts in all, the first included.
-        self.DATABASE_RETRY_ATTEMPTS = int(os.environ.get("DATABASE_RETRY_ATTEMPTS", "4"))
-        # Unset: webapp.events.init_app takes the embedded Redis of `make run` when this
-        # installation's server is running (advertised in the instance folder).
-        self.REDIS_URL = os.environ.get("REDIS_URL")
-        # Live events (webapp/events): see docs/live-updates.md.
-        self.SSE_CHANNEL = os.environ.get("SSE_CHANNEL", "imaging-orders:events")
-        self.SSE_HEARTBEAT_SECONDS = float(os.environ.get("SSE_HEARTBEAT_SECONDS", "15"))
-        self.SSE_RETRY_MS = int(os.environ.get("SSE_RETRY_MS", "2000"))
-        self.SSE_MAX_STREAM_SECONDS = float(os.environ.get("SSE_MAX_STREAM_SECONDS", "600"))
-        # Publishing runs after the commit, in the request: a Redis that stops answering may
-        # hold the request this long (connect and answer), then the event is left to replay.
-        self.SSE_PUBLISH_TIMEOUT_SECONDS = float(os.environ.get("SSE_PUBLISH_TIMEOUT_SECONDS", "0.5"))
-        self.SSE_REPLAY_LIMIT = int(os.environ.get("SSE_REPLAY_LIMIT", "500"))
-        # Open streams per account, counted in Redis across workers and hosts (webapp/events/slots.py);
-        # 0 switches the cap off. The wall display's account is often signed in on several screens.
-        self.STREAM_MAX_PER_USER = int(os.environ.get("STREAM_MAX_PER_USER", "8"))
-        self.STREAM_MAX_PER_DISPLAY = int(os.environ.get("STREAM_MAX_PER_DISPLAY", "16"))
-        # A crashed worker's slots free themselves after this (at least three heartbeats).
-        self.STREAM_SLOT_LEASE_SECONDS = float(os.environ.get("STREAM_SLOT_LEASE_SECONDS", "60"))
+        for name, read, default in SETTINGS:
+            setattr(self, name, read(name, default))
+        statement = self.DATABASE_STATEMENT_TIMEOUT
+        self.DATABASE_SOCKET_TIMEOUT = _float("DATABASE_SOCKET_TIMEOUT", statement + 5 if statement > 0 else 0)
         # One pooled Redis connection per open stream, plus a few for publishing.
-        self.SSE_REDIS_MAX_CONNECTIONS = int(
-            os.environ.get("SSE_REDIS_MAX_CONNECTIONS", int(os.environ.get("WORKER_CONNECTIONS", "1000")) + 20)
-        )
-        self.APP_TIMEZONE = os.environ.get("APP_TIMEZONE", "UTC")
-        self.DICOM_ALLOWED_AE_TITLES = _csv(os.environ.get("DICOM_ALLOWED_AE_TITLES"))
+        self.SSE_REDIS_MAX_CONNECTIONS = _int("SSE_REDIS_MAX_CONNECTIONS", _int("WORKER_CONNECTIONS", 1000) + 20)
         self.DICOM_OFFER_ORDERED = os.environ.get("DICOM_OFFER_ORDERED", "0") == "1"
-        self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
-        self.SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "12"))
+        # PACS (webapp/pacs, docs/pacs.md): unset ORTHANC_URL switches the integration off.
+        self.ORTHANC_URL = (os.environ.get("ORTHANC_URL") or "").strip().rstrip("/") or None
+        self.ORTHANC_USERNAME = os.environ.get("ORTHANC_USERNAME") or None
+        self.ORTHANC_PASSWORD = os.environ.get("ORTHANC_PASSWORD") or None
+        self.VIEWER_URL_TEMPLATE = os.environ.get("VIEWER_URL_TEMPLATE") or None
         # The cookie itself never outlives the absolute limit; the idle limit is checked per request.
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SESSION_MAX_HOURS)
-        self.API_TOKEN_MINUTES = int(os.environ.get("API_TOKEN_MINUTES", "60"))
-        # Sign-in throttling (webapp.auth.throttle): failures allowed per window, per (account,
-        # address) pair and per address over LOGIN_THROTTLE_MINUTES, per account (any address)
-        # over the longer LOGIN_ACCOUNT_LOCK_MINUTES.
-        self.LOGIN_THROTTLE_MINUTES = int(os.environ.get("LOGIN_THROTTLE_MINUTES", "15"))
-        self.LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS", "5"))
-        self.LOGIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", "20"))
-        self.LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "50"))
-        self.LOGIN_ACCOUNT_LOCK_MINUTES = int(os.environ.get("LOGIN_ACCOUNT_LOCK_MINUTES", "60"))
-        # Proxies in front of the app whose X-Forwarded-For/-Proto/-Host are believed (werkzeug's
-        # ProxyFix): 0 trusts none (the app is reached directly), 1 one load balancer, ...
-        self.TRUSTED_PROXIES = _count("TRUSTED_PROXIES", "0")
-        # Strict-Transport-Security max-age, sent on HTTPS answers only; 0 sends none.
-        self.HSTS_SECONDS = _count("HSTS_SECONDS", "0")
-        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(256 * 1024)))
-        # A writing request's whole body must arrive within this many seconds, else 408 (webapp/bodyread.py).
-        self.BODY_READ_TIMEOUT = float(os.environ.get("BODY_READ_TIMEOUT", "5"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE")
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.WTF_CSRF_TIME_LIMIT = None
         self.SQLALCHEMY_RECORD_QUERIES = False

@@ -117,3 +117,38 @@ def problem_bytes(status: int, title: str, detail: str) -> bytes:
 def service_problem(error: ServiceError) -> Response:
     return problem(error.status, error.title, error.detail, kind=error.kind, errors=error.errors or None,
                    **error.extra())
+
+
+def chain_error_handler(app, code: int | None, exception: type[Exception], applies, handler) -> None:
+    """Answer the requests for which ``applies()`` holds with ``handler``; leave every other
+    request to the handler registered before (another format's, the pages' error pages), or to
+    Flask's default. The API (problem+json) and FHIR (OperationOutcome) each chain theirs."""
+    previous = app.error_handler_spec[None][code].get(exception)
+
+    def chained(error):
+        if applies():
+            return handler(error)
+        return previous(error) if previous is not None else error
+
+    app.register_error_handler(exception, chained)
+
+
+KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+
+
+def error_format_net(applies, mimetype: str, build):
+    """An ``after_request`` hook: an error answered in another format (another feature's HTML
+    page, say) to a request for which ``applies()`` holds is rebuilt as ``build(status, title,
+    response)``, keeping the headers a client needs (``Allow``, ``WWW-Authenticate``, ``Retry-After``)."""
+    from werkzeug.http import HTTP_STATUS_CODES
+
+    def net(response: Response) -> Response:
+        if response.status_code < 400 or response.mimetype == mimetype or not applies():
+            return response
+        replacement = build(response.status_code, HTTP_STATUS_CODES.get(response.status_code, "Error"), response)
+        for name in KEPT_HEADERS:
+            if name in response.headers:
+                replacement.headers[name] = response.headers[name]
+        return replacement
+
+    return net

@@ -16,12 +16,14 @@ from webapp.imaging.models import (
     Procedure,
     Station,
 )
+from webapp.pacs.models import PacsFollowState, PacsStudy
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
     "BodyPart", "Diagnosis", "IdempotencyKey", "ImagingModality", "ImagingOrder", "LoginThrottle",
-    "OrderCounter", "OrderEvent", "OrderFormSubmission", "OrderStatusCount", "Patient", "PatientAccessLog",
+    "OrderCounter", "OrderEvent", "OrderFormSubmission", "OrderStatusCount", "PacsFollowState", "PacsStudy",
+    "Patient", "PatientAccessLog",
     "PatientAccessLogPatient",
     "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
 ]

@@ -9,4 +9,5 @@ EXPECTED_OPERATIONS = {
     "GET /api/v1/imaging/orders/accession/{accession_number}",
     "POST /api/v1/patients", "GET /api/v1/patients", "GET /api/v1/patients/{id}",
     "POST /api/v1/visits", "GET /api/v1/visits", "GET /api/v1/visits/{id}",
+    "GET /api/v1/pacs/unmatched", "POST /api/v1/pacs/unmatched/{id}/match",
 }

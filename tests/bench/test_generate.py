@@ -18,8 +18,10 @@ from bench.common import make_app
 from bench.generate import generate
 from webapp.extensions import db, writing
 from webapp.imaging import services
+from webapp.imaging.boards import dashboard_counts
 from webapp.imaging.models import OPEN_STATUSES, STATUSES, ImagingOrder, OrderCounter, OrderEvent
-from webapp.imaging.queries import OrderFilter, dashboard_counts, list_orders, order_events
+from webapp.imaging.order_list import OrderFilter, list_orders
+from webapp.imaging.queries import order_events
 from webapp.imaging.status_counts import actual_counts, stored_counts
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit

@@ -10,17 +10,10 @@ from webapp.auth.models import User
 from webapp.errors import NotFound, ValidationFailed
 from webapp.extensions import db, writing
 from webapp.imaging import services
+from webapp.imaging.boards import dashboard_counts, worklist_orders
 from webapp.imaging.models import OPEN_STATUSES, STATUSES, ImagingModality, ImagingOrder
-from webapp.imaging.queries import (
-    OrderFilter,
-    dashboard_counts,
-    get_order,
-    get_order_by_accession,
-    list_orders,
-    patient_orders,
-    visit_orders,
-    worklist_orders,
-)
+from webapp.imaging.order_list import OrderFilter, list_orders
+from webapp.imaging.queries import get_order, get_order_by_accession, patient_orders, visit_orders
 
 
 def test_lookups(app, make_order, make_visit):
@@ -121,13 +114,12 @@ def test_dashboard_counts(app, make_order):
 
 
 def test_worklist_has_todays_scheduled_and_in_progress(app, make_order):
-    scheduled = make_order("scheduled")  # scheduled an hour from now by the factory
+    scheduled = make_order("scheduled")  # booked later today by the factory
     running = make_order("in_progress", modality="CT", body_part="HEAD", procedure_code="70450")
     make_order("ordered")
     make_order("completed")
     with app.app_context():
-        now = datetime.now(timezone.utc) + timedelta(hours=1)
-        day = now.date()
+        day = datetime.now(timezone.utc).date()  # the clinic's day (APP_TIMEZONE is UTC here)
         assert {o.id for o in worklist_orders(day)} == {scheduled.id, running.id}
         assert {o.id for o in worklist_orders(day, modality="CT")} == {running.id}
         assert {o.id for o in worklist_orders(date(2000, 1, 1))} == {running.id}

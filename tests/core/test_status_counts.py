@@ -17,8 +17,9 @@ from webapp.audit.guards import drop_guards
 from webapp.auth.models import User
 from webapp.extensions import db, writing
 from webapp.imaging import services
+from webapp.imaging.boards import dashboard_counts
 from webapp.imaging.models import OPEN_STATUSES, STATUSES, ImagingOrder, OrderStatusCount
-from webapp.imaging.queries import dashboard_counts, get_order
+from webapp.imaging.queries import get_order
 from webapp.imaging.status_counts import TRIGGER_NAMES, actual_counts, stored_counts
 
 

@@ -34,10 +34,10 @@ def openapi_options() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    from webapp.api import docs, errors, orders, patients, reference, tokens, visits
+    from webapp.api import docs, errors, orders, pacs, patients, reference, tokens, visits
     from webapp.extensions import csrf
 
-    for module in (tokens, orders, reference, patients, visits):
+    for module in (tokens, orders, reference, patients, visits, pacs):
         app.register_api(module.api)
         # Bearer calls carry no CSRF token; session calls are checked in security.authenticate.
         csrf.exempt(module.api)

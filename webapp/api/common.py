@@ -1,11 +1,9 @@
-"""What every API resource module shares: its blueprint, request checks, JSON answers, paging."""
+"""What every API resource module shares: its blueprint, request checks, JSON answers."""
 
 from __future__ import annotations
 
-import base64
 import json
-import uuid
-from datetime import datetime
+from dataclasses import dataclass
 
 from flask import Response, current_app, request
 from flask_openapi3 import APIBlueprint, Tag
@@ -13,7 +11,8 @@ from pydantic import BaseModel
 
 from webapp.api import errors, security
 from webapp.api.errors import ApiError
-from webapp.imaging.queries import decode_cursor  # noqa: F401  (the same cursors: one codec)
+from webapp.errors import NotFound
+from webapp.extensions import db
 
 BEARER = [{"bearerAuth": []}]
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -154,6 +153,44 @@ def json_response(model: BaseModel, status: int = 200, headers: dict | None = No
     return response
 
 
+def get_or_404(model, key):
+    """The ``model`` row with this id (a Patient, a Visit), or NotFound naming what was looked for."""
+    record = db.session.get(model, key)
+    if record is None:
+        raise NotFound(f"No {model.__name__.lower()} with id {key}.")
+    return record
+
+
+@dataclass(frozen=True)
+class Records:
+    """The rows of one table as a resource answers with them: found by id, shown as ``out``."""
+
+    model: type
+    out: type[BaseModel]
+    example: dict
+
+    def get(self, key):
+        return get_or_404(self.model, key)
+
+    def answer(self, record, status: int = 200, headers: dict | None = None) -> Response:
+        return json_response(self.out.model_validate(record), status, headers)
+
+    @property
+    def created(self) -> dict:
+        """The documented answers of the POST that creates one (idempotency.create_once)."""
+        name = self.out.__name__
+        return {
+            201: answer(name, "Registered", headers={"Location": True}, example=self.example),
+            200: answer(name, "What an earlier request with this Idempotency-Key created (nothing new)",
+                        headers={"Idempotent-Replayed": True}, example=self.example),
+        }
+
+    @property
+    def one(self) -> dict:
+        """The documented answer of the GET of one."""
+        return {200: answer(self.out.__name__, "The record", example=self.example)}
+
+
 def etag_for(version: int) -> str:
     return f'"{version}"'
 
@@ -168,10 +205,3 @@ def expected_version() -> int | None:
             return int(tag)
     return 0  # names no version there is: the service answers 412
 
-
-# ---------------------------------------------------------------------------- keyset cursors
-
-
-def encode_cursor(moment: datetime, key: uuid.UUID) -> str:
-    raw = json.dumps([moment.isoformat(), str(key)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

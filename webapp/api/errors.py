@@ -13,7 +13,15 @@ from flask import Flask, Response
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from webapp.errors import PROBLEM_JSON, ServiceError, is_api_request, problem, service_problem
+from webapp.errors import (
+    PROBLEM_JSON,
+    ServiceError,
+    chain_error_handler,
+    error_format_net,
+    is_api_request,
+    problem,
+    service_problem,
+)
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)
@@ -80,38 +88,16 @@ def _api_server_error(error: InternalServerError) -> Response:
 
 
 def _chain(app: Flask, code: int | None, exception: type[HTTPException], api_handler) -> None:
-    """Answer /api requests with ``api_handler``; leave every other request to the handler
-    registered before (the web pages' error pages), or to Flask's default."""
-    previous = app.error_handler_spec[None][code].get(exception)
-
-    def handler(error):
-        if is_api_request():
-            return api_handler(error)
-        return previous(error) if previous is not None else error
-
-    app.register_error_handler(exception, handler)
-
-
-def _problem_safety_net(response: Response) -> Response:
-    """Whatever handler answered an /api error (another feature's HTML error page, say), answer a problem."""
-    if response.status_code >= 400 and response.mimetype != PROBLEM_JSON and is_api_request():
-        status = response.status_code
-        from werkzeug.http import HTTP_STATUS_CODES
-
-        title = HTTP_STATUS_CODES.get(status, "Error")
-        replacement = problem(status, title, title + ".")
-        for name in ("Allow", "WWW-Authenticate", "Retry-After"):
-            if name in response.headers:
-                replacement.headers[name] = response.headers[name]
-        return replacement
-    return response
+    chain_error_handler(app, code, exception, is_api_request, api_handler)
 
 
 def init_app(app: Flask) -> None:
     """App-level handlers: routing errors (unknown path, wrong method) have no blueprint."""
     _chain(app, None, HTTPException, _api_http_problem)
     _chain(app, 500, InternalServerError, _api_server_error)
-    app.after_request(_problem_safety_net)
+    # Whatever handler answered an /api error (another feature's HTML page, say): a problem.
+    app.after_request(error_format_net(is_api_request, PROBLEM_JSON,
+                                       lambda status, title, _response: problem(status, title, title + ".")))
 
 
 def register(bp) -> None:

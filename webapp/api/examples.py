@@ -45,7 +45,16 @@ ORDER = {
     "study_instance_uid": "2.25.84537419063487221370915043118327436017", "number_of_images": None,
     "scheduled_station_ae": "XRAY_ROOM1", "notes": None, "created_at": "2026-11-30T08:12:03+00:00",
     "updated_at": "2026-11-30T08:20:41+00:00", "version": 2, "allowed_actions": ["cancel", "edit", "note"],
+    "images": {"available": False, "series": 0, "instances": 0, "viewer_url": None, "received_at": None},
 }
+UNMATCHED = {"items": [{
+    "id": 7, "study_instance_uid": "1.2.826.0.1.3680043.8.498.1", "accession_number": "ACC-2026-00042",
+    "patient_id": "MRN-000777", "patient_name": "DOE^JANE", "study_date": "2026-12-01",
+    "description": "CHEST 2 VIEWS", "series": 2, "instances": 3, "modalities": "DX",
+    "hold_reason": "The study's patient (MRN-000777) is not the patient of order ACC-2026-00042 (MRN-000123).",
+    "received_at": "2026-12-01T09:02:11+00:00",
+}]}
+MATCH = {"order_id": ORDER_ID}
 ORDER_LIST = {"items": [ORDER], "next_cursor": "WyIyMDI2LTExLTMwVDA4OjEyOjAzKzAwOjAwIiwgIjNmYTg1ZjY0Il0"}
 
 PATIENT_IN = {"mrn": "MRN-000123", "first_name": "Maria", "last_name": "Garcia", "date_of_birth": "1980-05-17",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.api.errors import ApiError
 from webapp.api.models import IdempotencyKey
+from webapp.api.security import api_user
 from webapp.auth.models import User
 from webapp.db_types import utcnow
 from webapp.extensions import db
@@ -108,3 +110,20 @@ def claim(user: User, key: str | None, payload: Any) -> Claim:
                            kind="conflict") from None
         return _replay_or_refuse(row, digest)
     return Claim(row=row)
+
+
+def create_once(
+    idempotency_key: str | None, create: Callable[[], Any], *, load: Callable[[uuid.UUID], Any],
+    respond: Callable[[Any, int, dict], Any], commit: Callable[[], None] | None = None,
+):
+    """Every POST that creates a record: claim the key; a repeat answers with what the first request
+    created (its status, ``Idempotent-Replayed``); else create, record the key, commit, and answer
+    201 with the new record's ``Location`` (under the collection it was posted to).
+    ``respond(record, status, headers)`` builds the answer."""
+    key = claim(api_user(), idempotency_key, request.get_json())
+    if key.is_replay:
+        return respond(load(key.replay_resource_id), key.replay_status, {"Idempotent-Replayed": "true"})
+    record = create()
+    key.record(record.id, 201)
+    (commit or db.session.commit)()
+    return respond(record, 201, {"Location": f"{request.path}/{record.id}"})

@@ -11,14 +11,15 @@ from flask import request
 
 from webapp.api import examples
 from webapp.api.common import answer as answer_doc
-from webapp.api.common import etag_for, expected_version, json_response, problems, resource_blueprint
+from webapp.api.common import etag_for, expected_version, get_or_404, json_response, problems, resource_blueprint
 from webapp.api.errors import ApiError
-from webapp.api.idempotency import claim
+from webapp.api.idempotency import create_once
 from webapp.api.schemas import (
     AccessionPath,
     CancelRequest,
     IdempotencyHeader,
     IfMatchHeader,
+    ImagesOut,
     OrderCreate,
     OrderList,
     OrderOut,
@@ -32,10 +33,10 @@ from webapp.api.schemas import (
 from webapp.api.security import api_user, requires
 from webapp.audit import record_read
 from webapp.auth.roles import CAN_VIEW_ORDERS
-from webapp.errors import NotFound
-from webapp.extensions import commit_keeping_state, db
+from webapp.extensions import commit_keeping_state
 from webapp.imaging import queries, services, workflow
 from webapp.imaging.models import ImagingOrder
+from webapp.pacs import display
 from webapp.patients.models import Patient
 from webapp.visits.models import Visit
 
@@ -54,14 +55,23 @@ CREATED = {
 LIST = {200: OrderList}
 
 
-def order_out(order: ImagingOrder) -> OrderOut:
+def order_out(order: ImagingOrder, studies: dict | None = None) -> OrderOut:
+    """The order's JSON; ``studies`` (order id -> PACS study) when a page looked them up at once."""
     out = OrderOut.model_validate(order)
     out.allowed_actions = services.allowed_actions_for(api_user(), order)
+    studies = display.studies_by_order([order.id]) if studies is None else studies
+    out.images = ImagesOut(**display.images_json(studies.get(order.id)))
     return out
 
 
 def answer(order: ImagingOrder, status: int = 200, headers: dict | None = None):
     return json_response(order_out(order), status, {"ETag": etag_for(order.version)} | (headers or {}))
+
+
+def shown(order: ImagingOrder):
+    """The answer to a read of one order, logged as a read of its patient's record."""
+    record_read(api_user(), f"order {order.accession_number}", [order.patient_id])
+    return answer(order)
 
 
 def committed(order: ImagingOrder, status: int = 200, headers: dict | None = None):
@@ -76,25 +86,25 @@ def page(filters: queries.OrderFilter, query: OrderQuery, what: str, patient_id=
     patient the list is about, even when the page is empty)."""
     orders, next_cursor = queries.list_orders(filters, limit=query.limit, cursor=query.cursor, references=False)
     record_read(api_user(), what, [patient_id, *(o.patient_id for o in orders)])
-    return json_response(OrderList(items=[order_out(o) for o in orders], next_cursor=next_cursor))
+    studies = display.studies_by_order(o.id for o in orders)
+    return json_response(OrderList(items=[order_out(o, studies) for o in orders], next_cursor=next_cursor))
 
 
 @api.post("", responses=CREATED | problems(404))
 @requires(workflow.CREATE_ROLES)
 def create_order(body: OrderCreate, header: IdempotencyHeader):
     """Place an order (doctors). With an Idempotency-Key a repeated POST returns the same order."""
-    user = api_user()
-    key = claim(user, header.idempotency_key, request.get_json())
-    if key.is_replay:
-        order = queries.get_order(key.replay_resource_id, references=False)
-        return answer(order, key.replay_status, {"Idempotent-Replayed": "true", "Location": _location(order)})
-    order = services.create_order(user, **body.model_dump())
-    key.record(order.id, 201)
-    return committed(order, 201, {"Location": _location(order)})
+    return create_once(
+        header.idempotency_key, lambda: services.create_order(api_user(), **body.model_dump()),
+        load=lambda order_id: queries.get_order(order_id, references=False),
+        # A replay names the order's Location too.
+        respond=lambda order, status, headers: answer(order, status, {"Location": _location(order)} | headers),
+        commit=commit_keeping_state,
+    )
 
 
 def _location(order: ImagingOrder) -> str:
-    return f"/api/v1/imaging/orders/{order.id}"
+    return f"{api.url_prefix}/{order.id}"
 
 
 @api.get("", responses=LIST)
@@ -108,9 +118,7 @@ def list_orders(query: OrderQuery):
 @requires(CAN_VIEW_ORDERS)
 def get_order(path: OrderPath):
     """One order, with its ETag."""
-    order = queries.get_order(path.id, references=False)
-    record_read(api_user(), f"order {order.accession_number}", [order.patient_id])
-    return answer(order)
+    return shown(queries.get_order(path.id, references=False))
 
 
 @api.put("/<uuid:id>", responses=WRITE | problems(428))
@@ -157,8 +165,7 @@ def cancel_order(path: OrderPath, body: CancelRequest, header: IfMatchHeader):
 @requires(CAN_VIEW_ORDERS)
 def patient_orders(path: PatientOrdersPath, query: OrderQuery):
     """A patient's imaging history, newest first (the list filters apply)."""
-    if db.session.get(Patient, path.patient_id) is None:
-        raise NotFound(f"No patient with id {path.patient_id}.")
+    get_or_404(Patient, path.patient_id)
     filters = queries.OrderFilter.from_args(request.args)
     filters.patient_id = path.patient_id
     return page(filters, query, "imaging history", path.patient_id)
@@ -168,9 +175,7 @@ def patient_orders(path: PatientOrdersPath, query: OrderQuery):
 @requires(CAN_VIEW_ORDERS)
 def visit_orders(path: VisitOrdersPath, query: OrderQuery):
     """The orders placed from a visit, newest first (the list filters apply)."""
-    visit = db.session.get(Visit, path.visit_id)
-    if visit is None:
-        raise NotFound(f"No visit with id {path.visit_id}.")
+    visit = get_or_404(Visit, path.visit_id)
     filters = queries.OrderFilter.from_args(request.args)
     filters.visit_id = path.visit_id
     return page(filters, query, f"orders of the visit of {visit.visit_date:%Y-%m-%d}", visit.patient_id)
@@ -180,6 +185,4 @@ def visit_orders(path: VisitOrdersPath, query: OrderQuery):
 @requires(CAN_VIEW_ORDERS)
 def order_by_accession(path: AccessionPath):
     """One order by its accession number (ACC-YYYY-NNNNN)."""
-    order = queries.get_order_by_accession(path.accession_number, references=False)
-    record_read(api_user(), f"order {order.accession_number}", [order.patient_id])
-    return answer(order)
+    return shown(queries.get_order_by_accession(path.accession_number, references=False))

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-from flask import request
-from sqlalchemy import and_, or_, select
+from functools import partial
+
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.api import examples
-from webapp.api.common import answer as answer_doc
-from webapp.api.common import decode_cursor, encode_cursor, json_response, problems, resource_blueprint
+from webapp.api.common import Records, json_response, problems, resource_blueprint
 from webapp.api.errors import ApiError
-from webapp.api.idempotency import claim
+from webapp.api.idempotency import create_once
 from webapp.api.schemas import IdempotencyHeader, PatientIn, PatientList, PatientOut, PatientPath, PatientQuery
 from webapp.api.security import api_user, requires
 from webapp.audit import record_read
 from webapp.auth.roles import CAN_REGISTER_PATIENTS, CAN_VIEW_ORDERS
-from webapp.errors import NotFound
 from webapp.extensions import db
+from webapp.paging import keyset_page
 from webapp.patients.models import Patient
 from webapp.patients.search import patient_matches
 
 api = resource_blueprint("patients", __name__, "/api/v1/patients", "Patients")
-CREATED = {
-    201: answer_doc("PatientOut", "Registered", headers={"Location": True}, example=examples.PATIENT),
-    200: answer_doc("PatientOut", "What an earlier request with this Idempotency-Key created (nothing new)",
-                    headers={"Idempotent-Replayed": True}, example=examples.PATIENT),
-}
-ONE = {200: answer_doc("PatientOut", "The record", example=examples.PATIENT)}
+PATIENTS = Records(Patient, PatientOut, examples.PATIENT)
 
 
 def _duplicate(mrn: str) -> ApiError:
@@ -34,21 +29,7 @@ def _duplicate(mrn: str) -> ApiError:
                     errors={"mrn": "Already registered."})
 
 
-def _get(patient_id) -> Patient:
-    patient = db.session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound(f"No patient with id {patient_id}.")
-    return patient
-
-
-@api.post("", responses=CREATED | problems(409))
-@requires(CAN_REGISTER_PATIENTS)
-def register_patient(body: PatientIn, header: IdempotencyHeader):
-    """Register a patient; the MRN must be new (409 otherwise)."""
-    key = claim(api_user(), header.idempotency_key, request.get_json())
-    if key.is_replay:
-        return json_response(PatientOut.model_validate(_get(key.replay_resource_id)), key.replay_status,
-                             {"Idempotent-Replayed": "true"})
+def _register(body: PatientIn) -> Patient:
     if db.session.scalar(select(Patient.id).where(Patient.mrn == body.mrn)) is not None:
         raise _duplicate(body.mrn)
     patient = Patient(**body.model_dump())
@@ -57,9 +38,14 @@ def register_patient(body: PatientIn, header: IdempotencyHeader):
         db.session.flush()
     except IntegrityError:
         raise _duplicate(body.mrn) from None
-    key.record(patient.id, 201)
-    db.session.commit()
-    return json_response(PatientOut.model_validate(patient), 201, {"Location": f"/api/v1/patients/{patient.id}"})
+    return patient
+
+
+@api.post("", responses=PATIENTS.created | problems(409))
+@requires(CAN_REGISTER_PATIENTS)
+def register_patient(body: PatientIn, header: IdempotencyHeader):
+    """Register a patient; the MRN must be new (409 otherwise)."""
+    return create_once(header.idempotency_key, partial(_register, body), load=PATIENTS.get, respond=PATIENTS.answer)
 
 
 @api.get("", responses={200: PatientList})
@@ -70,24 +56,15 @@ def list_patients(query: PatientQuery):
     condition = patient_matches(query.q)
     if condition is not None:
         statement = statement.where(condition)
-    if query.cursor:
-        moment, key = decode_cursor(query.cursor)
-        statement = statement.where(
-            or_(Patient.created_at < moment, and_(Patient.created_at == moment, Patient.id < key))
-        )
-    statement = statement.order_by(Patient.created_at.desc(), Patient.id.desc()).limit(query.limit + 1)
-    rows = list(db.session.scalars(statement))
-    next_cursor = encode_cursor(rows[query.limit - 1].created_at, rows[query.limit - 1].id) \
-        if len(rows) > query.limit else None
-    shown = rows[: query.limit]
+    shown, next_cursor = keyset_page(statement, Patient.created_at, Patient.id, cursor=query.cursor, limit=query.limit)
     record_read(api_user(), "patient list", [p.id for p in shown])
     return json_response(PatientList(items=[PatientOut.model_validate(p) for p in shown], next_cursor=next_cursor))
 
 
-@api.get("/<uuid:id>", responses=ONE | problems(404))
+@api.get("/<uuid:id>", responses=PATIENTS.one | problems(404))
 @requires(CAN_VIEW_ORDERS)
 def get_patient(path: PatientPath):
     """One patient."""
-    patient = _get(path.id)
+    patient = PATIENTS.get(path.id)
     record_read(api_user(), "patient record", [patient.id])
-    return json_response(PatientOut.model_validate(patient))
+    return PATIENTS.answer(patient)

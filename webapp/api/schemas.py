@@ -15,8 +15,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from webapp.api import examples
 from webapp.imaging.models import LATERALITIES, PRIORITIES, STATUSES
-from webapp.imaging.queries import DEFAULT_LIMIT, FIRST_YEAR, LAST_YEAR, MAX_LIMIT
 from webapp.imaging.rules import TEXT_LIMITS
+from webapp.paging import DEFAULT_LIMIT, FIRST_YEAR, LAST_YEAR, MAX_LIMIT
 from webapp.patients.models import SEXES
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
@@ -260,6 +260,16 @@ class CancelRequest(InputModel):
     note: limited("note") | None = None
 
 
+class ImagesOut(BaseModel):
+    """The order's images in the PACS (webapp.pacs): available once a study is matched to it."""
+
+    available: bool = False
+    series: int = 0
+    instances: int = 0
+    viewer_url: str | None = Field(None, description="Opens the study in the viewer (VIEWER_URL_TEMPLATE).")
+    received_at: datetime | None = None
+
+
 class OrderOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -302,6 +312,7 @@ class OrderOut(BaseModel):
     allowed_actions: list[str] = Field(
         default_factory=list, description="What the signed-in user may do to the order now."
     )
+    images: ImagesOut = Field(default_factory=ImagesOut, description="The order's images in the PACS.")
 
 
 class OrderList(BaseModel):

@@ -17,7 +17,7 @@ from webapp.auth.roles import ALL_ROLES
 from webapp.dashboard import bp
 from webapp.db_types import clinic_day_bounds, clinic_today, clinic_zone, utcnow
 from webapp.extensions import db
-from webapp.imaging import day_lists, queries
+from webapp.imaging import boards, day_lists
 from webapp.imaging.models import STATUS_LABELS, ImagingModality, OrderEvent
 from webapp.web.htmx import render_page
 
@@ -69,7 +69,7 @@ def wall():
     offset = now.astimezone(clinic_zone()).utcoffset()
     return render_page(
         "dashboard/wall.html", "wall",
-        counts=queries.dashboard_counts(now), statuses=STATUS_LABELS, modality_names=names,
+        counts=boards.dashboard_counts(now), statuses=STATUS_LABELS, modality_names=names,
         waiting=waiting, waiting_total=waiting_total, scanning=scanning, scanning_total=scanning_total,
         turnaround=todays_turnaround(now), now=now, utc_offset_minutes=int(offset.total_seconds() // 60),
     )

@@ -58,8 +58,16 @@ def serve_command(host: str, port: int, ae_title: str) -> None:
     click.echo("Worklist service stopped.")
 
 
-def _fail(exc: ServiceError) -> click.ClickException:
-    return click.ClickException("; ".join(exc.errors.values()) if exc.errors else exc.detail)
+def _committed(change, *args):
+    """Run a station service as a writer and commit; its refusal becomes the command's error."""
+    with writing():
+        try:
+            station = change(*args)
+        except ServiceError as exc:
+            db.session.rollback()
+            raise click.ClickException("; ".join(exc.errors.values()) if exc.errors else exc.detail) from None
+        db.session.commit()
+    return station
 
 
 @stations_group.command("add")
@@ -68,14 +76,8 @@ def _fail(exc: ServiceError) -> click.ClickException:
 @click.option("--room", default="", help="Where the scanner stands.")
 def add_station_command(ae_title: str, modality: str, room: str) -> None:
     """Register a scanner by its AE title."""
-    with writing():
-        try:
-            station = add_station(ae_title, modality, room)
-        except ServiceError as exc:
-            db.session.rollback()
-            raise _fail(exc) from None
-        db.session.commit()
-        click.echo(f"Added station {station.ae_title} ({station.modality}{', ' + station.room if station.room else ''}).")
+    station = _committed(add_station, ae_title, modality, room)
+    click.echo(f"Added station {station.ae_title} ({station.modality}{', ' + station.room if station.room else ''}).")
 
 
 @stations_group.command("list")
@@ -91,14 +93,8 @@ def list_stations_command() -> None:
 
 
 def _set_active(ae_title: str, active: bool) -> None:
-    with writing():
-        try:
-            station = set_station_active(ae_title, active)
-        except ServiceError as exc:
-            db.session.rollback()
-            raise _fail(exc) from None
-        db.session.commit()
-        click.echo(f"Station {station.ae_title} is {'active' if active else 'out of service'}.")
+    station = _committed(set_station_active, ae_title, active)
+    click.echo(f"Station {station.ae_title} is {'active' if active else 'out of service'}.")
 
 
 @stations_group.command("disable")

@@ -1,7 +1,7 @@
 """Modality Worklist C-FIND (IHE RAD-5): which orders answer a query.
 
 ``webapp.dicom.query`` turns the identifier into a ``WorklistQuery``; ``find_items`` asks
-``webapp.imaging.queries`` for the orders, builds one item per order (``webapp.dicom.items``)
+``webapp.imaging.boards`` for the orders, builds one item per order (``webapp.dicom.items``)
 and matches the keys the database does not against the built item.
 """
 
@@ -19,7 +19,7 @@ from webapp.db_types import clinic_zone
 from webapp.dicom.items import restrict_to_keys, start_of, worklist_item
 from webapp.dicom.query import SPS_SEQUENCE, MalformedQuery, WorklistQuery, date_range, parse_date, parse_query
 from webapp.extensions import db
-from webapp.imaging import queries
+from webapp.imaging import boards
 from webapp.imaging.models import ImagingModality, ImagingOrder
 
 __all__ = ["MalformedQuery", "WorklistQuery", "find_items", "parse_query", "restrict_to_keys", "worklist_item"]
@@ -73,7 +73,7 @@ def find_items(query: WorklistQuery) -> list[Dataset]:
         if not codes:
             return []
     start_from, start_before = _start_bounds(query)
-    orders = queries.scheduled_step_orders(
+    orders = boards.scheduled_step_orders(
         statuses=offered_statuses(),
         station_ae_like=query.station_ae_like,
         modality_codes=codes,

@@ -13,7 +13,7 @@ reads (a describe function of webapp.imaging.timeline), and its service step
 * the order page builds each action's form from its fields (templates/_macros/actions.html
   loops over them), shows its label and success text, and shows each timeline entry as its
   event kind says (timeline_entry; OTHER_EVENTS holds those that are no action: created,
-  discontinued, mpps_refused);
+  discontinued, mpps_refused, images_received);
 * the technician's tablet (imaging/views/tablet.py) offers the actions that have a tablet text;
 * the API (PATCH …/status) and MPPS go through services.change_status.
 
@@ -59,6 +59,7 @@ from webapp.imaging.timeline import (
     TimelineLine,
     describe_cancel,
     describe_complete,
+    describe_images,
     describe_schedule,
     describe_update,
     no_details,
@@ -223,6 +224,7 @@ OTHER_EVENTS: dict[str, EventKind] = {kind.event_type: kind for kind in (
     EventKind("created", "Order placed"),
     EventKind("discontinued", "Procedure step discontinued"),  # a scanner's MPPS DISCONTINUED
     EventKind("mpps_refused", "MPPS refused"),  # a scanner's step for another patient
+    EventKind("images_received", "Images received", describe_images),  # the PACS has the study (webapp.pacs)
 )}
 
 
@@ -258,8 +260,9 @@ def timeline_entry(event) -> TimelineEntry:
     kind = event_kind(event.event_type)
     details = kind.describe(event) if kind else no_details(event)
     lines = details.lines + ((TimelineLine(event.note, "clinical-text"),) if event.note else ())
-    return TimelineEntry(kind.timeline_label if kind else event.event_type, details.hidden_suffix, lines,
-                         details.changes)
+    # A description may word the whole label (e.g. "Images received (3 series, 161 images)").
+    label = details.label or (kind.timeline_label if kind else event.event_type)
+    return TimelineEntry(label, details.hidden_suffix, lines, details.changes)
 
 
 def tablet_actions() -> list[str]:

@@ -60,6 +60,18 @@ def _actor(who: User | Actor) -> Actor:
     return who if isinstance(who, Actor) else Actor.of(who)
 
 
+def _record_change(order: ImagingOrder, actor: Actor, event_type: str, *, at: datetime | None = None,
+                   **event: Any) -> ImagingOrder:
+    """The end of every change: the order touched (its version moves on) and flushed, then its
+    event row written (it carries the new version) and flushed."""
+    moment = at or utcnow()
+    order.updated_at = moment
+    _flush(order)
+    record_event(order, actor, event_type, at=moment, **event)
+    _flush(order)
+    return order
+
+
 def _flush(order: ImagingOrder) -> None:
     """Flush; a concurrent writer that got there first turns into StaleVersion."""
     accession_number = order.accession_number  # readable before a failed flush deactivates the session
@@ -232,11 +244,7 @@ def update_order(
     diff = _set_changed(order, new_values)
     if not diff:
         return order
-    order.updated_at = utcnow()
-    _flush(order)
-    record_event(order, actor, ACTIONS["edit"].event_type, from_status=order.status, changes=diff)
-    _flush(order)
-    return order
+    return _record_change(order, actor, ACTIONS["edit"].event_type, from_status=order.status, changes=diff)
 
 
 def _set_changed(order: ImagingOrder, new_values: dict[str, Any]) -> dict[str, dict]:
@@ -261,13 +269,8 @@ def add_note(
 
 
 def change_status(
-    who: User | Actor,
-    order: ImagingOrder,
-    to_status: str,
-    *,
-    expected_version: int | None = None,
-    now: datetime | None = None,
-    **values: Any,
+    who: User | Actor, order: ImagingOrder, to_status: str, *,
+    expected_version: int | None = None, now: datetime | None = None, **values: Any,
 ) -> ImagingOrder:
     """Move the order along the transition table, with the values its action takes.
 
@@ -287,13 +290,8 @@ def change_status(
 
 
 def apply_action(
-    who: User | Actor,
-    order: ImagingOrder,
-    action: str,
-    *,
-    expected_version: int | None = None,
-    now: datetime | None = None,
-    **values: Any,
+    who: User | Actor, order: ImagingOrder, action: str, *,
+    expected_version: int | None = None, now: datetime | None = None, **values: Any,
 ) -> ImagingOrder:
     """Take a named action (a button on a page, the tablet, a note) on the order as it is now."""
     definition = ACTIONS.get(action)
@@ -315,14 +313,10 @@ def _take(
     from_status = order.status
     changes = action.step(order, actor, values, moment)
     order.status = to_status
-    order.updated_at = moment
-    _flush(order)
-    record_event(
-        order, actor, action.event_type, from_status=from_status, to_status=to_status,
-        changes=changes, note=values.get("note"), at=moment,
+    return _record_change(
+        order, actor, action.event_type, at=moment, from_status=from_status, to_status=to_status,
+        changes=changes, note=values.get("note"),
     )
-    _flush(order)
-    return order
 
 
 def schedule_order(who, order, scheduled_date: datetime, **kw) -> ImagingOrder:
@@ -347,14 +341,11 @@ def cancel_order(who, order, reason, **kw) -> ImagingOrder:
 
 def record_discontinued(who: User | Actor, order: ImagingOrder, reason: str | None = None) -> ImagingOrder:
     """A scanner stopped the procedure step (DICOM MPPS DISCONTINUED): noted, status unchanged."""
-    actor = _actor(who)
     if order.status != "in_progress":
         raise TransitionNotAllowed(f"Order {order.accession_number} is not in progress.")
-    order.updated_at = utcnow()
-    _flush(order)
-    record_event(order, actor, "discontinued", from_status=order.status, note=reason or "Procedure step discontinued")
-    _flush(order)
-    return order
+    return _record_change(
+        order, _actor(who), "discontinued", from_status=order.status, note=reason or "Procedure step discontinued"
+    )
 
 
 def record_refused_step(who: User | Actor, order: ImagingOrder, note: str) -> ImagingOrder:
@@ -362,10 +353,18 @@ def record_refused_step(who: User | Actor, order: ImagingOrder, note: str) -> Im
 
     The entry changes the order's timeline, so the order's version moves on like any change.
     """
+    return _record_change(order, _actor(who), "mpps_refused", from_status=order.status, note=note)
+
+
+def record_images_received(who: User | Actor, order: ImagingOrder, changes: dict, note: str | None = None) -> ImagingOrder:
+    """The PACS received the order's images (webapp.pacs): a timeline entry, status unchanged.
+
+    ``changes`` holds at least ``series`` and ``instances`` (actions.OTHER_EVENTS describes it).
+    """
     actor = _actor(who)
     order.updated_at = utcnow()
     _flush(order)
-    record_event(order, actor, "mpps_refused", from_status=order.status, note=note)
+    record_event(order, actor, "images_received", from_status=order.status, changes=changes, note=note)
     _flush(order)
     return order
 

@@ -77,6 +77,15 @@ CHANGE_LABELS = {
 NOT_LISTED = {"procedure_name"}  # shown with the procedure's code
 
 
+def describe_images(event) -> TimelineEntry:
+    """ "Images received (3 series, 161 images)": the PACS has the order's study (webapp.pacs)."""
+    changes = _changes(event)
+    series, images = changes.get("series"), changes.get("instances")
+    if series is None or images is None:
+        return TimelineEntry("")
+    return TimelineEntry(f"Images received ({series} series, {images} image{'' if images == 1 else 's'})")
+
+
 def _diagnosis(value, event, procedure_names: dict) -> str:
     labels = {str(d.id): d.label for d in event.order.visit.diagnoses}
     return labels.get(str(value), "a diagnosis no longer on the visit")

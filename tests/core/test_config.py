@@ -1,0 +1,39 @@
+"""Settings come from the environment through one typed reader each (webapp/config.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from webapp.config import SETTINGS, Config
+
+pytestmark = pytest.mark.sqlite_only
+
+
+@pytest.mark.parametrize("name, value", [
+    ("SSE_RETRY_MS", "2s"), ("SSE_HEARTBEAT_SECONDS", "fast"), ("HSTS_SECONDS", "-5"), ("DATABASE_SOCKET_TIMEOUT", "x"),
+    ("WORKER_CONNECTIONS", "many"),
+])
+def test_a_bad_number_stops_the_start_naming_the_setting(monkeypatch, tmp_path, name, value):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"^{name} must be .*{value!r}"):
+        Config()
+
+
+def test_every_setting_is_read_with_its_type(monkeypatch, tmp_path):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    for name, _, _ in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    defaults = Config()
+    assert (defaults.SSE_RETRY_MS, defaults.SSE_PUBLISH_TIMEOUT_SECONDS, defaults.REDIS_URL) == (2000, 0.5, None)
+    assert defaults.DATABASE_SOCKET_TIMEOUT == defaults.DATABASE_STATEMENT_TIMEOUT + 5
+    monkeypatch.setenv("SSE_RETRY_MS", " 1500 ")
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT", "0")
+    monkeypatch.setenv("DICOM_ALLOWED_AE_TITLES", " CT_1, ,MR_2 ")
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "On")
+    monkeypatch.setenv("WORKER_CONNECTIONS", "100")
+    configured = Config()
+    assert configured.SSE_RETRY_MS == 1500 and configured.DATABASE_SOCKET_TIMEOUT == 0
+    assert configured.DICOM_ALLOWED_AE_TITLES == ["CT_1", "MR_2"] and configured.SESSION_COOKIE_SECURE is True
+    assert configured.SSE_REDIS_MAX_CONNECTIONS == 120
+    assert len({name for name, _, _ in SETTINGS}) == len(SETTINGS)  # each setting read once

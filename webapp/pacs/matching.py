@@ -1,0 +1,150 @@
+"""Matching the studies Orthanc received to orders (flushes, never commits: the caller commits).
+
+A study is matched by its Study Instance UID first (the one the worklist gave the scanner), then
+by its accession number; either way the study's Patient ID must be the order's patient's MRN. A
+study that matches no order, names another patient, or finds its order already holding another
+study is held for review: an admin matches it by hand (:func:`match_by_hand`).
+
+A matched order gets an "images received" timeline entry through ``webapp.imaging.services``
+(so it is in the audit chain and published live); with ``PACS_COMPLETES_ORDERS`` an order still
+``in_progress`` (its scanner sent no MPPS) is completed from the arrival.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from webapp.auth.models import User
+from webapp.db_types import utcnow
+from webapp.errors import NotFound, TransitionNotAllowed
+from webapp.extensions import db
+from webapp.imaging import queries, services
+from webapp.imaging.models import ImagingOrder
+from webapp.pacs.models import PacsStudy
+from webapp.pacs.studies import StudySummary
+
+PACS_ACTOR = services.Actor(role="technician", label="PACS (Orthanc)")
+
+
+def record_study(summary: StudySummary, actor: services.Actor = PACS_ACTOR) -> PacsStudy:
+    """Record (or update) the study Orthanc holds, and match it to its order if it has one.
+
+    Seen again with the same images, nothing changes (the feed may be read twice); with more
+    images, a matched order gets a new entry with the new totals.
+    """
+    study = db.session.scalar(select(PacsStudy).where(PacsStudy.orthanc_id == summary.orthanc_id))
+    is_new = study is None
+    if is_new:
+        study = PacsStudy(orthanc_id=summary.orthanc_id, received_at=utcnow())
+        db.session.add(study)
+    changed = is_new or (study.series_count, study.instance_count) != (summary.series_count, summary.instance_count)
+    _copy(summary, study)
+    if not changed:
+        return study
+    study.updated_at = utcnow()
+    db.session.flush()
+    if study.order_id is not None:
+        order = queries.get_order(study.order_id, for_update=True)
+        _images_arrived(actor, order, study, note="More images arrived for the study.")
+        return study
+    order, reason = find_order(summary)
+    if order is None:
+        study.hold_reason = reason
+        db.session.flush()
+        return study
+    _attach(actor, order, study)
+    return study
+
+
+def _copy(summary: StudySummary, study: PacsStudy) -> None:
+    study.study_instance_uid = summary.study_instance_uid
+    study.accession_number = summary.accession_number
+    study.dicom_patient_id = summary.patient_id
+    study.patient_name = summary.patient_name
+    study.study_date = summary.study_date
+    study.description = summary.description
+    study.modalities = summary.modalities
+    study.series_count = summary.series_count
+    study.instance_count = summary.instance_count
+    study.series = summary.series
+
+
+def find_order(summary: StudySummary) -> tuple[ImagingOrder | None, str | None]:
+    """The order the study belongs to, or None and why it is held for review."""
+    order = None
+    if summary.study_instance_uid:
+        order = db.session.scalar(
+            select(ImagingOrder.id).where(ImagingOrder.study_instance_uid == summary.study_instance_uid))
+    if order is None and summary.accession_number:
+        order = db.session.scalar(
+            select(ImagingOrder.id).where(ImagingOrder.accession_number == summary.accession_number.strip().upper()))
+    if order is None:
+        return None, "No order has this Study Instance UID or accession number."
+    order = queries.get_order(order, for_update=True)
+    if (summary.patient_id or "").strip().upper() != order.patient.mrn.strip().upper():
+        return None, (f"The study's patient ({summary.patient_id or 'no Patient ID'}) is not the patient of "
+                      f"order {order.accession_number} ({order.patient.mrn}).")
+    if _study_of(order) is not None:
+        return None, f"Order {order.accession_number} already has a study."
+    return order, None
+
+
+def _study_of(order: ImagingOrder) -> PacsStudy | None:
+    return db.session.scalar(select(PacsStudy).where(PacsStudy.order_id == order.id))
+
+
+def _attach(actor: services.Actor, order: ImagingOrder, study: PacsStudy, note: str | None = None) -> None:
+    study.order_id = order.id
+    study.hold_reason = None
+    study.matched_at = utcnow()
+    study.matched_by = actor.user_id
+    db.session.flush()
+    _images_arrived(actor, order, study, note)
+    if order.status == "in_progress" and current_app.config.get("PACS_COMPLETES_ORDERS"):
+        services.change_status(PACS_ACTOR, order, "completed", number_of_images=study.instance_count,
+                               note="Completed when its images arrived in the PACS.")
+
+
+def _images_arrived(actor: services.Actor, order: ImagingOrder, study: PacsStudy, note: str | None) -> None:
+    services.record_images_received(actor, order, {
+        "series": study.series_count, "instances": study.instance_count,
+        "modalities": study.modalities, "study_instance_uid": study.study_instance_uid,
+        "orthanc_id": study.orthanc_id,
+    }, note=note)
+
+
+def unmatched_studies(limit: int = 500) -> list[PacsStudy]:
+    """The studies held for review, newest first."""
+    return list(db.session.scalars(
+        select(PacsStudy).where(PacsStudy.order_id.is_(None))
+        .order_by(PacsStudy.received_at.desc(), PacsStudy.id.desc()).limit(limit)))
+
+
+def known_patients(studies: list[PacsStudy]) -> list:
+    """Ids of our patients whose MRN is the Patient ID of one of these studies."""
+    from webapp.patients.models import Patient
+
+    mrns = {s.dicom_patient_id.strip().upper() for s in studies if s.dicom_patient_id}
+    if not mrns:
+        return []
+    return list(db.session.scalars(select(Patient.id).where(func.upper(Patient.mrn).in_(mrns))))
+
+
+def match_by_hand(user: User, study_id: int, order_id) -> ImagingOrder:
+    """An admin matches a held study to an order (any patient: the admin decided). Audited as
+    the order's "images received" entry naming the admin and the study's own patient."""
+    study = db.session.get(PacsStudy, study_id, with_for_update=True)
+    if study is None:
+        raise NotFound(f"No unmatched study with id {study_id}.")
+    if study.order_id is not None:
+        raise TransitionNotAllowed(f"Study {study.study_instance_uid} is matched to an order already.")
+    order = queries.get_order(order_id, for_update=True)
+    if _study_of(order) is not None:
+        raise TransitionNotAllowed(f"Order {order.accession_number} already has a study.")
+    actor = services.Actor.of(user)
+    note = (f"Matched by hand by {user.display_name}: study {study.study_instance_uid}, accession "
+            f"{study.accession_number or 'none'}, patient {study.dicom_patient_id or 'none'} "
+            f"{study.patient_name_shown}".rstrip() + ".")
+    _attach(actor, order, study, note=note)
+    return order
