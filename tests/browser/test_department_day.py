@@ -67,6 +67,7 @@ def test_tablet_worklist(open_page, day_server, viewport, tmp_path):
     page = open_page(viewport, has_touch=True)
     sign_in(page, day_server.url, "technician")
     expect(page).to_have_url(re.compile(r"/imaging/worklist$"))  # technicians land on their list
+    page.wait_for_load_state("load")
 
     # The sidebar is a menu button here; the navigation opens from it and marks this page.
     menu = page.locator("#app-menu-button")
@@ -111,6 +112,9 @@ def test_tablet_worklist(open_page, day_server, viewport, tmp_path):
 
     # The order page reached from the tablet: its controls too (Start scan, Sign out in the menu).
     page.locator("#worklist-list > li").first.get_by_role("link", name="Details").click()
+    page.wait_for_url(re.compile(r"/imaging/orders/[0-9a-f-]{36}$"))
+    page.wait_for_load_state("load")
+    expect(page.locator("#app-menu-button")).to_be_visible()  # app.js ran: every stylesheet before it applies
     expect(page.get_by_role("button", name="Start scan")).to_be_visible()
     assert page.evaluate(SMALL_CONTROLS) == []
     open_menu(page)
