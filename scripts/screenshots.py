@@ -15,7 +15,8 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.browser.live import launch_chromium, sign_in, sign_out, start_live_server  # noqa: E402
+from tests.browser.day_data import add_day_orders  # noqa: E402
+from tests.browser.live import launch_chromium, open_menu, sign_in, sign_out, start_live_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 860}
@@ -31,6 +32,7 @@ def main() -> None:
                 context = browser.new_context(base_url=server.url, viewport=VIEWPORT)
                 page = context.new_page()
                 shoot(page, server.url)
+                shoot_department_day(browser, server)
                 browser.close()
         finally:
             server.stop()
@@ -97,6 +99,37 @@ def shoot(page, url: str) -> None:
     page.locator("#order-timeline li", has_text="Details changed").wait_for()
     save(page, "11-order-edited")
     assert re.match(r"ACC-\d{4}-\d{5}", accession)
+
+
+def shoot_department_day(browser, server) -> None:
+    """The tablet (768x1024, 1024x768 with its menu open), the queues at 1440x900 and the wall at
+    1920x1080 and 1280x720 (with 40 more STAT and urgent orders), live and with the stream down."""
+    add_day_orders(server, wall_orders=40)
+
+    def page_at(width: int, height: int, **options):
+        context = browser.new_context(base_url=server.url, viewport={"width": width, "height": height}, **options)
+        return context.new_page()
+
+    tablet = page_at(768, 1024, has_touch=True)
+    sign_in(tablet, server.url, "technician")
+    tablet.wait_for_selector("#worklist-list")
+    save(tablet, "12-tablet-worklist-768x1024", full_page=False)
+    tablet.set_viewport_size({"width": 1024, "height": 768})
+    open_menu(tablet)
+    save(tablet, "13-tablet-menu-1024x768", full_page=False)
+    desk = page_at(1440, 900)
+    sign_in(desk, server.url, "scheduler")
+    desk.wait_for_selector("#queue-table")
+    save(desk, "14-queue-to-schedule-1440x900", full_page=False)
+    for width, height in ((1920, 1080), (1280, 720)):
+        wall = page_at(width, height)
+        sign_in(wall, server.url, "wall")
+        wall.wait_for_selector("body.live-up")
+        save(wall, f"15-wall-{width}x{height}", full_page=False)
+    wall.route(re.compile(r".*/stream.*"), lambda route: route.abort())
+    wall.reload()
+    wall.wait_for_selector("body.live-down")
+    save(wall, "16-wall-disconnected-1280x720", full_page=False)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,27 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { enableCopyButtons(document); });
+  // Below 1200 px the sidebar folds into a menu button (CSS decides when the button shows).
+  function enableMenu() {
+    var button = document.getElementById("app-menu-button");
+    var sidebar = document.getElementById("app-sidebar");
+    if (!button || !sidebar) { return; }
+    function setOpen(open) {
+      sidebar.classList.toggle("is-open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    button.hidden = false;
+    sidebar.classList.add("has-menu");
+    button.addEventListener("click", function () { setOpen(!sidebar.classList.contains("is-open")); });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && sidebar.classList.contains("is-open")) { setOpen(false); button.focus(); }
+    });
+    document.addEventListener("click", function (event) {
+      if (sidebar.classList.contains("is-open") && !sidebar.contains(event.target)) { setOpen(false); }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { enableCopyButtons(document); enableMenu(); });
   document.addEventListener("htmx:load", function (event) { enableCopyButtons(event.target); });
 
   // The order form: htmx loads it into the dialog, which then opens as a modal (focus stays inside).
@@ -39,6 +59,7 @@
     var swapped = event.target;
     var source = event.detail.requestConfig ? event.detail.requestConfig.elt : null;
     if (event.detail.target && event.detail.target.id === "dialog-body") {
+      if (d.querySelector("#dialog-title")) { d.setAttribute("aria-labelledby", "dialog-title"); }
       if (!d.open) { d.showModal(); }
       focusFirst(d);
     } else if (d.open && d.contains(swapped)) {
@@ -90,6 +111,7 @@
   document.addEventListener("close", function (event) {
     if (event.target.id === "app-dialog") {
       document.getElementById("dialog-body").innerHTML = "";
+      event.target.removeAttribute("aria-labelledby");
     }
   }, true);
 

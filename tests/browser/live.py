@@ -120,6 +120,20 @@ def sign_in(page, base_url: str, username: str, password: str | None = None) -> 
     page.wait_for_url(re.compile(r".*/(dashboard|imaging|patients|visits).*"))
 
 
+def open_menu(page) -> None:
+    """Below 1200 px the navigation sits behind the Menu button: open it (no-op on a desktop)."""
+    button = page.locator("#app-menu-button")
+    if button.is_visible() and button.get_attribute("aria-expanded") != "true":
+        button.click()
+
+
+def nav_to(page, name: str) -> None:
+    """Follow a link of the main navigation, at any width."""
+    open_menu(page)
+    page.locator("#app-sidebar").get_by_role("link", name=name, exact=True).click()
+
+
 def sign_out(page) -> None:
+    open_menu(page)
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r".*/login.*"))

@@ -9,6 +9,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
+from tests.browser.live import sign_out
+
 pytestmark = pytest.mark.browser
 SCRIPT = "<script>alert(1)</script>"
 
@@ -40,7 +42,7 @@ def test_main_pages_have_no_serious_accessibility_violations(page, live_server, 
     page.get_by_role("link", name="Imaging History").click()
     page.locator("#patient-orders").wait_for()
     checked["patient imaging history"] = _serious(page)
-    page.get_by_role("button", name="Sign out").click()
+    sign_out(page)
 
     sign_in(page, "doctor")
     visit_id = str(uuid.UUID(live_server.query("SELECT id FROM visits LIMIT 1")[0][0]))

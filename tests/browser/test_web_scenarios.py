@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.live import sign_out
+from tests.browser.live import nav_to, sign_out
 
 pytestmark = pytest.mark.browser
 ACCESSION = re.compile(r"^ACC-\d{4}-\d{5}$")
@@ -25,7 +25,7 @@ def test_create_order_from_the_visit_as_doctor(page, live_server, sign_in):
     # A Content-Security-Policy violation (e.g. an inline style htmx tried to add) logs an error.
     page.on("console", lambda m: console_errors.append(m.text) if "Content Security Policy" in m.text else None)
     sign_in(page, "doctor")
-    page.get_by_role("link", name="Patients").click()
+    nav_to(page, "Patients")
     page.get_by_label("Name or MRN").fill("Garcia")
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name="Garcia, Maria").click()
@@ -72,14 +72,14 @@ def test_create_order_from_the_visit_as_doctor(page, live_server, sign_in):
         "AND clinical_indication = 'Suspected pneumonia'", uuid.UUID(visit_id).hex)
     assert len(rows) == 1 and rows[0][0] == accession and rows[0][1] is not None and rows[0][2] == "ordered"
 
-    page.get_by_role("link", name="All orders").click()
+    nav_to(page, "All orders")
     expect(page.locator("#orders-table tbody tr").first).to_contain_text(accession)
     assert dialogs == [] and console_errors == []
 
 
 def test_update_status_as_scheduler_then_technician(page, live_server, sign_in):
     sign_in(page, "scheduler")
-    page.get_by_role("link", name="All orders").click()
+    nav_to(page, "All orders")
     page.get_by_label("Status").select_option("ordered")  # htmx submits the GET form
     expect(page).to_have_url(re.compile(r"status=ordered"))
     expect(page.locator("#orders-table [data-status]:not([data-status='ordered'])")).to_have_count(0)

@@ -53,7 +53,7 @@ def test_status_change_shows_on_visit_page_and_wall_without_reload(
         assert wall_page.locator("#wall-status-in_progress .wall-count").text_content().strip() == "0"
 
         # Touch targets on the tablet are at least 44 px.
-        for selector in (f"#start-{order.id}", "#worklist-filter-CT", "a.btn-touch >> nth=0"):
+        for selector in (f"#start-{order.id}", "#worklist-station-all", "a.btn-touch >> nth=0"):
             box = tablet.locator(selector).bounding_box()
             assert box["height"] >= 44 and box["width"] >= 44, selector
 

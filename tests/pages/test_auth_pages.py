@@ -25,7 +25,7 @@ def test_login_starts_a_new_session_and_redirects_safely(client, make_user):
         session["planted"] = "by an attacker"
     response = client.post("/login?next=//evil.example/x", data={"username": "SAM", "password": "right-password-1"})
     assert response.status_code == 303
-    assert response.headers["Location"] == "/dashboard"
+    assert response.headers["Location"] == "/dashboard/to-schedule"  # the scheduler's landing page, not the unsafe next
     with client.session_transaction() as session:
         assert "planted" not in session
         assert session["_user_id"].endswith(":0")

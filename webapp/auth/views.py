@@ -34,10 +34,17 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+# Where each role's work is: the page it lands on after signing in (unless ``next=`` says).
+HOME_ENDPOINTS = {
+    Role.TECHNICIAN: "imaging.worklist",
+    Role.RADIOLOGIST: "dashboard.to_report",
+    Role.SCHEDULER: "dashboard.to_schedule",
+    Role.DISPLAY: "dashboard.wall",
+}
+
+
 def home_for(user: User) -> str:
-    if user.role == Role.DISPLAY:
-        return "/dashboard/wall"
-    return url_for("dashboard.index")
+    return url_for(HOME_ENDPOINTS.get(user.role, "dashboard.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

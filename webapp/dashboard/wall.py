@@ -1,6 +1,8 @@
-"""The department's wall display: large, dark, no interaction. Counts by status and modality,
-open STAT orders with how long they have waited, and today's turnaround per stage. It shows
-accession numbers and exams, never patient names (it hangs in a corridor).
+"""The department's wall display: large, dark, no interaction, made to fit one screen (1920×1080
+down to 1280×720) without scrolling. Counts by status and modality; open STAT and urgent orders
+not yet started with how long they have waited (since the booked time when booked, else since
+the order), the scans in progress in their own column, and today's turnaround per stage. It
+shows accession numbers and exams, never patient names (it hangs in a corridor).
 """
 
 from __future__ import annotations
@@ -13,18 +15,18 @@ from sqlalchemy import select
 from webapp.auth.access import roles_required
 from webapp.auth.roles import ALL_ROLES
 from webapp.dashboard import bp
-from webapp.db_types import clinic_day_bounds, clinic_today, utcnow
+from webapp.db_types import clinic_day_bounds, clinic_today, clinic_zone, utcnow
 from webapp.extensions import db
-from webapp.imaging import boards
-from webapp.imaging.models import OPEN_STATUSES, STATUS_LABELS, ImagingModality, ImagingOrder, OrderEvent
+from webapp.imaging import boards, day_lists
+from webapp.imaging.models import STATUS_LABELS, ImagingModality, OrderEvent
 from webapp.web.htmx import render_page
 
 # Stages of the workflow: the time from entering one status to entering the next.
 STAGES = (
-    ("ordered", "scheduled", "Ordered → scheduled"),
-    ("scheduled", "in_progress", "Scheduled → scan started"),
+    ("ordered", "scheduled", "Ordered → booked"),
+    ("scheduled", "in_progress", "Booked → started"),
     ("in_progress", "completed", "Scan"),
-    ("completed", "reported", "Scan done → reported"),
+    ("completed", "reported", "Scan → report"),
 )
 
 
@@ -57,25 +59,17 @@ def todays_turnaround(now: datetime | None = None) -> list[dict]:
     return result
 
 
-def open_stat_orders(now: datetime | None = None) -> list[tuple[ImagingOrder, int]]:
-    """Open STAT orders, longest waiting first, with their waiting time in minutes."""
-    now = now or utcnow()
-    orders = db.session.execute(
-        select(ImagingOrder)
-        .where(ImagingOrder.status.in_(OPEN_STATUSES), ImagingOrder.priority == "stat")
-        .order_by(ImagingOrder.ordered_date.asc())
-        .limit(12)
-    ).unique().scalars()
-    return [(order, max(0, int((now - order.ordered_date).total_seconds() // 60))) for order in orders]
-
-
 @bp.route("/dashboard/wall")
 @roles_required(ALL_ROLES)
 def wall():
     now = utcnow()
     names = dict(db.session.execute(select(ImagingModality.code, ImagingModality.name)).all())
+    waiting, waiting_total = day_lists.wall_waiting(now)
+    scanning, scanning_total = day_lists.wall_scanning(now)
+    offset = now.astimezone(clinic_zone()).utcoffset()
     return render_page(
         "dashboard/wall.html", "wall",
         counts=boards.dashboard_counts(now), statuses=STATUS_LABELS, modality_names=names,
-        stat_orders=open_stat_orders(now), turnaround=todays_turnaround(now), now=now,
+        waiting=waiting, waiting_total=waiting_total, scanning=scanning, scanning_total=scanning_total,
+        turnaround=todays_turnaround(now), now=now, utc_offset_minutes=int(offset.total_seconds() // 60),
     )

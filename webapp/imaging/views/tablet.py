@@ -1,55 +1,82 @@
 """The technician's tablet at /imaging/worklist (endpoints ``imaging.worklist`` and
-``imaging.worklist_action``; the DICOM Modality Worklist is webapp.dicom): today's scheduled and
-in-progress orders by modality, one tap to start, one to complete. Two technicians tapping the
-same order: the first wins (the order's version), the other is shown the order as it now is.
+``imaging.worklist_action``; the DICOM Modality Worklist is webapp.dicom): a day's bookings
+(``?day=YYYY-MM-DD``, today by default) with overdue bookings first and marked, then in booked
+time order, STAT first at the same time; a station filter (``?station=AE``, remembered in a
+cookie); one tap to start, one to complete. Two technicians tapping the same order: the first
+wins (the order's version), the other is shown the order as it now is.
 Live: the list re-fetches itself on every order event.
 """
 
 from __future__ import annotations
 
 import uuid
-from itertools import groupby
+from datetime import date, timedelta
 
 from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user
+from werkzeug.exceptions import BadRequest
 
 from webapp.audit import record_read
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.db_types import clinic_today, utcnow
 from webapp.errors import ValidationFailed
-from webapp.imaging import actions, bp, catalogue, queries, services
+from webapp.imaging import actions, bp, day_lists, queries, services
 from webapp.imaging.rules import MAX_IMAGES
 from webapp.web.htmx import is_htmx, render_page
 from webapp.web.service_calls import or_404, saving
 
-MODALITY_COOKIE = "worklist_modality"
+STATION_COOKIE = "worklist_station"
 TABLET_ACTIONS = tuple(actions.tablet_actions())  # those with a tablet text: start, complete
 
 
-def _chosen_modality(modalities) -> tuple[str | None, bool]:
-    """The filter from the query (then remembered in a cookie), else the cookie. ('', all)."""
-    codes = {m.code for m in modalities}
-    if "modality" in request.args:
-        value = (request.args.get("modality") or "").strip().upper()
-        return (value if value in codes else None), True
-    value = request.cookies.get(MODALITY_COOKIE, "")
-    return (value if value in codes else None), False
+class BadWorklistFilter(BadRequest):
+    show_description = True  # the error page names the field
+
+
+def _chosen_day() -> date | None:
+    """``day`` from the query (or the action's form): None for today."""
+    text = (request.values.get("day") or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadWorklistFilter(f"Day: {text[:20]!r} is not a date (YYYY-MM-DD).") from None
+
+
+def _chosen_station(stations) -> tuple[str | None, bool]:
+    """The station filter from the query (then remembered in a cookie), else the cookie.
+    Returns (AE title or None for all, whether to remember it)."""
+    titles = {s.ae_title for s in stations}
+    if "station" in request.values:
+        value = (request.values.get("station") or "").strip().upper()
+        if value and value not in titles:
+            raise BadWorklistFilter(f"Station: there is no station {value[:16]!r}.")
+        return value or None, True
+    value = request.cookies.get(STATION_COOKIE, "")
+    return (value if value in titles else None), False
 
 
 def _render(message=None, status: int = 200):
-    modalities = catalogue.active_modalities()
-    modality, remember = _chosen_modality(modalities)
-    orders = queries.worklist_orders(modality=modality)
+    stations = queries.all_stations()
+    station, remember = _chosen_station(stations)
+    now = utcnow()
+    today = clinic_today(now)
+    day = _chosen_day() or today
+    entries = day_lists.tablet_day(day, station, now)
+    orders = [entry.order for entry in entries]
     record_read(current_user, "worklist", [o.patient_id for o in orders])
-    groups = [(code, list(items)) for code, items in groupby(orders, key=lambda o: o.modality)]
+    day_arg = day.isoformat() if day != today else None
     response = render_page(
         "imaging/worklist.html", "worklist", status=status,
-        groups=groups, modalities=modalities, modality=modality, message=message,
-        names={m.code: m.name for m in modalities},
+        entries=entries, stations=stations, station=station, message=message, now=now,
+        day=day, today=today, day_arg=day_arg,
+        previous_day=(day - timedelta(days=1)).isoformat(), next_day=(day + timedelta(days=1)).isoformat(),
         allowed={o.id: services.allowed_actions_for(current_user, o) for o in orders},
     )
     if remember:
-        response.set_cookie(MODALITY_COOKIE, modality or "", max_age=180 * 24 * 3600, httponly=True, samesite="Lax")
+        response.set_cookie(STATION_COOKIE, station or "", max_age=180 * 24 * 3600, httponly=True, samesite="Lax")
     return response
 
 
@@ -106,4 +133,5 @@ def _done(message, status):
     if is_htmx():
         return _render(message, status)
     flash(message[1], message[0] if message[0] != "danger" else "error")
-    return redirect(url_for("imaging.worklist"), 303)
+    day = (request.form.get("day") or "").strip()
+    return redirect(url_for("imaging.worklist", day=day or None), 303)
