@@ -91,6 +91,8 @@ class Config:
             os.environ.get("SSE_REDIS_MAX_CONNECTIONS", int(os.environ.get("WORKER_CONNECTIONS", "1000")) + 20)
         )
         self.APP_TIMEZONE = os.environ.get("APP_TIMEZONE", "UTC")
+        # An unacknowledged critical result is overdue after this (webapp.reporting.critical).
+        self.CRITICAL_ACK_MINUTES = int(os.environ.get("CRITICAL_ACK_MINUTES", "15"))
         self.DICOM_ALLOWED_AE_TITLES = _csv(os.environ.get("DICOM_ALLOWED_AE_TITLES"))
         self.DICOM_OFFER_ORDERED = os.environ.get("DICOM_OFFER_ORDERED", "0") == "1"
         self.SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
