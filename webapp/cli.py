@@ -181,12 +181,15 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
 
 
 def register(app: Flask) -> None:
+    from webapp.reporting.templates import load_report_templates
+
     @app.cli.command("seed")
     @click.option("--demo", is_flag=True, help="Also load demo patients, visits, orders and users.")
     def seed_command(demo: bool) -> None:
         """Load reference data (modalities, body parts, procedures); safe to run twice."""
         with writing():
             load_reference_data()
+            load_report_templates()
             db.session.commit()
             click.echo("Reference data loaded.")
             if not demo:

@@ -17,7 +17,7 @@ from webapp.imaging.models import (
     Station,
 )
 from webapp.patients.models import Patient
-from webapp.reporting.models import CriticalResult, ReportAddendum, ReportDraft, ReportTemplate
+from webapp.reporting.models import CriticalResult, ReportAddendum, ReportDetails, ReportDraft, ReportTemplate
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
@@ -25,5 +25,5 @@ __all__ = [
     "OrderCounter", "OrderEvent", "OrderFormSubmission", "OrderStatusCount", "Patient", "PatientAccessLog",
     "PatientAccessLogPatient",
     "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
-    "CriticalResult", "ReportAddendum", "ReportDraft", "ReportTemplate",
+    "CriticalResult", "ReportAddendum", "ReportDetails", "ReportDraft", "ReportTemplate",
 ]

@@ -129,10 +129,6 @@ class ImagingOrder(db.Model):
     report_text: Mapped[str | None] = mapped_column(Text)
     findings: Mapped[str | None] = mapped_column(Text)
     impression: Mapped[str | None] = mapped_column(Text)
-    # The report editor's other sections and the template it started from (webapp.reporting).
-    report_technique: Mapped[str | None] = mapped_column(Text)
-    report_comparison: Mapped[str | None] = mapped_column(Text)
-    report_template_code: Mapped[str | None] = mapped_column(String(32))
 
     study_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
     number_of_images: Mapped[int | None] = mapped_column(Integer)

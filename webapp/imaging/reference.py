@@ -90,6 +90,3 @@ def load_reference_data() -> None:
         row.name, row.modality, row.body_part, row.requires_laterality = name, modality, body_part, laterality
         db.session.add(row)
     db.session.flush()
-    from webapp.reporting.templates import load_report_templates  # report templates cover these procedures
-
-    load_report_templates()

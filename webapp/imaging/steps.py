@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from webapp.errors import ValidationFailed
+from webapp.extensions import db
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import MAX_NOTES_LENGTH
 from webapp.reporting import critical, drafts
-from webapp.reporting.models import ReportAddendum
+from webapp.reporting.models import ReportAddendum, ReportDetails
 
 Changes = dict[str, Any]
 
@@ -69,8 +70,9 @@ def report(order: ImagingOrder, actor, values: dict, moment: datetime) -> Change
         raise ValidationFailed(errors)
     order.findings, order.impression = values["findings"], values["impression"]
     order.report_text = values["report_text"]
-    order.report_technique, order.report_comparison = values["technique"], values["comparison"]
-    order.report_template_code = template_code
+    if values["technique"] or values["comparison"] or template_code:
+        db.session.add(ReportDetails(order_id=order.id, technique=values["technique"],
+                                     comparison=values["comparison"], template_code=template_code))
     order.reported_date = moment
     order.reporting_radiologist = actor.user_id
     drafts.discard(order)

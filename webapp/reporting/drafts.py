@@ -85,8 +85,10 @@ def apply_template(user, order, code: Any) -> ReportDraft:
 
 
 def discard(order) -> None:
-    """The report is signed: its draft goes (the order holds the report now)."""
-    db.session.execute(delete(ReportDraft).where(ReportDraft.order_id == order.id))
+    """The report is signed: its draft goes (the order holds the report now). Without autoflush:
+    the order's half-made change is flushed once, by the service, with its new status."""
+    with db.session.no_autoflush:
+        db.session.execute(delete(ReportDraft).where(ReportDraft.order_id == order.id))
 
 
 def draft_order_ids(order_ids) -> set:

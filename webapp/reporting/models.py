@@ -4,6 +4,8 @@
   overwrites it every few seconds. It is no change to the order (no order event, no version, no
   live event): a draft saved every few seconds must not flood the audit chain or every open
   page. Signing (the order's ``report`` action) copies it onto the order and deletes it.
+* ``report_details``: the signed report's technique, comparison and template (the order holds
+  findings and impression).
 * ``report_templates``: starting text per modality and body part (``flask templates``).
 * ``report_addenda``: text added after sign-off (the ``addendum`` action; its event is audited).
 * ``critical_results``: a critical finding raised when signing or with an addendum, and who
@@ -39,6 +41,21 @@ class ReportDraft(db.Model):
     author = relationship("User")
 
 
+class ReportDetails(db.Model):
+    """The signed report's sections beyond the order's findings and impression (the order holds
+    those, as the seed model has them): technique, comparison, and the template it started from.
+    Written once, by the ``report`` action, when the report has any of them."""
+
+    __tablename__ = "report_details"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imaging_orders.id"), primary_key=True)
+    technique: Mapped[str | None] = mapped_column(Text)
+    comparison: Mapped[str | None] = mapped_column(Text)
+    template_code: Mapped[str | None] = mapped_column(String(32))
+
+    order = relationship("ImagingOrder", backref=backref("report_details", uselist=False))
+
+
 class ReportTemplate(db.Model):
     __tablename__ = "report_templates"
 
@@ -62,8 +79,9 @@ class ReportAddendum(db.Model):
     author_label: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    # The order's JSON lists them as ``addenda``: loaded with the orders, one query per page.
-    order = relationship("ImagingOrder", backref=backref("addenda", order_by="ReportAddendum.id", lazy="selectin"))
+    # The order's JSON lists them as ``addenda`` (a list page loads them in one query:
+    # webapp.reporting.services.preload_addenda).
+    order = relationship("ImagingOrder", backref=backref("addenda", order_by="ReportAddendum.id"))
 
     @property
     def author(self) -> str:

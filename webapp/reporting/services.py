@@ -13,14 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from collections import defaultdict
+
 from sqlalchemy import case, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.errors import PermissionDenied
 from webapp.extensions import db
 from webapp.imaging import queries, services
 from webapp.imaging.models import ImagingOrder
 from webapp.reporting import critical, drafts
-from webapp.reporting.models import REPORT_SECTIONS
+from webapp.reporting.models import REPORT_SECTIONS, ReportAddendum
 
 PRIORITY_RANK = case({"stat": 0, "urgent": 1}, value=ImagingOrder.priority, else_=2)
 
@@ -75,9 +78,10 @@ class ReportView:
 def report_view(user, order: ImagingOrder) -> ReportView:
     """The signed report (anyone who may see the order) or the draft (radiologists only)."""
     if order.status == "reported":
+        details = order.report_details
         return ReportView(
-            "final", order.report_technique, order.report_comparison, order.findings, order.impression,
-            order.report_template_code, order.reported_date,
+            "final", details.technique if details else None, details.comparison if details else None,
+            order.findings, order.impression, details.template_code if details else None, order.reported_date,
             order.radiologist.display_name if order.radiologist else None, order.reported_date, list(order.addenda),
         )
     if not drafts.may_draft(user):
@@ -87,6 +91,18 @@ def report_view(user, order: ImagingOrder) -> ReportView:
         return ReportView("draft")
     return ReportView("draft", *(getattr(draft, name) for name in REPORT_SECTIONS), draft.template_code,
                       draft.updated_at)
+
+
+def preload_addenda(orders: list[ImagingOrder]) -> None:
+    """Load the addenda of a page of orders in one query (not one per order)."""
+    if not orders:
+        return
+    found: dict = defaultdict(list)
+    statement = select(ReportAddendum).where(ReportAddendum.order_id.in_([o.id for o in orders]))
+    for addendum in db.session.scalars(statement.order_by(ReportAddendum.id)):
+        found[addendum.order_id].append(addendum)
+    for order in orders:
+        set_committed_value(order, "addenda", found[order.id])
 
 
 def priors(order: ImagingOrder, limit: int = 10) -> list[ImagingOrder]:
