@@ -11,18 +11,20 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from flask import Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from webapp.api.common import expected_version, json_response, problems, resource_blueprint
 from webapp.api.errors import ApiError
 from webapp.api.orders import committed
-from webapp.api.schemas import AddendumOut, Day, IfMatchHeader, InputModel, OrderPath, limited
+from webapp.api.schemas import AddendumOut, IfMatchHeader, InputModel, OrderPath, limited
 from webapp.api.security import api_user, requires
 from webapp.audit import record_read
 from webapp.auth.roles import CAN_VIEW_ORDERS, Role
 from webapp.db_types import clinic_day_bounds, clinic_today
 from webapp.extensions import db
 from webapp.imaging import queries
+from webapp.imaging.queries import FIRST_YEAR, LAST_YEAR
 from webapp.reporting import critical, drafts, metrics, services
 
 RADIOLOGIST = {Role.RADIOLOGIST}
@@ -100,19 +102,62 @@ class CriticalPath(BaseModel):
     id: int = Field(ge=1, lt=2**63)
 
 
+DayText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), WithJsonSchema(
+    {"type": "string", "format": "date"})]
+
+
+def _day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    day = date.fromisoformat(value)  # a ValueError (2026-02-30) is a 422
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return day
+
+
 class TurnaroundQuery(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: Day | None = Field(None, alias="from", description="First day (clinic time); default 30 days ago.")
-    to: Day | None = Field(None, description="Last day (clinic time); default today.")
+    from_: DayText | None = Field(None, alias="from", description="First day (clinic time); default 30 days ago.")
+    to: DayText | None = Field(None, description="Last day (clinic time); default today.")
 
     @model_validator(mode="after")
     def _ordered(self):
-        if self.from_ and self.to and self.from_ > self.to:
+        first, last = _day(self.from_), _day(self.to)
+        if first and last and first > last:
             raise ValueError("from must not be after to")
-        if self.from_ and self.to and (self.to - self.from_).days > MAX_PERIOD_DAYS:
+        if first and last and (last - first).days > MAX_PERIOD_DAYS:
             raise ValueError(f"at most {MAX_PERIOD_DAYS} days")
         return self
+
+
+class Figures(BaseModel):
+    count: int
+    p50_minutes: float | None
+    p90_minutes: float | None
+    target_minutes: float | None = None
+    met_share: float | None = Field(None, description="Share (0..1) within the target.")
+
+
+class GroupFigures(Figures):
+    modality: str
+    priority: str
+
+
+class IntervalFigures(BaseModel):
+    label: str
+    all: Figures
+    by_priority: dict[str, Figures]
+    by_modality: dict[str, Figures]
+    by_modality_and_priority: list[GroupFigures]
+
+
+class TurnaroundOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    intervals: dict[str, IntervalFigures]
 
 
 # ---------------------------------------------------------------------------- the report
@@ -214,15 +259,14 @@ def period(first: date | None, last: date | None) -> tuple[datetime, datetime]:
     return clinic_day_bounds(first)[0], clinic_day_bounds(last)[1]
 
 
-@metrics_api.get("/turnaround")
+@metrics_api.get("/turnaround", responses={200: TurnaroundOut})
 @requires(METRICS_ROLES)
 def turnaround(query: TurnaroundQuery):
     """Median and 90th percentile of each step's duration (minutes) per priority and modality,
     for orders placed from ``from`` to ``to`` (days in clinic time), against the targets."""
-    start, end = period(query.from_, query.to)
-    from flask import jsonify
-
-    return jsonify(metrics.turnaround(start, end))
+    start, end = period(_day(query.from_), _day(query.to))
+    out = TurnaroundOut.model_validate(metrics.turnaround(start, end))
+    return Response(out.model_dump_json(by_alias=True), mimetype="application/json")
 
 
 APIS = (reports, critical_api, metrics_api)

@@ -9,11 +9,10 @@ commit.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from collections import defaultdict
 
 from sqlalchemy import case, select
 from sqlalchemy.orm.attributes import set_committed_value

@@ -104,10 +104,12 @@ def sign(order_id: uuid.UUID):
     if not form.validate_on_submit():
         discard()
         return _editor(order, form, status=422, message=("danger", "Please correct the form below."))
-    with saving() as outcome:
+    with saving() as outcome:  # what is on the screen is kept, also when signing is refused
         drafts.save_draft(current_user, order, form.sections())
-        services.sign(current_user, order, critical_flag=form.critical.data, critical_note=form.critical_note.data,
-                      expected_version=form.version.data)
+    if not outcome.refused:
+        with saving() as outcome:
+            services.sign(current_user, order, critical_flag=form.critical.data,
+                          critical_note=form.critical_note.data, expected_version=form.version.data)
     if outcome.refused:
         order = or_404(queries.get_order, order_id)
         if order.status != "completed":
