@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 from sqlalchemy import case, select
 
 from webapp.extensions import db, writing
@@ -61,7 +62,7 @@ def for_order(order) -> list[ReportTemplate]:
 
 # ---------------------------------------------------------------------------- flask templates
 
-templates_group = click.Group("templates", help="Manage report templates.")
+templates_group = AppGroup("templates", help="Manage report templates.")
 
 
 @templates_group.command("list")

@@ -176,6 +176,13 @@ def overdue_results() -> list:
     return [(r, critical.age_minutes(r, now)) for r in results]
 
 
+def drafts_shown(orders) -> set:
+    """Which of these orders have a report draft, for radiologists (the queue's "Report draft")."""
+    if not current_user.is_authenticated or current_user.role != Role.RADIOLOGIST:
+        return set()
+    return drafts.draft_order_ids(o.id for o in orders if o.status == "completed")
+
+
 def overdue_count() -> tuple[int, int]:
     """How many critical results are overdue, and the oldest one's age in minutes (the wall: no identities)."""
     now = utcnow()
@@ -236,4 +243,5 @@ def init_app(app: Flask) -> None:
     app.add_template_global(overdue_count, "overdue_critical_count")
     app.add_template_global(critical.ack_minutes, "critical_ack_minutes")
     app.add_template_global(drafts.draft_order_ids, "report_draft_ids")
+    app.add_template_global(drafts_shown, "report_drafts_shown")
     app.add_template_global(services.priors, "report_priors")
