@@ -131,6 +131,9 @@ def load_demo_data(seed: int = 4) -> dict[str, User]:
         order = services.create_order(doctor, now=ordered_at, **fields)
         _advance_demo_order(order, target, users, rng, now)
     db.session.flush()
+    from webapp.reporting.demo import load_reporting_demo
+
+    load_reporting_demo(users, now)
     return users
 
 
