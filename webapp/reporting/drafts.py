@@ -14,6 +14,7 @@ from webapp.auth.roles import Role
 from webapp.db_types import utcnow
 from webapp.errors import PermissionDenied, TransitionNotAllowed, ValidationFailed
 from webapp.extensions import db
+from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import clean_text
 from webapp.reporting.models import REPORT_SECTIONS, ReportDraft, ReportTemplate
 
@@ -61,6 +62,8 @@ def save_draft(user, order, values: dict[str, Any]) -> ReportDraft:
         clean["template_code"] = check_template(values["template_code"], errors)
     if errors:
         raise ValidationFailed(errors)
+    # The order's row lock: two autosaves of one order (two tabs) queue instead of both inserting.
+    db.session.execute(select(ImagingOrder.id).where(ImagingOrder.id == order.id).with_for_update())
     draft = get_draft(order) or ReportDraft(order_id=order.id)
     for name, value in clean.items():
         setattr(draft, name, value)
