@@ -156,6 +156,8 @@ def test_banner_on_every_page_until_acknowledged(app, client, auth, make_order, 
     assert again.status_code == 303  # back to the order, saying it was already acknowledged
     auth.login("radiologist")
     assert client.post(f"/critical-results/{critical_id}/acknowledge", data={"csrf_token": token}).status_code == 403
+    auth.login(doctor)  # not through the order page's generic action route
+    assert client.post(f"/imaging/orders/{order.id}/actions/acknowledge", data={"csrf_token": token}).status_code == 404
 
 
 def test_admin_acknowledges_on_behalf_and_sees_overdue_ones(app, client, auth, make_order, people):
