@@ -131,6 +131,9 @@ def load_demo_data(seed: int = 4) -> dict[str, User]:
         order = services.create_order(doctor, now=ordered_at, **fields)
         _advance_demo_order(order, target, users, rng, now)
     db.session.flush()
+    from webapp.reporting.demo import load_reporting_demo
+
+    load_reporting_demo(users, now)
     return users
 
 
@@ -181,12 +184,15 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
 
 
 def register(app: Flask) -> None:
+    from webapp.reporting.templates import load_report_templates
+
     @app.cli.command("seed")
     @click.option("--demo", is_flag=True, help="Also load demo patients, visits, orders and users.")
     def seed_command(demo: bool) -> None:
         """Load reference data (modalities, body parts, procedures); safe to run twice."""
         with writing():
             load_reference_data()
+            load_report_templates()
             db.session.commit()
             click.echo("Reference data loaded.")
             if not demo:

@@ -118,6 +118,8 @@ SETTINGS = (
     # (seconds); PACS_COMPLETES_ORDERS=1 completes an in-progress order when its images arrive.
     ("ORTHANC_TIMEOUT", _float, 5), ("PACS_POLL_SECONDS", _float, 2), ("PACS_MAX_BACKOFF_SECONDS", _float, 60),
     ("PACS_COMPLETES_ORDERS", _flag, False),
+    # An unacknowledged critical result is overdue after this (webapp.reporting.critical).
+    ("CRITICAL_ACK_MINUTES", _int, 15),
     # HL7 (webapp/hl7, webapp/outbox): who we are in MSH-3/MSH-4, where the listener binds, how long
     # a receiver may take to answer; the outbox's waits between attempts double from the first to
     # the longest (seconds); how often an idle dispatcher looks for new messages.

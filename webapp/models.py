@@ -20,6 +20,7 @@ from webapp.imaging.models import (
 from webapp.outbox.models import OutboxAction, OutboxMessage
 from webapp.pacs.models import PacsFollowState, PacsStudy
 from webapp.patients.models import Patient
+from webapp.reporting.models import CriticalResult, ReportAddendum, ReportDetails, ReportDraft, ReportTemplate
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "Patient", "PatientAccessLog",
     "PatientAccessLogPatient",
     "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
+    "CriticalResult", "ReportAddendum", "ReportDetails", "ReportDraft", "ReportTemplate",
 ]

@@ -10,4 +10,9 @@ EXPECTED_OPERATIONS = {
     "POST /api/v1/patients", "GET /api/v1/patients", "GET /api/v1/patients/{id}",
     "POST /api/v1/visits", "GET /api/v1/visits", "GET /api/v1/visits/{id}",
     "GET /api/v1/pacs/unmatched", "POST /api/v1/pacs/unmatched/{id}/match",
+    # Reporting and critical results (the CONTRACT's second round).
+    "GET /api/v1/imaging/orders/{id}/report", "PUT /api/v1/imaging/orders/{id}/report",
+    "POST /api/v1/imaging/orders/{id}/report/sign", "POST /api/v1/imaging/orders/{id}/addenda",
+    "GET /api/v1/critical-results", "POST /api/v1/critical-results/{id}/acknowledge",
+    "GET /api/v1/metrics/turnaround",
 }

@@ -117,6 +117,7 @@ PAGE_FORM = {
     "report": {"report-findings": "Clear lungs.", "report-impression": "Normal."},
     "cancel": {"cancel-reason": "Matrix test"},
     "note": {"note-note": "Matrix test note"},
+    "addendum": {"addendum-addendum": "Matrix test addendum"},
     # The order page's edit form (make_order's values, a new priority).
     "edit": {"modality": "XRAY", "body_part": "CHEST", "procedure_code": "71046",
              "clinical_indication": "Suspected pneumonia", "priority": "stat"},
@@ -181,7 +182,8 @@ def test_the_whole_access_matrix_over_http(app, make_user, make_order, make_visi
     # Status actions: through the API and through the order page, each on an order in that status.
     for key, row in tables["Status actions"].items():
         action, from_status = key.split(" ")
-        channels = ["page"] if action == "note" else ["api", "page"]
+        # A note and an addendum are the order page's forms (the API's addenda: tests/reporting).
+        channels = ["page"] if action in ("note", "addendum") else ["api", "page"]
         if action in ("start", "complete"):
             channels.append("tablet")
         for channel in channels:

@@ -34,12 +34,12 @@ def openapi_options() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    from webapp.api import docs, errors, orders, pacs, patients, reference, tokens, visits
+    from webapp.api import docs, errors, orders, pacs, patients, reference, reporting, tokens, visits
     from webapp.extensions import csrf
 
-    for module in (tokens, orders, reference, patients, visits, pacs):
-        app.register_api(module.api)
+    for api in (*(module.api for module in (tokens, orders, reference, patients, visits, pacs)), *reporting.APIS):
+        app.register_api(api)
         # Bearer calls carry no CSRF token; session calls are checked in security.authenticate.
-        csrf.exempt(module.api)
+        csrf.exempt(api)
     app.register_blueprint(docs.bp)
     errors.init_app(app)

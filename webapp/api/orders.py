@@ -38,6 +38,7 @@ from webapp.imaging import queries, services, workflow
 from webapp.imaging.models import ImagingOrder
 from webapp.pacs import display
 from webapp.patients.models import Patient
+from webapp.reporting.services import preload_addenda
 from webapp.visits.models import Visit
 
 api = resource_blueprint("orders", __name__, "/api/v1/imaging/orders", "Imaging orders")
@@ -87,6 +88,7 @@ def page(filters: queries.OrderFilter, query: OrderQuery, what: str, patient_id=
     orders, next_cursor = queries.list_orders(filters, limit=query.limit, cursor=query.cursor, references=False)
     record_read(api_user(), what, [patient_id, *(o.patient_id for o in orders)])
     studies = display.studies_by_order(o.id for o in orders)
+    preload_addenda(orders)
     return json_response(OrderList(items=[order_out(o, studies) for o in orders], next_cursor=next_cursor))
 
 

@@ -270,6 +270,16 @@ class ImagesOut(BaseModel):
     received_at: datetime | None = None
 
 
+class AddendumOut(BaseModel):
+    """Text added under a signed report."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    text: str
+    author: str
+    created_at: datetime
+
+
 class OrderOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -309,6 +319,7 @@ class OrderOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+    addenda: list[AddendumOut] = Field(default_factory=list, description="Added under the signed report, oldest first.")
     allowed_actions: list[str] = Field(
         default_factory=list, description="What the signed-in user may do to the order now."
     )

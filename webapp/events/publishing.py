@@ -88,9 +88,10 @@ def register_session_listeners() -> None:
     _registered = True
 
 
-def publish_signals(signals: list[dict[str, Any]]) -> int:
-    """Publish as flask-sse events, in one round trip that waits at most
-    SSE_PUBLISH_TIMEOUT_SECONDS (webapp.events.stream); returns how many went out. Never raises."""
+def publish_signals(signals: list[dict[str, Any]], event_type: str = EVENT_TYPE) -> int:
+    """Publish as flask-sse events of ``event_type`` (an ``id:`` when the signal has an
+    ``event_id``), in one round trip that waits at most SSE_PUBLISH_TIMEOUT_SECONDS
+    (webapp.events.stream); returns how many went out. Never raises."""
     from flask_sse import Message
 
     from webapp.events import bp
@@ -101,7 +102,7 @@ def publish_signals(signals: list[dict[str, Any]]) -> int:
         channel = current_app.config["SSE_CHANNEL"]
         pipe = bp.publisher.pipeline(transaction=False)
         for signal in signals:
-            message = Message(signal, type=EVENT_TYPE, id=signal["event_id"])
+            message = Message(signal, type=event_type, id=signal.get("event_id"))
             pipe.publish(channel, json.dumps(message.to_dict()))
         pipe.execute()
         return len(signals)

@@ -53,13 +53,24 @@ from typing import Any
 from webapp.auth.roles import Role
 from webapp.errors import ValidationFailed
 from webapp.imaging import steps
-from webapp.imaging.rules import TEXT_LIMITS, check_booking, check_count, check_moment, clean_text
+from webapp.imaging.rules import (
+    TEXT_LIMITS,
+    check_booking,
+    check_count,
+    check_flag,
+    check_moment,
+    check_record_id,
+    clean_text,
+)
 from webapp.imaging.timeline import (
     TimelineEntry,
     TimelineLine,
+    describe_acknowledge,
+    describe_addendum,
     describe_cancel,
     describe_complete,
     describe_images,
+    describe_report,
     describe_schedule,
     describe_update,
     no_details,
@@ -78,6 +89,8 @@ _CHECKS: dict[str, Callable[..., Any]] = {
     "count": lambda f, value, order, errors: check_count(value, f.name, errors),
     "moment": lambda f, value, order, errors: check_moment(value, f.name, errors),
     "booking": lambda f, value, order, errors: check_booking(value, f.name, order, errors),
+    "flag": lambda f, value, order, errors: check_flag(value, f.name, errors),
+    "record": lambda f, value, order, errors: check_record_id(value, f.name, errors),
 }
 
 
@@ -85,7 +98,9 @@ _CHECKS: dict[str, Callable[..., Any]] = {
 class ActionField:
     """A value an action takes: ``kind`` is text (trimmed, at most TEXT_LIMITS[name]), count (a
     whole number of images), moment (an aware date and time; the page shows a date and a time
-    input) or booking (a scanner's AE title; None keeps the booked one, "" clears it)."""
+    input), booking (a scanner's AE title; None keeps the booked one, "" clears it), flag (yes or
+    no; a checkbox) or record (the id of a row the step looks up). ``on_form``: False for values
+    set elsewhere (the report editor), which the order page's form leaves out."""
 
     name: str
     kind: str
@@ -93,6 +108,7 @@ class ActionField:
     required: bool = False
     help: str | None = None
     css_class: str = ""  # extra class of the page's input
+    on_form: bool = True
 
     @property
     def limit(self) -> int | None:
@@ -137,7 +153,8 @@ class OrderAction:
     event_type: str = ""  # the event it records; default its name
     denied_text: str = "Your role ({role}) cannot {action} orders."
     button_class: str = "btn-primary"
-    section: str = "actions"  # where the order page shows its form: "actions" or "notes"
+    section: str = "actions"  # where the order page shows its form: "actions", "notes" or "report"
+    listed: bool = True  # False: taken on something else (a critical result), not offered on the order
     value_fields: tuple[ActionField, ...] = field(init=False)  # what the service checks, in order
 
     def __post_init__(self):
@@ -164,6 +181,10 @@ _SCHEDULING = (
     ActionField("station_ae", "booking", "Scanner"),
 )
 _CANCELLERS = _roles(Role.DOCTOR, Role.ADMIN)
+_CRITICAL = (
+    ActionField("critical", "flag", "Critical finding: the ordering doctor must acknowledge it"),
+    ActionField("critical_note", "text", "What is critical (a short note)"),
+)
 
 # Seed section 8: Ordered → Scheduled → In Progress → Completed → Reported; any open order →
 # Cancelled. Rescheduling keeps the order scheduled with a new date. The order of this table
@@ -191,13 +212,19 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
         timeline_label="Scan completed", describe=describe_complete,
     ),
     OrderAction(
+        # Signing: the report editor (webapp.reporting) or this form; any draft is then deleted.
         "report", "Submit report", _roles(Role.RADIOLOGIST), transitions=(("completed", "reported"),),
         fields=(
             ActionField("findings", "text", "Findings", required=True, css_class="report-text"),
             ActionField("impression", "text", "Impression", required=True),
             ActionField("report_text", "text", "Report text"),
+            ActionField("technique", "text", "Technique", on_form=False),
+            ActionField("comparison", "text", "Comparison", on_form=False),
+            ActionField("template_code", "text", "Template", on_form=False),
+            *_CRITICAL,
         ),
         step=steps.report, success_text="Report for order {acc} submitted.", timeline_label="Reported",
+        describe=describe_report,
     ),
     OrderAction(
         "cancel", "Cancel order", _CANCELLERS,
@@ -216,6 +243,22 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
         fields=(ActionField("note", "text", "Note", required=True),), step=steps.note,
         success_text="Note added to order {acc}.", timeline_label="Note added",
         denied_text="Your role cannot add notes to orders.", button_class="btn-outline-primary", section="notes",
+    ),
+    OrderAction(
+        # After sign-off the report is never edited: text is added below it. The order stays reported.
+        "addendum", "Add addendum", _roles(Role.RADIOLOGIST), statuses=frozenset({"reported"}),
+        fields=(ActionField("addendum", "text", "Addendum", required=True), *_CRITICAL), step=steps.addendum,
+        success_text="Addendum added to the report of order {acc}.", timeline_label="Addendum",
+        describe=describe_addendum, denied_text="Only radiologists add addenda to reports.",
+        button_class="btn-outline-primary", section="report",
+    ),
+    OrderAction(
+        # Taken on one critical result (webapp.reporting.critical): not offered as an order's action.
+        "acknowledge", "Acknowledge", _roles(Role.DOCTOR, Role.ADMIN), statuses=frozenset({"reported"}),
+        fields=(ActionField("critical_id", "record", "Critical result"),), step=steps.acknowledge,
+        success_text="Critical result of order {acc} acknowledged.", timeline_label="Critical result acknowledged",
+        describe=describe_acknowledge, denied_text="Only doctors and administrators acknowledge critical results.",
+        section="critical", listed=False,
     ),
 )}
 

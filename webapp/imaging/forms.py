@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 from functools import cache
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, IntegerField, SelectField, TextAreaField, TimeField
+from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
@@ -60,7 +60,8 @@ class ActionForm(VersionedForm):
 
     def values(self) -> dict:
         """The submitted values as the service takes them (services.apply_action)."""
-        return {f.name: self.scheduled_at() if f.kind == "moment" else self[f.name].data for f in self.action.fields}
+        return {f.name: self.scheduled_at() if f.kind == "moment" else self[f.name].data
+                for f in self.action.fields if f.on_form}
 
     @property
     def renamed(self) -> dict[str, str]:
@@ -79,6 +80,8 @@ def _form_fields(spec: ActionField) -> dict:
         # The service checks it is an active station of the order's modality, so the choices
         # are not validated here.
         return {spec.name: SelectField(spec.label, validate_choice=False, validators=[Optional()])}
+    if spec.kind == "flag":
+        return {spec.name: BooleanField(spec.label)}
     if spec.kind == "count":
         return {spec.name: IntegerField(spec.label, validators=[Optional(), NumberRange(min=0, max=MAX_IMAGES)])}
     presence = DataRequired() if spec.required else Optional()
@@ -90,7 +93,8 @@ def action_form(action: OrderAction) -> type[ActionForm]:
     """The page form of an order action: its version plus a field per value it takes."""
     fields: dict = {"action": action}
     for spec in action.fields:
-        fields |= _form_fields(spec)
+        if spec.on_form:
+            fields |= _form_fields(spec)
     return type(f"{action.name.title()}Form", (ActionForm,), fields)
 
 

@@ -40,6 +40,11 @@ TEXT_LIMITS = {
     "impression": 5000,
     "report_text": 50000,
     "reason": 1000,
+    "technique": 5000,
+    "comparison": 5000,
+    "template_code": 32,
+    "addendum": 20000,
+    "critical_note": 1000,
 }
 EDITABLE_FIELDS = (
     "modality",
@@ -243,6 +248,26 @@ def check_count(value: Any, name: str, errors: Errors) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_IMAGES:
         errors[name] = f"A whole number from 0 to {MAX_IMAGES}."
+        return None
+    return value
+
+
+def check_flag(value: Any, name: str, errors: Errors) -> bool:
+    """A yes/no value: True, False or absent (False); a page's checkbox sends "y"."""
+    if value in (None, "", False):
+        return False
+    if value is True or value in ("y", "on", "true"):
+        return True
+    errors[name] = "Must be true or false."
+    return False
+
+
+def check_record_id(value: Any, name: str, errors: Errors) -> int | None:
+    """The id of a record (a whole number from 1), or None when absent."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        errors[name] = "Must be the id of a record."
         return None
     return value
 

@@ -14,8 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from webapp.errors import ValidationFailed
+from webapp.extensions import db
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import MAX_NOTES_LENGTH
+from webapp.reporting import critical, drafts
+from webapp.reporting.models import ReportAddendum, ReportDetails
 
 Changes = dict[str, Any]
 
@@ -58,11 +61,45 @@ def complete(order: ImagingOrder, actor, values: dict, moment: datetime) -> Chan
 
 
 def report(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """Sign the report (the editor's sections, or findings and impression alone); its draft goes,
+    and a critical finding is raised for the ordering doctor."""
+    note = critical.critical_note(values)
+    errors: dict[str, str] = {}
+    template_code = drafts.check_template(values["template_code"], errors)
+    if errors:
+        raise ValidationFailed(errors)
     order.findings, order.impression = values["findings"], values["impression"]
     order.report_text = values["report_text"]
+    if values["technique"] or values["comparison"] or template_code:
+        db.session.add(ReportDetails(order_id=order.id, technique=values["technique"],
+                                     comparison=values["comparison"], template_code=template_code))
     order.reported_date = moment
     order.reporting_radiologist = actor.user_id
-    return {"report": {name: values[name] for name in ("findings", "impression", "report_text")}}
+    drafts.discard(order)
+    signed = {name: values[name] for name in ("findings", "impression", "report_text")}
+    signed |= {name: values[name] for name in ("technique", "comparison") if values[name] is not None}
+    changes: Changes = {"report": signed}
+    if note is not None:
+        changes["critical"] = critical.raise_critical(order, actor, note, moment)
+    return changes
+
+
+def addendum(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """Text added under a signed report (never an edit of it); it may raise a critical finding."""
+    note = critical.critical_note(values)
+    order.addenda.append(ReportAddendum(
+        order_id=order.id, text=values["addendum"], author_id=actor.user_id, author_label=actor.label[:128],
+        created_at=moment,
+    ))
+    changes: Changes = {"addendum": values["addendum"]}
+    if note is not None:
+        changes["critical"] = critical.raise_critical(order, actor, note, moment)
+    return changes
+
+
+def acknowledge(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """The ordering doctor (or someone on their behalf) has read the critical finding."""
+    return critical.acknowledge(order, actor, values["critical_id"], moment)
 
 
 def cancel(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:

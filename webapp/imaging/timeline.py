@@ -58,6 +58,33 @@ def describe_cancel(event) -> TimelineEntry:
     return TimelineEntry("", lines=(TimelineLine(f"Reason: {reason}", "clinical-text"),) if reason else ())
 
 
+def _critical_line(changes: dict) -> tuple[TimelineLine, ...]:
+    critical = changes.get("critical")
+    if not isinstance(critical, dict):
+        return ()
+    return (TimelineLine(f"Critical finding for the ordering doctor: {critical.get('note')}", "critical-text"),)
+
+
+def describe_report(event) -> TimelineEntry:
+    """A report signed with a critical finding says so."""
+    return TimelineEntry("", lines=_critical_line(_changes(event)))
+
+
+def describe_addendum(event) -> TimelineEntry:
+    changes = _changes(event)
+    text = changes.get("addendum")
+    return TimelineEntry("", lines=((TimelineLine(text, "clinical-text"),) if text else ()) + _critical_line(changes))
+
+
+def describe_acknowledge(event) -> TimelineEntry:
+    """Who acknowledged for whom: "On behalf of Dr X" when not the ordering doctor themselves."""
+    changes = _changes(event)
+    lines = [TimelineLine(f"Critical finding: {changes['note']}", "clinical-text")] if changes.get("note") else []
+    if changes.get("on_behalf_of"):
+        lines.append(TimelineLine(f"On behalf of {changes['on_behalf_of']}"))
+    return TimelineEntry("", lines=tuple(lines))
+
+
 # ---------------------------------------------------------------------------- an edit's changes
 
 # What the timeline calls the fields of an "updated" event (services.update_order's diff), in this

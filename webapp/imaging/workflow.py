@@ -48,6 +48,6 @@ def may_create(role: str) -> bool:
 
 
 def allowed_actions(role: str, status: str) -> list[str]:
-    """Every action name ``role`` may take on an order in ``status`` (transitions, edit, note),
-    in the order of the action table."""
-    return [action.name for action in ACTIONS.values() if action.allows(role, status)]
+    """Every action name ``role`` may take on an order in ``status`` (transitions, edit, note,
+    addendum), in the order of the action table; unlisted ones (acknowledge) are left out."""
+    return [action.name for action in ACTIONS.values() if action.listed and action.allows(role, status)]

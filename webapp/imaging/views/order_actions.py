@@ -24,8 +24,8 @@ CORRECT_TEXT = "Please correct the form below."
 @roles_required(CAN_VIEW_ORDERS)
 def order_action(order_id: uuid.UUID, action: str):
     definition = actions.ACTIONS.get(action)
-    if definition is None or definition.step is None:
-        abort(404)
+    if definition is None or definition.step is None or not definition.listed:
+        abort(404)  # unlisted actions (acknowledge) have pages of their own
     order = or_404(queries.get_order, order_id)
     form = action_form(definition)(prefix=action)
     if not form.validate_on_submit():

@@ -1,0 +1,272 @@
+"""Reports and critical results (/api/v1): the report of an order (draft, sign, addenda), the
+critical results a doctor must acknowledge, and the turnaround figures.
+
+The views parse, call webapp.reporting.services (signing, addenda and acknowledgements are
+order actions: one road with every other change), commit once and answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
+
+from flask import Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
+
+from webapp.api.common import expected_version, json_response, problems, resource_blueprint
+from webapp.api.errors import ApiError
+from webapp.api.orders import committed
+from webapp.api.schemas import AddendumOut, IfMatchHeader, InputModel, OrderPath, limited
+from webapp.api.security import api_user, requires
+from webapp.audit import record_read
+from webapp.auth.roles import CAN_VIEW_ORDERS, Role
+from webapp.db_types import clinic_day_bounds, clinic_today
+from webapp.extensions import db
+from webapp.imaging import queries
+from webapp.imaging.queries import FIRST_YEAR, LAST_YEAR
+from webapp.reporting import critical, drafts, metrics, services
+
+RADIOLOGIST = {Role.RADIOLOGIST}
+ACKNOWLEDGERS = {Role.DOCTOR, Role.ADMIN}
+METRICS_ROLES = {Role.DOCTOR, Role.ADMIN}
+DEFAULT_PERIOD_DAYS = 30
+MAX_PERIOD_DAYS = 366
+
+reports = resource_blueprint("reports", __name__, "/api/v1/imaging/orders", "Reports")
+critical_api = resource_blueprint("critical_results", __name__, "/api/v1/critical-results", "Critical results")
+metrics_api = resource_blueprint("metrics", __name__, "/api/v1/metrics", "Metrics")
+
+
+# ---------------------------------------------------------------------------- schemas
+
+
+class ReportOut(BaseModel):
+    state: Literal["draft", "final"]
+    technique: str | None
+    comparison: str | None
+    findings: str | None
+    impression: str | None
+    template_code: str | None
+    updated_at: datetime | None
+    signed_by: str | None = Field(description="The radiologist who signed (final reports).")
+    signed_at: datetime | None
+    addenda: list[AddendumOut]
+
+
+class ReportDraftIn(InputModel):
+    """The sections to save; those left out keep their text."""
+
+    technique: limited("technique") | None = None
+    comparison: limited("comparison") | None = None
+    findings: limited("findings") | None = None
+    impression: limited("impression") | None = None
+    template_code: limited("template_code") | None = None
+
+
+class SignIn(InputModel):
+    critical: bool = False
+    critical_note: limited("critical_note") | None = None
+
+
+class AddendumIn(InputModel):
+    text: limited("addendum")
+    critical: bool = False
+    critical_note: limited("critical_note") | None = None
+
+
+class CriticalResultOut(BaseModel):
+    id: int
+    order_id: uuid.UUID
+    accession_number: str
+    note: str
+    raised_by: str
+    raised_at: datetime
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    on_behalf: bool = Field(description="Acknowledged by someone other than the ordering doctor.")
+
+
+class CriticalResultList(BaseModel):
+    items: list[CriticalResultOut]
+    next_cursor: str | None
+
+
+class CriticalQuery(BaseModel):
+    state: Literal["open", "acknowledged"] = "open"
+    limit: int = Field(50, ge=1, le=200)
+    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")] | None = None
+
+
+class CriticalPath(BaseModel):
+    id: int = Field(ge=1, lt=2**63)
+
+
+DayText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), WithJsonSchema(
+    {"type": "string", "format": "date"})]
+
+
+def _day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    day = date.fromisoformat(value)  # a ValueError (2026-02-30) is a 422
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return day
+
+
+class TurnaroundQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: DayText | None = Field(None, alias="from", description="First day (clinic time); default 30 days ago.")
+    to: DayText | None = Field(None, description="Last day (clinic time); default today.")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        first, last = _day(self.from_), _day(self.to)
+        if first and last and first > last:
+            raise ValueError("from must not be after to")
+        if first and last and (last - first).days > MAX_PERIOD_DAYS:
+            raise ValueError(f"at most {MAX_PERIOD_DAYS} days")
+        return self
+
+
+class Figures(BaseModel):
+    count: int
+    p50_minutes: float | None
+    p90_minutes: float | None
+    target_minutes: float | None = None
+    met_share: float | None = Field(None, description="Share (0..1) within the target.")
+
+
+class GroupFigures(Figures):
+    modality: str
+    priority: str
+
+
+class IntervalFigures(BaseModel):
+    label: str
+    all: Figures
+    by_priority: dict[str, Figures]
+    by_modality: dict[str, Figures]
+    by_modality_and_priority: list[GroupFigures]
+
+
+class TurnaroundOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    intervals: dict[str, IntervalFigures]
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def report_out(order) -> ReportOut:
+    view = services.report_view(api_user(), order)
+    return ReportOut(**{name: getattr(view, name) for name in ReportOut.model_fields if name != "addenda"},
+                     addenda=[AddendumOut.model_validate(a) for a in view.addenda])
+
+
+@reports.get("/<uuid:id>/report", responses={200: ReportOut} | problems(404))
+@requires(CAN_VIEW_ORDERS)
+def get_report(path: OrderPath):
+    """The order's report: the signed one (anyone who may see the order) or the draft (radiologists)."""
+    order = queries.get_order(path.id, references=False)
+    out = report_out(order)
+    record_read(api_user(), f"report of order {order.accession_number}", [order.patient_id])
+    return json_response(out)
+
+
+@reports.put("/<uuid:id>/report", responses={200: ReportOut} | problems(404, 409))
+@requires(RADIOLOGIST)
+def save_draft(path: OrderPath, body: ReportDraftIn):
+    """Save the report draft of a completed order (no order event: drafts are not order changes)."""
+    order = queries.get_order(path.id, for_update=True, references=False)
+    drafts.save_draft(api_user(), order, body.model_dump(exclude_unset=True))
+    db.session.commit()
+    return json_response(report_out(order))
+
+
+@reports.post("/<uuid:id>/report/sign", responses={200: ReportOut} | problems(404, 409, 412))
+@requires(RADIOLOGIST)
+def sign_report(path: OrderPath, body: SignIn, header: IfMatchHeader):
+    """Sign the draft: the order becomes reported (findings and impression required). With
+    ``critical`` the ordering doctor must acknowledge ``critical_note``. Answers the order."""
+    order = queries.get_order(path.id, for_update=True, references=False)
+    services.sign(api_user(), order, critical_flag=body.critical, critical_note=body.critical_note,
+                  expected_version=expected_version())
+    return committed(order)
+
+
+@reports.post("/<uuid:id>/addenda", responses={201: AddendumOut} | problems(404, 409, 412))
+@requires(RADIOLOGIST)
+def add_addendum(path: OrderPath, body: AddendumIn, header: IfMatchHeader):
+    """Add an addendum under a signed report (409 before the report is signed)."""
+    order = queries.get_order(path.id, for_update=True, references=False)
+    services.add_addendum(api_user(), order, body.text, critical_flag=body.critical, critical_note=body.critical_note,
+                          expected_version=expected_version())
+    addendum = order.addenda[-1]
+    db.session.commit()
+    return json_response(AddendumOut.model_validate(addendum), 201)
+
+
+# ---------------------------------------------------------------------------- critical results
+
+
+def critical_out(result) -> CriticalResultOut:
+    return CriticalResultOut(
+        id=result.id, order_id=result.order_id, accession_number=result.order.accession_number, note=result.note,
+        raised_by=result.raised_by_label, raised_at=result.raised_at, acknowledged_by=result.acknowledged_by_label,
+        acknowledged_at=result.acknowledged_at, on_behalf=bool(result.on_behalf),
+    )
+
+
+@critical_api.get("", responses={200: CriticalResultList})
+@requires(ACKNOWLEDGERS)
+def list_critical_results(query: CriticalQuery):
+    """Critical results, newest first: a doctor's own (the orders they placed), or all for admins."""
+    user = api_user()
+    doctor = user.id if user.role == Role.DOCTOR else None
+    rows = critical.listing(query.state, doctor, query.limit + 1, int(query.cursor) if query.cursor else None)
+    page, more = rows[: query.limit], len(rows) > query.limit
+    record_read(user, "critical results", [r.order.patient_id for r in page])
+    return json_response(CriticalResultList(items=[critical_out(r) for r in page],
+                                            next_cursor=str(page[-1].id) if more else None))
+
+
+@critical_api.post("/<int:id>/acknowledge", responses={200: CriticalResultOut} | problems(404, 409))
+@requires(ACKNOWLEDGERS)
+def acknowledge(path: CriticalPath):
+    """Acknowledge a critical result (the ordering doctor, or a doctor or admin on their behalf);
+    a second acknowledgement answers 409."""
+    result = services.acknowledge(api_user(), path.id)
+    out = critical_out(result)
+    db.session.commit()
+    return json_response(out)
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def period(first: date | None, last: date | None) -> tuple[datetime, datetime]:
+    last = last or clinic_today()
+    first = first or last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    if first > last:
+        raise ApiError(422, "Invalid field values", "from must not be after to.", kind="validation",
+                       errors={"from": "Must not be after to."})
+    return clinic_day_bounds(first)[0], clinic_day_bounds(last)[1]
+
+
+@metrics_api.get("/turnaround", responses={200: TurnaroundOut})
+@requires(METRICS_ROLES)
+def turnaround(query: TurnaroundQuery):
+    """Median and 90th percentile of each step's duration (minutes) per priority and modality,
+    for orders placed from ``from`` to ``to`` (days in clinic time), against the targets."""
+    start, end = period(_day(query.from_), _day(query.to))
+    out = TurnaroundOut.model_validate(metrics.turnaround(start, end))
+    return Response(out.model_dump_json(by_alias=True), mimetype="application/json")
+
+
+APIS = (reports, critical_api, metrics_api)

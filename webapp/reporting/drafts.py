@@ -1,0 +1,102 @@
+"""Report drafts: the editor's autosave, and starting text from a template.
+
+A draft is no change to the order: no order event, no version, no live event (see
+webapp.reporting.models). Only radiologists write and read drafts, and only on completed orders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from webapp.auth.roles import Role
+from webapp.db_types import utcnow
+from webapp.errors import PermissionDenied, TransitionNotAllowed, ValidationFailed
+from webapp.extensions import db
+from webapp.imaging.models import ImagingOrder
+from webapp.imaging.rules import clean_text
+from webapp.reporting.models import REPORT_SECTIONS, ReportDraft, ReportTemplate
+
+DRAFT_ROLES = frozenset({str(Role.RADIOLOGIST)})
+
+
+def may_draft(user) -> bool:
+    return getattr(user, "role", None) in DRAFT_ROLES
+
+
+def _check_writer(user, order) -> None:
+    if not may_draft(user):
+        raise PermissionDenied("Only radiologists write reports.")
+    if order.status != "completed":
+        raise TransitionNotAllowed(
+            f"Order {order.accession_number} is {order.status_label.lower()}: only a completed scan is reported."
+        )
+
+
+def get_draft(order) -> ReportDraft | None:
+    return db.session.get(ReportDraft, order.id)
+
+
+def check_template(code: Any, errors: dict[str, str]) -> str | None:
+    """An active template's code, or None; anything else is an error of ``template_code``."""
+    code = clean_text(code, "template_code", errors)
+    if code is None:
+        return None
+    template = db.session.get(ReportTemplate, code)
+    if template is None or not template.is_active:
+        errors["template_code"] = "No active report template has this code."
+        return None
+    return code
+
+
+def save_draft(user, order, values: dict[str, Any]) -> ReportDraft:
+    """Save the sections given (others keep their text); flushes, never commits."""
+    _check_writer(user, order)
+    unknown = set(values) - {*REPORT_SECTIONS, "template_code"}
+    if unknown:
+        raise TypeError(f"Unknown report values: {', '.join(sorted(unknown))}")
+    errors: dict[str, str] = {}
+    clean = {name: clean_text(values[name], name, errors) for name in REPORT_SECTIONS if name in values}
+    if "template_code" in values:
+        clean["template_code"] = check_template(values["template_code"], errors)
+    if errors:
+        raise ValidationFailed(errors)
+    # The order's row lock: two autosaves of one order (two tabs) queue instead of both inserting.
+    db.session.execute(select(ImagingOrder.id).where(ImagingOrder.id == order.id).with_for_update())
+    draft = get_draft(order) or ReportDraft(order_id=order.id)
+    for name, value in clean.items():
+        setattr(draft, name, value)
+    draft.updated_at, draft.updated_by = utcnow(), user.id
+    db.session.add(draft)
+    db.session.flush()
+    return draft
+
+
+def apply_template(user, order, code: Any) -> ReportDraft:
+    """Start from a template: its text goes into the draft's empty sections."""
+    _check_writer(user, order)
+    errors: dict[str, str] = {}
+    code = check_template(code, errors)
+    if code is None:
+        raise ValidationFailed(errors or {"template_code": "Choose a template."})
+    template = db.session.get(ReportTemplate, code)
+    draft = get_draft(order)
+    current = {name: getattr(draft, name) if draft else None for name in ("technique", "findings", "impression")}
+    values = {name: getattr(template, name) for name, text in current.items() if not text}
+    return save_draft(user, order, values | {"template_code": code})
+
+
+def discard(order) -> None:
+    """The report is signed: its draft goes (the order holds the report now). Without autoflush:
+    the order's half-made change is flushed once, by the service, with its new status."""
+    with db.session.no_autoflush:
+        db.session.execute(delete(ReportDraft).where(ReportDraft.order_id == order.id))
+
+
+def draft_order_ids(order_ids) -> set:
+    """Which of these orders have a report draft (the queue's "Report draft")."""
+    ids = list(order_ids)
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(ReportDraft.order_id).where(ReportDraft.order_id.in_(ids))))

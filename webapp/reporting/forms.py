@@ -1,0 +1,37 @@
+"""The report editor's form (Flask-WTF, CSRF included); the limits are the rules' (imaging.rules)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, IntegerField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from webapp.imaging.rules import TEXT_LIMITS
+
+
+def _section(label: str, name: str, rows: int) -> TextAreaField:
+    return TextAreaField(label, validators=[Optional(), Length(max=TEXT_LIMITS[name])], render_kw={"rows": rows})
+
+
+class ReportForm(FlaskForm):
+    version = IntegerField("Version", validators=[Optional()], render_kw={"hidden": True})
+    template_code = HiddenField()
+    technique = _section("Technique", "technique", 3)
+    comparison = _section("Comparison", "comparison", 2)
+    findings = _section("Findings", "findings", 12)
+    impression = _section("Impression", "impression", 4)
+    critical = BooleanField("Critical finding: the ordering doctor must acknowledge it")
+    critical_note = TextAreaField("What is critical (a short note)",
+                                  validators=[Optional(), Length(max=TEXT_LIMITS["critical_note"])],
+                                  render_kw={"rows": 2})
+
+    def sections(self) -> dict:
+        return {name: self[name].data for name in ("technique", "comparison", "findings", "impression")}
+
+
+class TemplateChoice(FlaskForm):
+    template_code = HiddenField()
+
+
+class PlainForm(FlaskForm):
+    """A button that changes something: CSRF only."""

@@ -1,0 +1,116 @@
+"""Reporting's tables: report drafts, report templates, addenda and critical results.
+
+* ``report_drafts``: one row per completed order a radiologist is writing; the editor's autosave
+  overwrites it every few seconds. It is no change to the order (no order event, no version, no
+  live event): a draft saved every few seconds must not flood the audit chain or every open
+  page. Signing (the order's ``report`` action) copies it onto the order and deletes it.
+* ``report_details``: the signed report's technique, comparison and template (the order holds
+  findings and impression).
+* ``report_templates``: starting text per modality and body part (``flask templates``).
+* ``report_addenda``: text added after sign-off (the ``addendum`` action; its event is audited).
+* ``critical_results``: a critical finding raised when signing or with an addendum, and who
+  acknowledged it when (the ``acknowledge`` action; audited as an order event).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
+
+from webapp.db_types import UTCDateTime, utcnow
+from webapp.extensions import db
+
+REPORT_SECTIONS = ("technique", "comparison", "findings", "impression")
+
+
+class ReportDraft(db.Model):
+    __tablename__ = "report_drafts"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imaging_orders.id"), primary_key=True)
+    technique: Mapped[str | None] = mapped_column(Text)
+    comparison: Mapped[str | None] = mapped_column(Text)
+    findings: Mapped[str | None] = mapped_column(Text)
+    impression: Mapped[str | None] = mapped_column(Text)
+    template_code: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+    author = relationship("User")
+
+
+class ReportDetails(db.Model):
+    """The signed report's sections beyond the order's findings and impression (the order holds
+    those, as the seed model has them): technique, comparison, and the template it started from.
+    Written once, by the ``report`` action, when the report has any of them."""
+
+    __tablename__ = "report_details"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imaging_orders.id"), primary_key=True)
+    technique: Mapped[str | None] = mapped_column(Text)
+    comparison: Mapped[str | None] = mapped_column(Text)
+    template_code: Mapped[str | None] = mapped_column(String(32))
+
+    order = relationship("ImagingOrder", backref=backref("report_details", uselist=False))
+
+
+class ReportTemplate(db.Model):
+    __tablename__ = "report_templates"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    modality: Mapped[str] = mapped_column(ForeignKey("imaging_modalities.code"), index=True)
+    body_part: Mapped[str | None] = mapped_column(ForeignKey("body_parts.code"))  # None: any body part
+    technique: Mapped[str] = mapped_column(Text, default="")
+    findings: Mapped[str] = mapped_column(Text, default="")
+    impression: Mapped[str] = mapped_column(Text, default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ReportAddendum(db.Model):
+    __tablename__ = "report_addenda"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imaging_orders.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    author_label: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # The order's JSON lists them as ``addenda`` (a list page loads them in one query:
+    # webapp.reporting.services.preload_addenda).
+    order = relationship("ImagingOrder", backref=backref("addenda", order_by="ReportAddendum.id"))
+
+    @property
+    def author(self) -> str:
+        return self.author_label
+
+
+class CriticalResult(db.Model):
+    __tablename__ = "critical_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imaging_orders.id"), index=True)
+    # Whom it is for: the ordering doctor when it was raised.
+    doctor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text)
+    raised_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    raised_by_label: Mapped[str] = mapped_column(String(128))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_by_label: Mapped[str | None] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    on_behalf: Mapped[bool] = mapped_column(Boolean, default=False)  # acknowledged by someone else
+
+    order = relationship("ImagingOrder", backref=backref("critical_results", order_by="CriticalResult.id"))
+
+    __table_args__ = (
+        Index("ix_critical_results_open", "acknowledged_at", "doctor_id"),
+        Index("ix_critical_results_raised_at", "raised_at"),
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None

@@ -1,0 +1,126 @@
+"""Reporting's services: sign a draft, add an addendum, acknowledge a critical result, and
+what the report pages read (the report as the API gives it, the priors, the next order to report).
+
+Signing, addenda and acknowledgements are order actions (webapp.imaging.actions): they go
+through webapp.imaging.services like every change to an order. These functions flush and never
+commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, select
+from sqlalchemy.orm.attributes import set_committed_value
+
+from webapp.errors import PermissionDenied
+from webapp.extensions import db
+from webapp.imaging import queries, services
+from webapp.imaging.models import ImagingOrder
+from webapp.reporting import critical, drafts
+from webapp.reporting.models import REPORT_SECTIONS, ReportAddendum
+
+PRIORITY_RANK = case({"stat": 0, "urgent": 1}, value=ImagingOrder.priority, else_=2)
+
+
+def sign(user, order: ImagingOrder, *, critical_flag: Any = False, critical_note: Any = None,
+         expected_version: int | None = None) -> ImagingOrder:
+    """Sign the radiologist's draft: the order becomes ``reported`` (findings and impression required)."""
+    if not drafts.may_draft(user):
+        raise PermissionDenied("Only radiologists sign reports.")
+    draft = drafts.get_draft(order)
+    sections = {name: getattr(draft, name) if draft else None for name in REPORT_SECTIONS}
+    return services.change_status(
+        user, order, "reported", expected_version=expected_version, report_text=None,
+        template_code=draft.template_code if draft else None, critical=critical_flag, critical_note=critical_note,
+        **sections,
+    )
+
+
+def add_addendum(user, order: ImagingOrder, text: Any, *, critical_flag: Any = False, critical_note: Any = None,
+                 expected_version: int | None = None) -> ImagingOrder:
+    return services.apply_action(user, order, "addendum", expected_version=expected_version, addendum=text,
+                                 critical=critical_flag, critical_note=critical_note)
+
+
+def acknowledge(user, critical_id: int):
+    """Acknowledge a critical result (the ordering doctor, or a doctor or admin on their behalf)."""
+    result = critical.get(critical_id)
+    order = queries.get_order(result.order_id, for_update=True, references=False)
+    services.apply_action(user, order, "acknowledge", critical_id=critical_id)
+    return result
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@dataclass
+class ReportView:
+    """A report as the API and the pages show it."""
+
+    state: str  # "draft" or "final"
+    technique: str | None = None
+    comparison: str | None = None
+    findings: str | None = None
+    impression: str | None = None
+    template_code: str | None = None
+    updated_at: datetime | None = None
+    signed_by: str | None = None
+    signed_at: datetime | None = None
+    addenda: list = field(default_factory=list)
+
+
+def report_view(user, order: ImagingOrder) -> ReportView:
+    """The signed report (anyone who may see the order) or the draft (radiologists only)."""
+    if order.status == "reported":
+        details = order.report_details
+        return ReportView(
+            "final", details.technique if details else None, details.comparison if details else None,
+            order.findings, order.impression, details.template_code if details else None, order.reported_date,
+            order.radiologist.display_name if order.radiologist else None, order.reported_date, list(order.addenda),
+        )
+    if not drafts.may_draft(user):
+        raise PermissionDenied("Only radiologists see a report before it is signed.")
+    draft = drafts.get_draft(order)
+    if draft is None:
+        return ReportView("draft")
+    return ReportView("draft", *(getattr(draft, name) for name in REPORT_SECTIONS), draft.template_code,
+                      draft.updated_at)
+
+
+def preload_addenda(orders: list[ImagingOrder]) -> None:
+    """Load the addenda of a page of orders in one query (not one per order)."""
+    if not orders:
+        return
+    found: dict = defaultdict(list)
+    statement = select(ReportAddendum).where(ReportAddendum.order_id.in_([o.id for o in orders]))
+    for addendum in db.session.scalars(statement.order_by(ReportAddendum.id)):
+        found[addendum.order_id].append(addendum)
+    for order in orders:
+        set_committed_value(order, "addenda", found[order.id])
+
+
+def priors(order: ImagingOrder, limit: int = 10) -> list[ImagingOrder]:
+    """The patient's earlier orders: the same body part first, then the newest."""
+    same_part = case((ImagingOrder.body_part == order.body_part, 0), else_=1)
+    statement = (
+        select(ImagingOrder)
+        .where(ImagingOrder.patient_id == order.patient_id, ImagingOrder.id != order.id,
+               ImagingOrder.ordered_date <= order.ordered_date)
+        .order_by(same_part, ImagingOrder.ordered_date.desc(), ImagingOrder.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.execute(statement).unique().scalars())
+
+
+def next_to_report(after: uuid.UUID | None = None) -> ImagingOrder | None:
+    """The first order of the "To report" queue: completed, STAT then urgent then routine, oldest first."""
+    statement = select(ImagingOrder).where(ImagingOrder.status == "completed")
+    if after is not None:
+        statement = statement.where(ImagingOrder.id != after)
+    statement = statement.order_by(PRIORITY_RANK, ImagingOrder.ordered_date, ImagingOrder.id).limit(1)
+    return db.session.execute(statement).unique().scalar_one_or_none()
