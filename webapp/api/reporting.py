@@ -24,7 +24,7 @@ from webapp.auth.roles import CAN_VIEW_ORDERS, Role
 from webapp.db_types import clinic_day_bounds, clinic_today
 from webapp.extensions import db
 from webapp.imaging import queries
-from webapp.imaging.queries import FIRST_YEAR, LAST_YEAR
+from webapp.paging import FIRST_YEAR, LAST_YEAR
 from webapp.reporting import critical, drafts, metrics, services
 
 RADIOLOGIST = {Role.RADIOLOGIST}
