@@ -76,6 +76,8 @@ class Procedure(db.Model):
     modality: Mapped[str] = mapped_column(ForeignKey("imaging_modalities.code"), index=True)
     body_part: Mapped[str] = mapped_column(ForeignKey("body_parts.code"), index=True)
     requires_laterality: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The side the procedure itself fixes (bilateral mammography): another side contradicts it.
+    fixed_laterality: Mapped[str | None] = mapped_column(String(16), nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -38,13 +38,16 @@ class OrderFilter:
     date_from: date | None = None
     date_to: date | None = None
     q: str | None = None
+    scheduled_on: date | None = None  # the clinic day an order is booked for
     patient_id: uuid.UUID | None = None
     visit_id: uuid.UUID | None = None
 
     @classmethod
-    def from_args(cls, args: Any) -> OrderFilter:
-        """Build from a query string (``request.args``); bad values raise ValidationFailed."""
-        errors: dict[str, str] = {}
+    def from_args(cls, args: Any, errors: dict[str, str] | None = None) -> OrderFilter:
+        """Build from a query string (``request.args``); bad values raise ValidationFailed, or
+        with ``errors`` given are said there and left out (the filter keeps the good ones)."""
+        lenient = errors is not None
+        errors = {} if errors is None else errors
 
         def choice(name: str, allowed) -> str | None:
             value = (args.get(name) or "").strip()
@@ -79,10 +82,13 @@ class OrderFilter:
             errors["q"] = "At most 100 characters."
         date_from, date_to = day("date_from"), day("date_to")
         if date_from and date_to and date_from > date_to:
-            errors["date_to"] = "Must not be before date_from."
-        if errors:
+            errors["date_to"] = "Must not be before the start of the range."
+            date_to = None
+        scheduled_on = day("scheduled_on")
+        if errors and not lenient:
             raise ValidationFailed(errors)
-        return cls(status=status, modality=modality, priority=priority, date_from=date_from, date_to=date_to, q=q)
+        return cls(status=status, modality=modality, priority=priority, date_from=date_from, date_to=date_to,
+                   q=None if "q" in errors else q, scheduled_on=scheduled_on)
 
     def as_args(self) -> dict[str, str]:
         """The filter as query-string arguments (for links that keep it)."""
@@ -90,6 +96,7 @@ class OrderFilter:
             "status": self.status, "modality": self.modality, "priority": self.priority,
             "date_from": self.date_from.isoformat() if self.date_from else None,
             "date_to": self.date_to.isoformat() if self.date_to else None, "q": self.q,
+            "scheduled_on": self.scheduled_on.isoformat() if self.scheduled_on else None,
         }
         return {k: v for k, v in pairs.items() if v}
 
@@ -134,6 +141,9 @@ def _filtered(statement, filters: OrderFilter):
         conditions.append(ImagingOrder.ordered_date < clinic_day_bounds(filters.date_to)[1])
     if filters.q:
         conditions.append(order_search_condition(filters.q))
+    if filters.scheduled_on:
+        start, end = clinic_day_bounds(filters.scheduled_on)
+        conditions.append(and_(ImagingOrder.scheduled_date >= start, ImagingOrder.scheduled_date < end))
     return statement.where(and_(*conditions)) if conditions else statement
 
 
