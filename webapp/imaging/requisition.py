@@ -53,11 +53,9 @@ def barcode_values(order: ImagingOrder) -> dict[str, str]:
             "qr": f"{order.accession_number}|{order.order_number}|{order.patient.mrn}"}
 
 
-def _code128(value: str, bar_height: float, bar_width: float) -> Drawing:
-    barcode = Code128(value, barHeight=bar_height, barWidth=bar_width, humanReadable=True, quiet=True)
-    drawing = Drawing(barcode.width, barcode.height)
-    drawing.add(barcode)
-    return drawing
+def _code128(value: str, bar_height: float, bar_width: float) -> Code128:
+    """A Code 128 symbol (a flowable), its text printed below it."""
+    return Code128(value, barHeight=bar_height, barWidth=bar_width, humanReadable=True, quiet=True)
 
 
 def _qr(value: str, size: float) -> Drawing:
