@@ -73,9 +73,6 @@ PROCEDURES = [
     ("74270", "Fluoroscopy Barium Enema", "FL", "LOWER_GI", False),
 ]
 
-# Procedures that fix the side themselves: the order's laterality must be this one.
-FIXED_LATERALITY = {"77067": "bilateral", "77066": "bilateral"}
-
 
 def load_reference_data() -> None:
     """Insert or update the reference rows; running it twice changes nothing."""
@@ -91,6 +88,5 @@ def load_reference_data() -> None:
     for code, name, modality, body_part, laterality in PROCEDURES:
         row = db.session.get(Procedure, code) or Procedure(code=code, is_active=True)
         row.name, row.modality, row.body_part, row.requires_laterality = name, modality, body_part, laterality
-        row.fixed_laterality = FIXED_LATERALITY.get(code)
         db.session.add(row)
     db.session.flush()
