@@ -26,14 +26,18 @@ def _token(page, live_server, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-def _patient_id(live_server) -> str:
-    female = live_server.query("SELECT id FROM patients WHERE sex = 'female' ORDER BY mrn LIMIT 1")[0][0]
-    return str(uuid.UUID(female))
+def _patient_id(page, live_server) -> str:
+    """A patient of this test's own (other tests open the demo patients' newest visits)."""
+    answer = page.request.post(f"{live_server.url}/api/v1/patients", headers=_token(page, live_server, "doctor"),
+                               data={"mrn": f"D1-{uuid.uuid4().hex[:10].upper()}", "first_name": "Dana",
+                                     "last_name": "Dayone", "date_of_birth": "1980-06-15", "sex": "female"})
+    assert answer.status == 201, answer.text()
+    return answer.json()["id"]
 
 
 def _visit(page, live_server, diagnoses) -> dict:
     answer = page.request.post(f"{live_server.url}/api/v1/visits", headers=_token(page, live_server, "doctor"),
-                               data={"patient_id": _patient_id(live_server), "reason": "Day-one test visit",
+                               data={"patient_id": _patient_id(page, live_server), "reason": "Day-one test visit",
                                      "diagnoses": [{"code": c, "description": d} for c, d in diagnoses]})
     assert answer.status == 201, answer.text()
     return answer.json()
