@@ -236,3 +236,17 @@ def test_filter_form_drops_empty_parameters_and_has_no_silent_maxlength(client, 
     long = client.get("/imaging/orders?q=" + "a" * 101).get_data(as_text=True)
     assert "<span class=\"fw-semibold\">Search</span>: At most 100 characters." in long
 
+
+
+def test_order_search_takes_names_both_ways_mrn_with_or_without_prefix_and_partial_numbers(
+        client, auth, make_patient, make_visit, make_order):
+    patient = make_patient(first_name="Maria", last_name="Garcia", mrn="MRN700321")
+    order = make_order("ordered", visit=make_visit(patient=patient))
+    other = make_order("ordered", visit=make_visit(patient=make_patient(first_name="Ann", last_name="Other")))
+    auth.login("scheduler")
+    sequence = order.accession_number.rsplit("-", 1)[1]  # "00040"
+    for q in ("Garcia, Maria", "maria garcia", "MRN700321", "700321", sequence, order.accession_number[:-2]):
+        html = client.get("/imaging/orders", query_string={"q": q}).get_data(as_text=True)
+        assert order.accession_number in html, q
+        if q != order.accession_number[:-2]:
+            assert other.accession_number not in html, q
