@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from scripts.screenshots_schedule import shoot_schedule  # noqa: E402
 from tests.browser.live import launch_chromium, sign_in, sign_out, start_live_server  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -31,6 +32,7 @@ def main() -> None:
                 context = browser.new_context(base_url=server.url, viewport=VIEWPORT)
                 page = context.new_page()
                 shoot(page, server.url)
+                shoot_schedule(browser, server.url, OUT)
                 browser.close()
         finally:
             server.stop()

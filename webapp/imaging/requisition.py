@@ -136,6 +136,7 @@ def _label(order: ImagingOrder, styles) -> list:
         Paragraph(_text(f"{patient.mrn} · born {patient.date_of_birth.isoformat()} · {patient.sex.capitalize()}"),
                   styles["small"]),
         Paragraph(_text(f"{order.accession_number} · {order.description}"), styles["small"]),
+        Spacer(1, 2 * mm),
         _code128(order.accession_number, 8 * mm, 0.28 * mm),
     ]
 
