@@ -182,7 +182,7 @@ def test_patient_banner_on_order_visit_and_form_pages(client, auth, make_patient
     age = today.year - 1971 - ((today.month, today.day) < (3, 2))
     for url in (f"/imaging/orders/{order.id}", f"/visits/{visit.id}", f"/imaging/orders/new?visit_id={visit.id}"):
         html = client.get(url).get_data(as_text=True)
-        banner = re.search(r'<section class="patient-banner".*?</section>', html, re.S).group(0)
+        banner = re.search(r'<div class="patient-banner".*?\n</div>', html, re.S).group(0)
         text = re.sub(r"<[^>]+>", " ", banner)
         assert "Garcia, Maria" in text and f"{age} y" in text and "(born 1971-03-02)" in text, url
         assert "Female" in text and patient.mrn in text and f"MRN {patient.mrn}" not in html, url
