@@ -22,7 +22,7 @@ ORDER_CREATE = {
 ORDER_UPDATE = {"priority": "stat", "special_instructions": "Portable, patient on oxygen."}
 STATUS_CHANGES = {
     "schedule": {"summary": "Schedule (schedulers)",
-                 "value": {"status": "scheduled", "scheduled_date": "2026-12-01T09:30:00+01:00",
+                 "value": {"status": "scheduled", "scheduled_date": "2030-12-02T09:30:00+01:00",
                            "station_ae": "XRAY_ROOM1"}},
     "start": {"summary": "Start the exam (technicians)", "value": {"status": "in_progress", "note": "Patient on table"}},
     "complete": {"summary": "Complete (technicians)", "value": {"status": "completed", "number_of_images": 2}},

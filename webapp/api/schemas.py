@@ -371,6 +371,7 @@ class OrderQuery(PageQuery):
     priority: Priority | None = None
     date_from: Day | None = Field(None, description="Ordered on or after this day (clinic time).")
     date_to: Day | None = Field(None, description="Ordered on or before this day (clinic time).")
+    scheduled_on: Day | None = Field(None, description="Booked for this day (clinic time).")
     q: Annotated[str, StringConstraints(max_length=100)] | None = Field(
         None, description="Accession number, order number, patient name or MRN."
     )

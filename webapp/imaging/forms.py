@@ -9,17 +9,43 @@ from functools import cache
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
-from webapp.db_types import clinic_today, clinic_zone
+from webapp.db_types import clinic_today, clinic_zone, utcnow
 from webapp.imaging.actions import ActionField, OrderAction
 from webapp.imaging.models import PRIORITY_LABELS
 from webapp.imaging.rules import MAX_IMAGES, TEXT_LIMITS
+
+SLOT_MINUTES = 5  # STAT and urgent orders are offered the next slot of this many minutes, today
 
 
 def choices(pairs) -> list[SelectChoice]:
     """(value, label) pairs as select choices."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+class TextLimit:
+    """At most ``limit`` characters, refused with the field's label (never cut). It sets no
+    ``maxlength`` (the browser would cut a paste silently): the field macro shows a counter
+    (``data-limit``, static/forms.js) that turns red past the limit."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.field_flags = {"textlimit": limit}
+
+    def __call__(self, form, field) -> None:
+        length = len((field.data or "").strip())
+        if length > self.limit:
+            raise ValidationError(
+                f"{field.label.text} is too long: at most {self.limit:,} characters, you have {length:,}. "
+                "Shorten it; nothing was saved."
+            )
+
+
+def next_slot(now: datetime | None = None) -> datetime:
+    """The next whole SLOT_MINUTES of the clinic's clock (the moment itself when on a slot)."""
+    local = (now or utcnow()).astimezone(clinic_zone()).replace(second=0, microsecond=0)
+    return local + timedelta(minutes=-local.minute % SLOT_MINUTES)
 
 
 class VersionedForm(FlaskForm):
@@ -44,15 +70,18 @@ class ActionForm(VersionedForm):
         if self.station_ae.data is None:
             self.station_ae.data = booked or ""
 
-    def set_defaults(self, current: datetime | None) -> None:
-        """A date and time to start from: the one booked, else tomorrow at nine."""
+    def set_defaults(self, current: datetime | None, priority: str = "routine", now: datetime | None = None) -> None:
+        """A date and time to start from: the one booked; else for STAT and urgent orders the next
+        5-minute slot today; else tomorrow at nine."""
         if "date" not in self or self.date.data is not None or self.time.data is not None:
             return
         if current is not None:
             local = current.astimezone(clinic_zone())
-            self.date.data, self.time.data = local.date(), local.time().replace(second=0, microsecond=0)
+        elif priority in ("stat", "urgent"):
+            local = next_slot(now)
         else:
-            self.date.data, self.time.data = clinic_today() + timedelta(days=1), time(9, 0)
+            local = datetime.combine(clinic_today(now) + timedelta(days=1), time(9, 0))
+        self.date.data, self.time.data = local.date(), local.time().replace(second=0, microsecond=0)
 
     def scheduled_at(self) -> datetime:
         """The chosen date and time in the clinic's zone (APP_TIMEZONE), as an aware datetime."""
@@ -84,8 +113,8 @@ def _form_fields(spec: ActionField) -> dict:
         return {spec.name: BooleanField(spec.label)}
     if spec.kind == "count":
         return {spec.name: IntegerField(spec.label, validators=[Optional(), NumberRange(min=0, max=MAX_IMAGES)])}
-    presence = DataRequired() if spec.required else Optional()
-    return {spec.name: TextAreaField(spec.label, validators=[presence, Length(max=spec.limit)])}
+    presence = DataRequired(message=f"Enter the {spec.label.lower()}.") if spec.required else Optional()
+    return {spec.name: TextAreaField(spec.label, validators=[presence, TextLimit(spec.limit)])}
 
 
 @cache
@@ -111,22 +140,24 @@ class ImagingOrderForm(FlaskForm):
         choices=choices([("", "Choose a side"), ("left", "Left"), ("right", "Right"), ("bilateral", "Bilateral")]),
         validators=[Optional()],
     )
+    # Explicit: pre-selected only when the visit has exactly one diagnosis (views/new_order.py).
     diagnosis_id = SelectField("Diagnosis this order is for", validators=[Optional()])
     clinical_indication = TextAreaField(
-        "Clinical indication", validators=[DataRequired(), Length(max=TEXT_LIMITS["clinical_indication"])],
+        "Clinical indication",
+        validators=[DataRequired(message="Enter the clinical indication."), TextLimit(TEXT_LIMITS["clinical_indication"])],
         render_kw={"rows": 2},
     )
     clinical_history = TextAreaField(
-        "Clinical history", validators=[Optional(), Length(max=TEXT_LIMITS["clinical_history"])], render_kw={"rows": 3}
+        "Clinical history", validators=[Optional(), TextLimit(TEXT_LIMITS["clinical_history"])], render_kw={"rows": 3}
     )
     priority = SelectField(
-        "Priority", choices=choices(PRIORITY_LABELS.items()), default="routine", validators=[DataRequired()]
+        "Priority", choices=choices(PRIORITY_LABELS.items()), default="routine",
+        validators=[DataRequired(message="Choose a priority.")],
     )
     special_instructions = TextAreaField(
-        "Special instructions", validators=[Optional(), Length(max=TEXT_LIMITS["special_instructions"])],
+        "Special instructions", validators=[Optional(), TextLimit(TEXT_LIMITS["special_instructions"])],
         render_kw={"rows": 2},
     )
-
 
 
 class EditOrderForm(ImagingOrderForm):

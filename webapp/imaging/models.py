@@ -66,6 +66,10 @@ class BodyPart(db.Model):
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# Procedures (CPT codes) whose name fixes the side: the order's laterality must be this one.
+FIXED_LATERALITY = {"77067": "bilateral", "77066": "bilateral"}
+
+
 class Procedure(db.Model):
     """The procedure catalogue: one row per orderable exam with its CPT code."""
 
@@ -77,6 +81,11 @@ class Procedure(db.Model):
     body_part: Mapped[str] = mapped_column(ForeignKey("body_parts.code"), index=True)
     requires_laterality: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def fixed_laterality(self) -> str | None:
+        """The side the procedure itself fixes (bilateral mammography): another side contradicts it."""
+        return FIXED_LATERALITY.get(self.code)
 
 
 class OrderCounter(db.Model):

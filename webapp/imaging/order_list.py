@@ -38,51 +38,30 @@ class OrderFilter:
     date_from: date | None = None
     date_to: date | None = None
     q: str | None = None
+    scheduled_on: date | None = None  # the clinic day an order is booked for
     patient_id: uuid.UUID | None = None
     visit_id: uuid.UUID | None = None
 
     @classmethod
-    def from_args(cls, args: Any) -> OrderFilter:
-        """Build from a query string (``request.args``); bad values raise ValidationFailed."""
-        errors: dict[str, str] = {}
-
-        def choice(name: str, allowed) -> str | None:
-            value = (args.get(name) or "").strip()
-            if not value:
-                return None
-            if value not in allowed:
-                errors[name] = f"Must be one of: {', '.join(allowed)}."
-                return None
-            return value
-
-        def day(name: str) -> date | None:
-            value = (args.get(name) or "").strip()
-            if not value:
-                return None
-            try:
-                parsed = date.fromisoformat(value)
-            except ValueError:
-                errors[name] = "A date as YYYY-MM-DD."
-                return None
-            if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
-                errors[name] = f"A date between the years {FIRST_YEAR} and {LAST_YEAR}."
-                return None
-            return parsed
-
-        status = choice("status", STATUSES)
-        priority = choice("priority", PRIORITIES)
-        modality = (args.get("modality") or "").strip().upper() or None
-        if modality and len(modality) > 10:
-            errors["modality"] = "Unknown modality."
-        q = (args.get("q") or "").strip() or None
-        if q and len(q) > 100:
-            errors["q"] = "At most 100 characters."
-        date_from, date_to = day("date_from"), day("date_to")
+    def from_args(cls, args: Any, errors: dict[str, str] | None = None) -> OrderFilter:
+        """Build from a query string (``request.args``); bad values raise ValidationFailed, or
+        with ``errors`` given are said there and left out (the filter keeps the good ones)."""
+        lenient = errors is not None
+        errors = {} if errors is None else errors
+        modality = _arg_text(args, "modality", 10, errors, "Unknown modality.")
+        date_from, date_to = _arg_day(args, "date_from", errors), _arg_day(args, "date_to", errors)
         if date_from and date_to and date_from > date_to:
-            errors["date_to"] = "Must not be before date_from."
-        if errors:
+            errors["date_to"] = "Must not be before the start of the range."
+            date_to = None
+        found = cls(
+            status=_arg_choice(args, "status", STATUSES, errors), priority=_arg_choice(args, "priority", PRIORITIES, errors),
+            modality=modality.upper() if modality else None, date_from=date_from, date_to=date_to,
+            q=_arg_text(args, "q", 100, errors, "At most 100 characters."),
+            scheduled_on=_arg_day(args, "scheduled_on", errors),
+        )
+        if errors and not lenient:
             raise ValidationFailed(errors)
-        return cls(status=status, modality=modality, priority=priority, date_from=date_from, date_to=date_to, q=q)
+        return found
 
     def as_args(self) -> dict[str, str]:
         """The filter as query-string arguments (for links that keep it)."""
@@ -90,8 +69,40 @@ class OrderFilter:
             "status": self.status, "modality": self.modality, "priority": self.priority,
             "date_from": self.date_from.isoformat() if self.date_from else None,
             "date_to": self.date_to.isoformat() if self.date_to else None, "q": self.q,
+            "scheduled_on": self.scheduled_on.isoformat() if self.scheduled_on else None,
         }
         return {k: v for k, v in pairs.items() if v}
+
+
+def _arg_choice(args: Any, name: str, allowed, errors: dict[str, str]) -> str | None:
+    value = (args.get(name) or "").strip()
+    if value and value not in allowed:
+        errors[name] = f"Must be one of: {', '.join(allowed)}."
+        return None
+    return value or None
+
+
+def _arg_text(args: Any, name: str, limit: int, errors: dict[str, str], message: str) -> str | None:
+    value = (args.get(name) or "").strip()
+    if len(value) > limit:
+        errors[name] = message
+        return None
+    return value or None
+
+
+def _arg_day(args: Any, name: str, errors: dict[str, str]) -> date | None:
+    value = (args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        errors[name] = "A date as YYYY-MM-DD."
+        return None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        errors[name] = f"A date between the years {FIRST_YEAR} and {LAST_YEAR}."
+        return None
+    return parsed
 
 
 def _sequence_numbers(text: str) -> list[str]:
@@ -134,6 +145,9 @@ def _filtered(statement, filters: OrderFilter):
         conditions.append(ImagingOrder.ordered_date < clinic_day_bounds(filters.date_to)[1])
     if filters.q:
         conditions.append(order_search_condition(filters.q))
+    if filters.scheduled_on:
+        start, end = clinic_day_bounds(filters.scheduled_on)
+        conditions.append(and_(ImagingOrder.scheduled_date >= start, ImagingOrder.scheduled_date < end))
     return statement.where(and_(*conditions)) if conditions else statement
 
 

@@ -9,7 +9,7 @@ Forms (webapp.imaging.forms), the API schemas (webapp.api.schemas), the order ac
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import literal, select
@@ -158,6 +158,8 @@ def _check_laterality(
         laterality = None
     if laterality is not None and laterality not in LATERALITIES:
         errors["laterality"] = "Must be left, right or bilateral."
+    elif procedure is not None and procedure.fixed_laterality:
+        laterality = _check_fixed_side(laterality, procedure, errors)
     elif body_part is not None:
         needs_side = procedure.requires_laterality if procedure else body_part.is_paired
         if laterality is None and needs_side:
@@ -165,6 +167,17 @@ def _check_laterality(
         elif laterality is not None and not body_part.is_paired:
             errors["laterality"] = f"{body_part.name} has no sides; leave laterality empty."
     return laterality
+
+
+def _check_fixed_side(laterality: str | None, procedure: Procedure, errors: Errors) -> str | None:
+    """A procedure that fixes the side (bilateral mammography): no side given is that side; another
+    side contradicts the procedure and is refused."""
+    if laterality is None or laterality == procedure.fixed_laterality:
+        return procedure.fixed_laterality
+    errors["laterality"] = (
+        f"{procedure.name} is always {procedure.fixed_laterality}: laterality {laterality} contradicts it."
+    )
+    return None
 
 
 def check_clinical_choice(
@@ -240,6 +253,18 @@ def check_moment(value: Any, name: str, errors: Errors) -> datetime | None:
     else:
         return value
     return None
+
+
+PAST_BOOKING_GRACE = timedelta(minutes=15)  # a booking may start this long ago (the patient is here)
+
+
+def check_booking_time(when: datetime, now: datetime, errors: Errors, name: str = "scheduled_date") -> None:
+    """A booking starts from ``now`` on, or at most PAST_BOOKING_GRACE before it: an exam booked in
+    the past would never reach a worklist."""
+    if when < now - PAST_BOOKING_GRACE:
+        minutes = int(PAST_BOOKING_GRACE.total_seconds() // 60)
+        errors[name] = (f"This time is in the past ({when:%Y-%m-%d %H:%M %Z}). Choose a time from now on "
+                        f"(at most {minutes} minutes ago).")
 
 
 def check_count(value: Any, name: str, errors: Errors) -> int | None:

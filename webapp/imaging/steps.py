@@ -16,7 +16,7 @@ from typing import Any
 from webapp.errors import ValidationFailed
 from webapp.extensions import db
 from webapp.imaging.models import ImagingOrder
-from webapp.imaging.rules import MAX_NOTES_LENGTH
+from webapp.imaging.rules import MAX_NOTES_LENGTH, check_booking_time
 from webapp.reporting import critical, drafts
 from webapp.reporting.models import ReportAddendum, ReportDetails
 
@@ -33,7 +33,12 @@ def jsonable(value: Any) -> Any:
 
 
 def schedule(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
-    """Schedule or reschedule: the date, who booked it, and the scanner (values["station_ae"])."""
+    """Schedule or reschedule: the date, who booked it, and the scanner (values["station_ae"]).
+    A time in the past is refused (rules.check_booking_time), measured from ``moment``."""
+    errors: dict[str, str] = {}
+    check_booking_time(values["scheduled_date"], moment, errors)
+    if errors:
+        raise ValidationFailed(errors)
     changes: Changes = {}
     if values["station_ae"] != order.scheduled_station_ae:
         changes["station_ae"] = {"from": order.scheduled_station_ae, "to": values["station_ae"]}

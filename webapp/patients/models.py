@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, Index, String, Uuid, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.db_types import UTCDateTime, new_uuid, utcnow
+from webapp.db_types import UTCDateTime, clinic_today, new_uuid, utcnow
 from webapp.extensions import db
 
 SEXES = ("male", "female", "other", "unknown")
@@ -36,3 +36,15 @@ class Patient(db.Model):
     @property
     def list_name(self) -> str:
         return f"{self.last_name}, {self.first_name}"
+
+    @property
+    def age(self) -> int:
+        """Whole years today (in the clinic's time zone)."""
+        today = clinic_today()
+        born = self.date_of_birth
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+    @property
+    def mrn_label(self) -> str:
+        """The MRN as shown after its label: "MRN100001" stays, a bare "100001" reads "MRN 100001"."""
+        return self.mrn if self.mrn.upper().startswith("MRN") else f"MRN {self.mrn}"

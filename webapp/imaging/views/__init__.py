@@ -9,7 +9,17 @@ block of the same template (render_page).
 - order_actions.py: the order page's action forms (schedule, start, report, cancel, note, ...);
 - order_form.py: the order form's page, shared by new_order.py (placing an order from a visit,
   once per form: imaging.form_submissions) and edit_order.py (correcting an order);
+- schedule.py: the schedule board (/imaging/schedule) and the schedule form's view of a scanner's day;
+- requisition.py: the printable requisition (/imaging/orders/{id}/requisition.pdf);
 - tablet.py: the technician's tablet at /imaging/worklist (today's scans; not the DICOM worklist).
 """
 
-from webapp.imaging.views import edit_order, new_order, order_actions, orders, tablet  # noqa: F401
+from webapp.imaging.views import (  # noqa: F401
+    edit_order,
+    new_order,
+    order_actions,
+    orders,
+    requisition,
+    schedule,
+    tablet,
+)

@@ -15,7 +15,7 @@ from webapp.imaging import bp, queries, services, workflow
 from webapp.imaging.forms import EditOrderForm
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.timeline import CHANGE_LABELS
-from webapp.imaging.views.order_form import CORRECT_TEXT, form_page, order_form_valid, order_values
+from webapp.imaging.views.order_form import CORRECT_TEXT, NO_DIAGNOSIS, form_page, order_form_valid, order_values
 from webapp.imaging.views.orders import add_field_errors, back_to_order, stale_text
 from webapp.web.htmx import htmx_target, is_htmx
 from webapp.web.service_calls import or_404, saving
@@ -60,7 +60,7 @@ def _form_for(order: ImagingOrder) -> EditOrderForm:
     form.body_part.data = order.body_part
     form.procedure_code.data = order.procedure_code or ""
     form.laterality.data = order.laterality or ""
-    form.diagnosis_id.data = str(order.diagnosis_id) if order.diagnosis_id else ""
+    form.diagnosis_id.data = str(order.diagnosis_id) if order.diagnosis_id else NO_DIAGNOSIS
     form.clinical_indication.data = order.clinical_indication
     form.clinical_history.data = order.clinical_history or ""
     form.special_instructions.data = order.special_instructions or ""

@@ -50,9 +50,10 @@ def _blank_form(visit: Visit):
 
 
 def _prefill(form: ImagingOrderForm, visit: Visit) -> None:
-    """Clinical indication from the visit's primary diagnosis, history from its clinical notes."""
-    diagnosis = visit.primary_diagnosis
-    if diagnosis is not None:
+    """History from the visit's clinical notes; the diagnosis and the clinical indication from it
+    only when the visit has exactly one diagnosis (with more, the doctor chooses)."""
+    if len(visit.diagnoses) == 1:
+        diagnosis = visit.diagnoses[0]
         form.diagnosis_id.data = str(diagnosis.id)
         form.clinical_indication.data = f"{diagnosis.description} ({diagnosis.code})"
     form.clinical_history.data = visit.clinical_notes or ""

@@ -14,6 +14,7 @@ from webapp.errors import ServiceError, ValidationFailed
 from webapp.imaging import actions, bp, queries, services
 from webapp.imaging.forms import ActionForm, action_form
 from webapp.imaging.views.orders import add_field_errors, back_to_order, detail_page, stale_text
+from webapp.imaging.views.schedule import overlap_text
 from webapp.web import local_time
 from webapp.web.service_calls import discard, or_404, saving
 
@@ -40,6 +41,8 @@ def order_action(order_id: uuid.UUID, action: str):
     if outcome.refused:
         return _refused(outcome.refused, order_id, form, seen_version)
     text = definition.success_text.format(acc=order.accession_number, when=local_time(order.scheduled_date))
+    if "station_ae" in form:
+        text += overlap_text(order)
     return back_to_order(order, "success", text, changed=True)
 
 

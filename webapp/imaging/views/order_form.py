@@ -13,6 +13,8 @@ from webapp.visits.models import Visit
 from webapp.web.htmx import render_page
 
 CORRECT_TEXT = "Please correct the highlighted fields."
+NO_DIAGNOSIS = "none"  # the diagnosis select's "another problem": no linked diagnosis, chosen on purpose
+CHOOSE_DIAGNOSIS_TEXT = "Choose the diagnosis this order is for, or “Another problem”."
 
 
 def _offer(field, first: str, rows: list, value, label):
@@ -38,8 +40,22 @@ def fill_choices(form: ImagingOrderForm, visit: Visit) -> dict:
     needs_side = bool(procedure.requires_laterality if procedure else (body_part and body_part.is_paired))
     if not needs_side and not form.laterality.errors:
         form.laterality.data = ""
-    form.diagnosis_id.choices = choices([("", "No linked diagnosis")] + [(str(d.id), d.label) for d in visit.diagnoses])
-    return {"show_laterality": needs_side or bool(form.laterality.errors), "body_part": body_part}
+    fixed_side = procedure.fixed_laterality if procedure else None
+    if fixed_side and not form.laterality.data:  # a side given stays: a contradiction is refused, not fixed
+        form.laterality.data = fixed_side
+    _offer_diagnoses(form, visit)
+    return {"show_laterality": needs_side or bool(form.laterality.errors), "body_part": body_part,
+            "fixed_side": fixed_side}
+
+
+def _offer_diagnoses(form: ImagingOrderForm, visit: Visit) -> None:
+    """The visit's diagnoses, and "another problem" (no link) as a choice of its own; with two or
+    more diagnoses the first option asks the doctor to choose."""
+    pairs = [(str(d.id), d.label) for d in visit.diagnoses]
+    first = [("", "Choose the diagnosis")] if len(pairs) > 1 else []
+    form.diagnosis_id.choices = choices(first + pairs + [(NO_DIAGNOSIS, "Another problem (no linked diagnosis)")])
+    if not visit.diagnoses and not form.diagnosis_id.data:
+        form.diagnosis_id.data = NO_DIAGNOSIS
 
 
 def order_form_valid(form: ImagingOrderForm, visit: Visit) -> bool:
@@ -49,6 +65,9 @@ def order_form_valid(form: ImagingOrderForm, visit: Visit) -> bool:
     valid = form.validate()
     if shown["show_laterality"] and not form.laterality.data:
         form.laterality.errors = [*form.laterality.errors, "Say which side: this body part is paired."]
+        valid = False
+    if not form.diagnosis_id.data and len(visit.diagnoses) > 1:  # the doctor chooses: no silent default
+        form.diagnosis_id.errors = [*form.diagnosis_id.errors, CHOOSE_DIAGNOSIS_TEXT]
         valid = False
     return valid
 
@@ -64,7 +83,7 @@ def order_values(form: ImagingOrderForm) -> dict:
         "clinical_history": form.clinical_history.data,
         "special_instructions": form.special_instructions.data,
         "priority": form.priority.data,
-        "diagnosis_id": form.diagnosis_id.data or None,
+        "diagnosis_id": None if form.diagnosis_id.data in ("", NO_DIAGNOSIS) else form.diagnosis_id.data,
     }
 
 

@@ -28,14 +28,15 @@ STALE_TEXT = (
 # ---------------------------------------------------------------------------- order list
 
 
+FILTER_LABELS = {"q": "Search", "status": "Status", "modality": "Modality", "priority": "Priority",
+                 "date_from": "Ordered from", "date_to": "Ordered to", "scheduled_on": "Booked for",
+                 "cursor": "Page"}
+
+
 def _filters_and_page(errors: dict[str, str]):
     """The list's filters and page from the query; what was not understood goes to ``errors``
-    and is left out."""
-    try:
-        filters = queries.OrderFilter.from_args(request.args)
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-        filters = queries.OrderFilter()
+    and is left out (the other filters apply, and the inputs show what was applied)."""
+    filters = queries.OrderFilter.from_args(request.args, errors)
     cursor = request.args.get("cursor") or None
     try:
         orders, next_cursor = queries.list_orders(filters, limit=PAGE_SIZE, cursor=cursor)
@@ -56,7 +57,7 @@ def order_list():
     return render_page(
         "imaging/order_list.html", "results", status=422 if errors else 200,
         orders=orders, next_cursor=next_cursor, cursor=cursor, filters=filters, errors=errors,
-        args=request.args, modalities=catalogue.active_modalities(), statuses=STATUS_LABELS,
+        labels=FILTER_LABELS, args=request.args, modalities=catalogue.active_modalities(), statuses=STATUS_LABELS,
         priorities=PRIORITY_LABELS,
     )
 
@@ -75,7 +76,7 @@ def _action_forms(order: ImagingOrder, allowed: list[str], given: dict | None = 
         else:
             form = action_form(actions.ACTIONS[action])(prefix=action, formdata=None)
             form.version.data = order.version
-            form.set_defaults(order.scheduled_date)
+            form.set_defaults(order.scheduled_date, order.priority)
         if "station_ae" in form:
             form.set_stations(queries.active_stations(order.modality), order.scheduled_station_ae)
         forms[action] = form

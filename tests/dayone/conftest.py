@@ -1,0 +1,45 @@
+"""Fixtures of the department's-day tests (issue 14, items 1, 5, 6, 7): CSRF off for plain form
+posts, scanners, and orders booked on them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import bearer, order_payload  # noqa: F401 (fixtures: API tokens, order bodies)
+from webapp.extensions import db, writing
+
+
+@pytest.fixture
+def app_config(database_url):
+    return {"WTF_CSRF_ENABLED": False}
+
+
+@pytest.fixture
+def make_station(app):
+    from webapp.dicom.stations import add_station
+
+    def factory(ae_title: str, modality: str, room: str = "Room 1"):
+        with app.app_context(), writing():
+            station = add_station(ae_title, modality, room)
+            db.session.commit()
+            return station.ae_title
+
+    return factory
+
+
+@pytest.fixture
+def book(app, make_order):
+    """book(order, when, station_ae=None) -> the order booked through the service layer."""
+    from webapp.auth.models import User
+    from webapp.imaging import services
+    from webapp.imaging.models import ImagingOrder
+
+    def factory(order, when, station_ae=None):
+        scheduler = make_order.person("scheduler")
+        with app.app_context(), writing():
+            current = db.session.get(ImagingOrder, order.id)
+            services.schedule_order(db.session.get(User, scheduler.id), current, when, station_ae=station_ae)
+            db.session.commit()
+            return current.accession_number
+
+    return factory
