@@ -266,7 +266,7 @@ def test_report_needs_findings_and_impression(client, bearer, make_order):
 
 def test_api_changes_are_published_after_commit_only(client, bearer, make_order, monkeypatch):
     published = []
-    monkeypatch.setattr("webapp.events.publishing.publish_signals", lambda signals: published.extend(signals))
+    monkeypatch.setattr("webapp.events.publishing.publish_signals", lambda signals, *_type: published.extend(signals))
     order = make_order("ordered")
     scheduler = bearer("scheduler")
     published.clear()  # the order's creation

@@ -158,7 +158,7 @@ def test_mpps_changes_are_published_after_their_commit(app, dicom_server, ct_ord
     from webapp.events import publishing
 
     sent = []
-    monkeypatch.setattr(publishing, "publish_signals", lambda signals: sent.extend(signals) or len(signals))
+    monkeypatch.setattr(publishing, "publish_signals", lambda signals, *_type: sent.extend(signals) or len(signals))
     uid = generate_uid()
     assert n_create(dicom_server, in_progress(ct_order), uid).Status == 0x0000
     assert n_set(dicom_server, completed([2]), uid).Status == 0x0000

@@ -205,7 +205,7 @@ def published(monkeypatch):
     from webapp.events import publishing
 
     sent: list[list[dict]] = []
-    monkeypatch.setattr(publishing, "publish_signals", lambda signals: sent.append(list(signals)) or len(signals))
+    monkeypatch.setattr(publishing, "publish_signals", lambda signals, *_type: sent.append(list(signals)) or len(signals))
     return sent
 
 

@@ -51,7 +51,7 @@ def published(monkeypatch):
     from webapp.events import publishing
 
     sent = []
-    monkeypatch.setattr(publishing, "publish_signals", lambda signals: sent.extend(signals) or len(signals))
+    monkeypatch.setattr(publishing, "publish_signals", lambda signals, *_type: sent.extend(signals) or len(signals))
     return sent
 
 

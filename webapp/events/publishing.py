@@ -27,7 +27,6 @@ from webapp.imaging.services import PENDING_EVENTS_KEY
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "order-changed"
-TO_PUBLISH_KEY = "order_events_to_publish"
 # On PostgreSQL event ids come from a sequence, so a transaction that took id 10 may commit
 # after one that took id 11. A reconnecting client that saw 11 also gets the events of the
 # last moments again (signals are idempotent: a page just re-fetches). SQLite writers queue
@@ -50,42 +49,52 @@ def order_signal(row: OrderEvent, order: ImagingOrder) -> dict[str, Any]:
     }
 
 
-def _before_commit(session: Session) -> None:
-    pending = session.info.pop(PENDING_EVENTS_KEY, None)
-    if not pending:
-        return
-    if any(row.id is None for row in pending):
-        session.flush()
+def _order_signals(session: Session, pending: list[OrderEvent]) -> list[dict[str, Any]]:
     signals = []
     for row in pending:
         order = row.order if row.order is not None else session.get(ImagingOrder, row.order_id)
         signals.append(order_signal(row, order))
-    session.info.setdefault(TO_PUBLISH_KEY, []).extend(signals)
+    return signals
 
 
-def _after_commit(session: Session) -> None:
-    signals = session.info.pop(TO_PUBLISH_KEY, None)
-    if signals:
-        publish_signals(signals)
+_registered: set[str] = set()
 
 
-def _after_rollback(session: Session) -> None:
-    session.info.pop(PENDING_EVENTS_KEY, None)
-    session.info.pop(TO_PUBLISH_KEY, None)
+def publish_after_commit(pending_key: str, to_signals, event_type: str) -> None:
+    """Session listeners (once per process and key): what a transaction queued in
+    ``session.info[pending_key]`` becomes signals (``to_signals(session, rows)``) just before its
+    commit, while the session may still read; they are published as ``event_type`` once the
+    commit has succeeded, and dropped when it rolls back."""
+    if pending_key in _registered:
+        return
+    to_publish = f"{pending_key}:to_publish"
 
+    def before_commit(session: Session) -> None:
+        pending = session.info.pop(pending_key, None)
+        if not pending:
+            return
+        if any(row.id is None for row in pending):
+            session.flush()
+        session.info.setdefault(to_publish, []).extend(to_signals(session, pending))
 
-_registered = False
+    def after_commit(session: Session) -> None:
+        signals = session.info.pop(to_publish, None)
+        if signals:
+            publish_signals(signals, event_type)
+
+    def after_rollback(session: Session) -> None:
+        session.info.pop(pending_key, None)
+        session.info.pop(to_publish, None)
+
+    event.listen(db.session, "before_commit", before_commit)
+    event.listen(db.session, "after_commit", after_commit)
+    event.listen(db.session, "after_rollback", after_rollback)
+    _registered.add(pending_key)
 
 
 def register_session_listeners() -> None:
     """Listen on ``db.session`` (once per process; the listeners serve every app)."""
-    global _registered
-    if _registered:
-        return
-    event.listen(db.session, "before_commit", _before_commit)
-    event.listen(db.session, "after_commit", _after_commit)
-    event.listen(db.session, "after_rollback", _after_rollback)
-    _registered = True
+    publish_after_commit(PENDING_EVENTS_KEY, _order_signals, EVENT_TYPE)
 
 
 def publish_signals(signals: list[dict[str, Any]], event_type: str = EVENT_TYPE) -> int:

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from webapp.extensions import db
 from webapp.reporting.critical import PENDING_KEY
 from webapp.reporting.models import CriticalResult
 
 EVENT_TYPE = "critical-result"
-TO_PUBLISH_KEY = "critical_results_to_publish"
 
 
 def critical_signal(result: CriticalResult) -> dict[str, Any]:
@@ -35,36 +32,11 @@ def critical_signal(result: CriticalResult) -> dict[str, Any]:
     }
 
 
-def _before_commit(session: Session) -> None:
-    pending = session.info.pop(PENDING_KEY, None)
-    if not pending:
-        return
-    if any(result.id is None for result in pending):
-        session.flush()
-    session.info.setdefault(TO_PUBLISH_KEY, []).extend(critical_signal(result) for result in pending)
-
-
-def _after_commit(session: Session) -> None:
-    from webapp.events.publishing import publish_signals
-
-    signals = session.info.pop(TO_PUBLISH_KEY, None)
-    if signals:
-        publish_signals(signals, EVENT_TYPE)
-
-
-def _after_rollback(session: Session) -> None:
-    session.info.pop(PENDING_KEY, None)
-    session.info.pop(TO_PUBLISH_KEY, None)
-
-
-_registered = False
+def _signals(_session: Session, pending: list[CriticalResult]) -> list[dict[str, Any]]:
+    return [critical_signal(result) for result in pending]
 
 
 def register_session_listeners() -> None:
-    global _registered
-    if _registered:
-        return
-    event.listen(db.session, "before_commit", _before_commit)
-    event.listen(db.session, "after_commit", _after_commit)
-    event.listen(db.session, "after_rollback", _after_rollback)
-    _registered = True
+    from webapp.events.publishing import publish_after_commit
+
+    publish_after_commit(PENDING_KEY, _signals, EVENT_TYPE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, Flask, abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -58,14 +59,22 @@ def report_page(order_id: uuid.UUID):
     return render_page("reporting/report.html", order=order, priors=services.priors(order))
 
 
+def _posted(order_id: uuid.UUID) -> tuple[Any, ReportForm, bool]:
+    """The order (404 when unknown) and the editor's posted form; an invalid form rolls back."""
+    order = or_404(queries.get_order, order_id)
+    form = ReportForm()
+    valid = form.validate_on_submit()
+    if not valid:
+        discard()
+    return order, form, valid
+
+
 @bp.route("/imaging/orders/<uuid:order_id>/report/draft", methods=["POST"])
 @roles_required([Role.RADIOLOGIST])
 def save_draft(order_id: uuid.UUID):
     """The editor's autosave (htmx, every few seconds and on leaving a field) or its button."""
-    order = or_404(queries.get_order, order_id)
-    form = ReportForm()
-    if not form.validate_on_submit():
-        discard()
+    order, form, valid = _posted(order_id)
+    if not valid:
         return _editor(order, form, status=422, message=("danger", "The draft was not saved: see below."))
     with saving() as outcome:
         drafts.save_draft(current_user, order, form.sections())
@@ -82,9 +91,8 @@ def save_draft(order_id: uuid.UUID):
 @roles_required([Role.RADIOLOGIST])
 def use_template(order_id: uuid.UUID):
     """Start from a template: its text fills the draft's empty sections (what was typed is kept)."""
-    order = or_404(queries.get_order, order_id)
-    form = ReportForm()
-    if not form.validate_on_submit():
+    order, form, valid = _posted(order_id)
+    if not valid:
         abort(400)
     with saving() as outcome:
         drafts.save_draft(current_user, order, form.sections())
@@ -99,10 +107,8 @@ def use_template(order_id: uuid.UUID):
 @roles_required([Role.RADIOLOGIST])
 def sign(order_id: uuid.UUID):
     """Save what is on the screen, sign it, and open the next order of the "To report" queue."""
-    order = or_404(queries.get_order, order_id)
-    form = ReportForm()
-    if not form.validate_on_submit():
-        discard()
+    order, form, valid = _posted(order_id)
+    if not valid:
         return _editor(order, form, status=422, message=("danger", "Please correct the form below."))
     with saving() as outcome:  # what is on the screen is kept, also when signing is refused
         drafts.save_draft(current_user, order, form.sections())
