@@ -12,8 +12,8 @@ from webapp.extensions import db
 from webapp.imaging import queries, services
 from webapp.imaging.models import OrderEvent
 
-SIGNAL_KEYS = {"id", "accession_number", "status", "version", "event_id", "patient_id", "visit_id", "modality",
-               "priority"}
+SIGNAL_KEYS = {"id", "accession_number", "status", "from_status", "version", "event_id", "patient_id", "visit_id",
+               "modality", "from_modality", "priority", "from_priority"}
 
 
 def _subscribe(app):
