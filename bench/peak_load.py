@@ -20,10 +20,13 @@ Who does what (think time 5-15 s for desk staff):
   scans with the page's own form posts (CSRF token and version from the page);
 - wall displays keep ``/dashboard/wall`` open.
 
-Every page that has a live region holds ``/stream`` open and, like ``static/live.js`` with
-htmx's ``delay:100ms``, re-fetches its region 100 ms after the last event that concerns it
-(the order page only for its order, the patient page only for its patient), with
-``HX-Request`` and ``X-Live-Refresh``; the wall also every 30 s.
+Every page that has a live region holds ``/stream`` open and, like ``static/live.js``,
+re-fetches its region 50-250 ms (random) after an event that concerns it (the order page only
+for its order, the patient page only for its patient, a filtered order list only for events of
+its status, modality or priority, before or after, the tablet only for orders that are or were
+scheduled or in progress), one re-fetch in flight per region and then a quiet time (0.4 s,
+the wall 1.5 s) during which further events wait for one more re-fetch, with ``HX-Request``
+and ``X-Live-Refresh``; the wall also every 30 s.
 """
 
 from __future__ import annotations
@@ -138,47 +141,71 @@ class Stream:
             self.record["error"] = self.record["error"] or repr(exc)
 
 
+def live_filter(args: dict) -> dict[str, set[str]]:
+    """The order list's ``data-live-filter`` (templates/imaging/order_list.html) for its filters."""
+    return {name: {args[name]} for name in ("status", "modality", "priority") if args.get(name)}
+
+
+def concerns(payload: dict, match: tuple[str, str] | None, clauses: dict[str, set[str]]) -> bool:
+    """live.js ``concerns``: the match, then every clause (the field before or after the event)."""
+    if match and str(payload.get(match[0])) != match[1]:
+        return False
+    for name, values in clauses.items():
+        seen = [payload[key] for key in (name, f"from_{name}") if key in payload]
+        if seen and not any(value is not None and str(value) in values for value in seen):
+            return False
+    return True
+
+
 class LivePage:
-    """What live.js does for the page being shown: debounced re-fetch of its live region."""
+    """What live.js does for the page being shown: filtered, jittered, coalesced re-fetches."""
 
     def __init__(self, user) -> None:
         self.user = user
         self.path: str | None = None
         self.target = ""
         self.match: tuple[str, str] | None = None
+        self.clauses: dict[str, set[str]] = {}
+        self.quiet = 0.4
         self.timer = None
         self.label = ""
-        self.busy = self.queued = False
+        self.busy = self.dirty = False
+        self.done_at = 0.0
 
-    def show(self, path: str, target: str, label: str, match: tuple[str, str] | None = None) -> None:
+    def show(self, path: str, target: str, label: str, match: tuple[str, str] | None = None,
+             clauses: dict[str, set[str]] | None = None, quiet: float = 0.4) -> None:
         self.path, self.target, self.label, self.match = path, target, label, match
+        self.clauses, self.quiet = clauses or {}, quiet
 
     def on_event(self, payload: dict) -> None:
-        if self.path is None:
+        if self.path is None or not concerns(payload, self.match, self.clauses):
             return
-        if self.match and str(payload.get(self.match[0])) != self.match[1]:
-            return
+        self.schedule()
+
+    def schedule(self) -> None:
         if self.timer is not None:
-            self.timer.kill(block=False)
-        self.timer = gevent.spawn_later(0.1, self.refresh)
+            return
+        if self.busy:
+            self.dirty = True
+            return
+        wait = max(random.uniform(0.05, 0.25), self.done_at + self.quiet - time.monotonic())
+        self.timer = gevent.spawn_later(wait, self.refresh)
 
     def refresh(self) -> None:
-        """One request in flight per region; a trigger meanwhile queues one more (htmx's default
-        queueing for an element, "last"), so a slow server is not sent a pile of re-fetches."""
+        """One request in flight per region; events meanwhile mark it for one more after it."""
         self.timer = None
         if self.busy:
-            self.queued = True
+            self.dirty = True
             return
-        self.busy = True
+        self.busy, self.dirty = True, False
         try:
-            while True:
-                self.queued = False
-                self.user.page(self.path, f"{self.label} (live)",
-                               headers={"HX-Request": "true", "HX-Target": self.target, "X-Live-Refresh": "1"})
-                if not self.queued:
-                    break
+            self.user.page(self.path, f"{self.label} (live)",
+                           headers={"HX-Request": "true", "HX-Target": self.target, "X-Live-Refresh": "1"})
         finally:
-            self.busy = False
+            self.busy, self.done_at = False, time.monotonic()
+        if self.dirty:
+            self.dirty = False
+            self.schedule()
 
 
 class Staff(FastHttpUser):
@@ -232,7 +259,7 @@ class Staff(FastHttpUser):
         query = "&".join(f"{k}={v}" for k, v in args.items())
         path = f"/imaging/orders?{query}" if query else "/imaging/orders"
         self.remember(self.page(path, "order list"))
-        self.live_page.show(path, "order-results", "order list")
+        self.live_page.show(path, "order-results", "order list", clauses=live_filter(args))
 
     def open_order(self) -> None:
         if not self.orders:
@@ -331,7 +358,8 @@ class Tablet(Staff):
         self.worklist_cookie = f"; worklist_modality={self.modality}"
         self.mine: list[str] = []
         self.html = self.page(f"/imaging/worklist?modality={self.modality}", "worklist")
-        self.live_page.show("/imaging/worklist", "worklist", "worklist")
+        self.live_page.show("/imaging/worklist", "worklist", "worklist",
+                            clauses={"status": {"scheduled", "in_progress"}})
 
     def page(self, path, name, headers=None, cookie=""):
         html = super().page(path, name, headers, cookie or getattr(self, "worklist_cookie", ""))
@@ -378,7 +406,7 @@ class Wall(Staff):
     def on_start(self) -> None:
         super().on_start()
         self.page("/dashboard/wall", "wall")
-        self.live_page.show("/dashboard/wall", "wall", "wall")
+        self.live_page.show("/dashboard/wall", "wall", "wall", quiet=1.5)
 
     @task
     def every_30s(self) -> None:

@@ -1,8 +1,11 @@
 // Live updates: one EventSource per page (htmx-ext-sse on <body sse-connect="/stream">).
-// Regions with hx-trigger="sse:order-changed" re-fetch themselves through their normal GET.
-// This script adds what the extension lacks: it resumes from the last event seen (also when the
-// extension opens a brand-new EventSource), shows "Reconnecting…" while the stream is down,
-// skips refreshes meant for other orders, and never wipes a form the user is filling in.
+// Regions with data-live-refresh and hx-trigger="sse:order-changed, …" re-fetch themselves
+// through their normal GET (hx-get). This script adds what the extension lacks: it resumes from
+// the last event seen (also when the extension opens a brand-new EventSource), shows
+// "Reconnecting…" while the stream is down, skips events a region does not show
+// (data-live-match, data-live-filter), spreads and coalesces the re-fetches (a random 50-250 ms
+// delay, one re-fetch in flight per region, then a quiet time: data-live-quiet, 400 ms unless
+// said), and never wipes a form the user is filling in.
 (function () {
   "use strict";
   if (!window.htmx) { return; }
@@ -60,22 +63,108 @@
     return open !== null && open.querySelector("form") !== null;
   }
 
+  // ---------------------------------------------------------------- which events concern a region
+
+  function eventData(trigger) {
+    if (!trigger.detail || typeof trigger.detail.data !== "string") { return null; }
+    try {
+      var data = JSON.parse(trigger.detail.data);
+      return data !== null && typeof data === "object" ? data : null;
+    } catch (ignored) { return null; }  // not JSON: refresh
+  }
+
+  // One clause of data-live-filter: "status|from_status=scheduled,in_progress" holds when any of
+  // the named fields has one of the values. An event that carries none of the fields (an older
+  // server, a replay) holds too: when in doubt, refresh.
+  function clauseHolds(clause, data) {
+    var eq = clause.indexOf("=");
+    if (eq < 0) { return true; }
+    var fields = clause.slice(0, eq).split("|");
+    var values = clause.slice(eq + 1).split(",").map(function (v) { return v.trim(); });
+    var known = false;
+    for (var i = 0; i < fields.length; i++) {
+      var name = fields[i].trim();
+      if (!Object.prototype.hasOwnProperty.call(data, name)) { continue; }
+      known = true;
+      if (data[name] !== null && values.indexOf(String(data[name])) >= 0) { return true; }
+    }
+    return !known;
+  }
+
+  function concerns(region, data) {
+    if (data === null) { return true; }
+    // data-live-match="visit_id=<uuid>": only events about that visit (or order, or patient).
+    var match = region.getAttribute("data-live-match");
+    if (match) {
+      var pair = match.split("=");
+      if (String(data[pair[0]]) !== pair[1]) { return false; }
+    }
+    // data-live-filter="modality|from_modality=CT; status|from_status=scheduled,in_progress":
+    // only events that can touch what the region shows (every clause holds).
+    var filter = region.getAttribute("data-live-filter");
+    if (!filter) { return true; }
+    var clauses = filter.split(";");
+    for (var i = 0; i < clauses.length; i++) {
+      if (clauses[i].trim() && !clauseHolds(clauses[i], data)) { return false; }
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- when a region re-fetches
+
+  var JITTER_MS = [50, 250];  // so that 80 screens do not all ask the same worker at once
+  var QUIET_MS = 400;         // after a re-fetch, events wait this long (data-live-quiet)
+  var states = {};            // by region id: a region's outerHTML swap keeps its state
+
+  function quietOf(region) {
+    var value = parseInt(region.getAttribute("data-live-quiet"), 10);
+    return isNaN(value) ? QUIET_MS : value;
+  }
+
+  // A re-fetch is coming (it will show this event too), or one is in flight (one more follows
+  // it), or the region is quiet after the last one (the next waits the quiet time out).
+  function schedule(id, region) {
+    var state = states[id] || (states[id] = { timer: null, busy: false, dirty: false, doneAt: 0 });
+    if (state.timer !== null) { return; }
+    if (state.busy) { state.dirty = true; return; }
+    var wait = JITTER_MS[0] + Math.random() * (JITTER_MS[1] - JITTER_MS[0]);
+    wait = Math.max(wait, state.doneAt + quietOf(region) - Date.now());
+    state.timer = setTimeout(function () { refetch(id, state); }, wait);
+  }
+
+  function refetch(id, state) {
+    state.timer = null;
+    var region = document.getElementById(id);
+    if (!region || !region.hasAttribute("data-live-refresh") || !region.getAttribute("hx-get")) { return; }
+    state.busy = true;
+    state.dirty = false;
+    var finished = function () {
+      state.busy = false;
+      state.doneAt = Date.now();
+      var now = document.getElementById(id);
+      if (state.dirty && now) { state.dirty = false; schedule(id, now); }
+    };
+    var request = htmx.ajax("GET", region.getAttribute("hx-get"), {
+      source: region, target: region, swap: "outerHTML", event: { type: "live-refresh" },
+    });
+    if (request && typeof request.then === "function") { request.then(finished, finished); } else { finished(); }
+  }
+
   document.addEventListener("htmx:confirm", function (event) {
     var region = event.detail.elt;
     if (!region || !region.hasAttribute || !region.hasAttribute("data-live-refresh")) { return; }
     var trigger = event.detail.triggeringEvent;
     if (!trigger || typeof trigger.type !== "string") { return; }
-    var live = trigger.type.indexOf("sse:") === 0 || trigger.type === "live-reconnected" || trigger.type === "every";
-    if (!live) { return; }
-    // data-live-match="visit_id=<uuid>": only events about that visit (or order, or patient).
-    var match = region.getAttribute("data-live-match");
-    if (match && trigger.detail && typeof trigger.detail.data === "string") {
-      var pair = match.split("=");
-      try {
-        if (String(JSON.parse(trigger.detail.data)[pair[0]]) !== pair[1]) { event.preventDefault(); return; }
-      } catch (ignored) { /* not JSON: refresh */ }
+    if (trigger.type.indexOf("sse:") === 0) {
+      // An event: this script decides whether and when the region re-fetches.
+      event.preventDefault();
+      if (region.id && document.body.contains(region) && concerns(region, eventData(trigger))) {
+        schedule(region.id, region);
+      }
+      return;
     }
-    if (isBeingEdited(region)) { event.preventDefault(); }
+    var live = trigger.type === "live-refresh" || trigger.type === "live-reconnected" || trigger.type === "every";
+    if (live && isBeingEdited(region)) { event.preventDefault(); }
   });
 
   // Live re-fetches say so: they do not count as the user's activity (idle sign-out still works).
@@ -84,7 +173,7 @@
     var type = trigger && typeof trigger.type === "string" ? trigger.type : "";
     var region = event.detail.elt;
     var polling = !trigger && region && region.hasAttribute && region.hasAttribute("data-live-refresh");
-    if (type.indexOf("sse:") === 0 || type === "live-reconnected" || polling) {
+    if (type === "live-refresh" || type === "live-reconnected" || polling) {
       event.detail.headers["X-Live-Refresh"] = "1";
     }
   });

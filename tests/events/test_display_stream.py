@@ -9,7 +9,7 @@ import pytest
 from webapp.extensions import db
 from webapp.imaging import queries, services
 
-DISPLAY_KEYS = {"event_id", "status", "modality", "priority"}
+DISPLAY_KEYS = {"event_id", "status", "from_status", "modality", "from_modality", "priority", "from_priority"}
 
 
 def _read_events(response, count: int) -> tuple[str, list[tuple[str, int, dict]]]:
@@ -62,7 +62,8 @@ def test_display_stream_replays_and_streams_counts_only(app, client, auth, make_
         while _count(text) < 4:
             text += next(chunks).decode()
         _, event_id, live = _parse(text)[3]
-        assert live == {"event_id": event_id, "status": "in_progress", "modality": "CT", "priority": "routine"}
+        assert live == {"event_id": event_id, "status": "in_progress", "from_status": "scheduled", "modality": "CT",
+                            "from_modality": "CT", "priority": "routine", "from_priority": "routine"}
     finally:
         response.close()
     for order in orders:

@@ -119,7 +119,7 @@ def test_order_pages_refresh_themselves_on_events(app, client, auth, make_order)
     for path, marker in pages.items():
         page = client.get(path).get_data(as_text=True)
         assert marker in page, path
-        assert 'hx-trigger="sse:order-changed delay:100ms, live-reconnected from:body"' in page, path
+        assert 'hx-trigger="sse:order-changed, live-reconnected from:body"' in page, path
         assert f'data-live-cursor="{cursor}"' in page, path
     # The refreshes are ordinary authorised GETs answered with just the region.
     region = client.get(f"/visits/{order.visit_id}", headers=HX | {"HX-Target": "visit-orders"}).get_data(as_text=True)
@@ -149,3 +149,30 @@ def test_live_traffic_does_not_keep_an_idle_session_alive(app, client, auth):
     client.get("/dashboard/wall", headers=HX | {"X-Live-Refresh": "1"})
     with client.session_transaction() as session:
         assert session["seen_at"] > long_ago
+
+
+@pytest.mark.sqlite_only
+def test_live_regions_say_which_events_concern_them(app, client, auth):
+    """data-live-filter (static/live.js): the tablet hears only of orders that are or were booked
+    or running, of its station's modality; a filtered list only of orders that are or were of its
+    status, modality, priority; a queue only of its status. The wall waits longer between refreshes."""
+    from webapp.dicom.stations import add_station
+    from webapp.extensions import writing
+
+    with app.app_context(), writing():
+        add_station("CT9", "CT", "CT room 9")
+        db.session.commit()
+    auth.login("technician")
+    tablet = client.get("/imaging/worklist?station=CT9").get_data(as_text=True)
+    assert 'data-live-filter="status|from_status=scheduled,in_progress; modality|from_modality=CT"' in tablet
+    everyone = client.get("/imaging/worklist?station=").get_data(as_text=True)
+    assert 'data-live-filter="status|from_status=scheduled,in_progress"' in everyone
+    auth.login("doctor")
+    listed = client.get("/imaging/orders?status=scheduled&modality=CT&priority=stat").get_data(as_text=True)
+    assert ('data-live-filter="status|from_status=scheduled; modality|from_modality=CT; '
+            'priority|from_priority=stat"') in listed
+    assert "data-live-filter" not in client.get("/imaging/orders").get_data(as_text=True)
+    assert 'data-live-filter="status|from_status=ordered"' in client.get("/dashboard/to-schedule").get_data(as_text=True)
+    assert 'data-live-filter="status|from_status=completed"' in client.get("/dashboard/to-report").get_data(as_text=True)
+    auth.login("display")
+    assert 'data-live-quiet="1500"' in client.get("/dashboard/wall").get_data(as_text=True)

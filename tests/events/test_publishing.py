@@ -8,12 +8,14 @@ import time
 import pytest
 import redis
 
+from webapp.auth.models import User
+from webapp.events import publishing
 from webapp.extensions import db
 from webapp.imaging import queries, services
 from webapp.imaging.models import OrderEvent
 
-SIGNAL_KEYS = {"id", "accession_number", "status", "version", "event_id", "patient_id", "visit_id", "modality",
-               "priority"}
+SIGNAL_KEYS = {"id", "accession_number", "status", "from_status", "version", "event_id", "patient_id", "visit_id",
+               "modality", "from_modality", "priority", "from_priority"}
 
 
 def _subscribe(app):
@@ -141,3 +143,34 @@ def test_last_event_id_replays_what_was_missed(app, client, auth, make_order):
         assert all(kind == "order-changed" and data["event_id"] == event_id for kind, event_id, data in events)
         assert first.accession_number not in text
         assert "Garcia" not in text and "Maria" not in text
+
+
+@pytest.mark.sqlite_only
+def test_events_say_what_the_order_was_before(app, make_order, make_user):
+    """from_status, from_modality and from_priority let a page skip events that cannot touch it
+    (static/live.js, data-live-filter): an order that leaves a list must still be heard of there."""
+    order = make_order("scheduled", modality="CT", body_part="HEAD", procedure_code="70450")
+    doctor = make_user("doctor")
+    pubsub = _subscribe(app)
+    with app.app_context():
+        current = queries.get_order(order.id)
+        services.update_order(db.session.merge(doctor), current, {
+            "modality": "MRI", "body_part": "ABDOMEN", "procedure_code": None, "priority": "stat"})
+        db.session.commit()
+        (edited,) = _published(pubsub)
+        current = queries.get_order(order.id)
+        services.start_order(db.session.get(User, make_order.person("technician").id), current)
+        db.session.commit()
+        (started,) = _published(pubsub)
+        replayed = publishing.replay_signals(0, 50)
+    assert {key: edited["data"][key] for key in ("status", "from_status", "modality", "from_modality", "priority",
+                                                  "from_priority")} == {
+        "status": "scheduled", "from_status": "scheduled", "modality": "MRI", "from_modality": "CT",
+        "priority": "stat", "from_priority": "routine"}
+    assert (started["data"]["from_status"], started["data"]["status"]) == ("scheduled", "in_progress")
+    assert (started["data"]["from_modality"], started["data"]["from_priority"]) == ("MRI", "stat")
+    # The replay (Last-Event-ID) says the same as the live message.
+    by_id = {signal["event_id"]: signal for signal in replayed}
+    assert by_id[edited["id"]] == edited["data"] and by_id[started["id"]]["from_status"] == "scheduled"
+    created = [signal for signal in replayed if signal["id"] == str(order.id)][0]
+    assert (created["from_status"], created["status"]) == (None, "ordered")

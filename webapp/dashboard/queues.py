@@ -28,7 +28,7 @@ def _queue_page(queue: str):
     rows = [(order, day_lists.queue_since(queue, order)) for order in orders]
     return render_page(
         "dashboard/queue.html", "queue", queue=queue, title=title, subtitle=subtitle, since_text=since_text,
-        since_label=since_label, total=total, now=now,
+        since_label=since_label, total=total, now=now, waiting_status=day_lists.QUEUES[queue][0],
         rows=[(order, since, day_lists.minutes_between(since, now)) for order, since in rows],
     )
 

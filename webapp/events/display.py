@@ -2,7 +2,8 @@
 
 The wall only needs to know that its counts may have changed: it re-fetches its own page on
 every event. So such an account gets counts-level events: the event id (for ``Last-Event-ID``),
-the status, modality and priority, and no order, patient or visit identity, no accession number.
+the status, modality and priority with their values before the event (``from_*``), and no
+order, patient or visit identity, no accession number.
 Event types other than order changes are not sent to it at all.
 """
 
@@ -14,7 +15,7 @@ from flask_sse import Message
 
 from webapp.events.publishing import EVENT_TYPE
 
-COUNTS_FIELDS = ("event_id", "status", "modality", "priority")
+COUNTS_FIELDS = ("event_id", "status", "from_status", "modality", "from_modality", "priority", "from_priority")
 
 
 def counts_signal(signal: dict[str, Any]) -> dict[str, Any]:

@@ -34,18 +34,30 @@ EVENT_TYPE = "order-changed"
 REPLAY_LOOKBACK = timedelta(seconds=15)
 
 
+def _before(row: OrderEvent, name: str, now: Any) -> Any:
+    """The value of ``name`` before the event: from the event's changes, else as it is now."""
+    change = (row.changes or {}).get(name)
+    return change.get("from") if isinstance(change, dict) and "from" in change else now
+
+
 def order_signal(row: OrderEvent, order: ImagingOrder) -> dict[str, Any]:
-    """What an event says: which order changed, to what, and in which event. No patient data."""
+    """What an event says: which order changed, from what to what, and in which event. No
+    patient data. The ``from_*`` values (None for a new order's status) let a page skip events
+    that cannot touch what it shows (static/live.js, ``data-live-filter``): a list of scheduled
+    CT orders must still hear of the order that leaves it for in progress, or for MR."""
     return {
         "id": str(order.id),
         "accession_number": order.accession_number,
         "status": row.to_status or order.status,
+        "from_status": row.from_status,
         "version": row.order_version,
         "event_id": row.id,
         "patient_id": str(order.patient_id),
         "visit_id": str(order.visit_id),
         "modality": order.modality,
+        "from_modality": _before(row, "modality", order.modality),
         "priority": order.priority,
+        "from_priority": _before(row, "priority", order.priority),
     }
 
 

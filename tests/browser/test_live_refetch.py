@@ -1,0 +1,93 @@
+"""Live re-fetches in Chromium: a region re-fetches only for events that can touch it, and a burst
+of events makes one or two re-fetches, not ten, while the last change still shows (static/live.js)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.events.livestack import wait_until
+
+pytestmark = pytest.mark.browser
+
+COUNT_EVENTS = """() => { window.__events = 0;
+    document.addEventListener("htmx:sseMessage", () => { window.__events += 1; }); }"""
+BURST = """(data) => { const region = document.getElementById("worklist");
+    for (let i = 0; i < 10; i++) { htmx.trigger(region, "sse:order-changed", {data: JSON.stringify(data)}); } }"""
+
+
+def _token(page, live_server, username: str) -> dict[str, str]:
+    answer = page.request.post(f"{live_server.url}/api/v1/auth/token",
+                               data={"username": username, "password": f"{username}-demo-2026"})
+    assert answer.ok, answer.text()
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+class Desk:
+    """Orders placed (doctor) and booked (scheduler) through the API, as the department does."""
+
+    def __init__(self, page, live_server) -> None:
+        self.page, self.url = page, live_server.url
+        visit_id, patient_id = live_server.query("SELECT id, patient_id FROM visits ORDER BY visit_date DESC LIMIT 1")[0]
+        self.visit = {"patient_id": str(uuid.UUID(patient_id)), "visit_id": str(uuid.UUID(visit_id))}
+        self.doctor = _token(page, live_server, "doctor")
+        self.scheduler = _token(page, live_server, "scheduler")
+
+    def place(self, modality: str, body_part: str) -> dict:
+        answer = self.page.request.post(f"{self.url}/api/v1/imaging/orders", headers=self.doctor, data=self.visit | {
+            "modality": modality, "body_part": body_part, "priority": "routine",
+            "clinical_indication": "Live re-fetch test (filters and bursts)"})
+        assert answer.status == 201, answer.text()
+        return answer.json()
+
+    def book(self, order: dict, station: str) -> dict:
+        start = datetime.now(UTC) + timedelta(minutes=3)
+        answer = self.page.request.patch(
+            f"{self.url}/api/v1/imaging/orders/{order['id']}/status",
+            headers=self.scheduler | {"If-Match": f'"{order["version"]}"'},
+            data={"status": "scheduled", "scheduled_date": start.isoformat(), "station_ae": station})
+        assert answer.ok, answer.text()
+        return answer.json()
+
+
+def test_tablet_refetches_for_its_modality_only_and_coalesces_a_burst(page, live_server, sign_in):
+    desk = Desk(page, live_server)
+    live = []
+    page.on("request", lambda r: live.append(r.url) if r.headers.get("x-live-refresh") == "1"
+            and "/imaging/worklist" in r.url else None)
+    sign_in(page, "technician")
+    page.goto("/imaging/worklist?station=CT_MAIN")
+    page.wait_for_selector("body.live-up")
+    filter_text = page.locator("#worklist").get_attribute("data-live-filter")
+    assert "modality|from_modality=CT" in filter_text and "status|from_status=scheduled,in_progress" in filter_text
+    page.evaluate(COUNT_EVENTS)
+
+    # An MRI order placed, then booked on the MRI scanner: two events reach the tablet, no re-fetch.
+    desk.book(desk.place("MRI", "ABDOMEN"), "MR_1")
+    assert wait_until(lambda: page.evaluate("window.__events") >= 2, 10, interval=0.05)
+    time.sleep(1.0)  # past the longest jitter (250 ms), with room for a loaded machine
+    assert live == [], f"the CT tablet re-fetched on MRI events: {live}"
+
+    # A CT order booked on this scanner: the tablet re-fetches and shows it.
+    ct = desk.book(desk.place("CT", "HEAD"), "CT_MAIN")
+    expect(page.locator(f"#worklist-order-{ct['id']}")).to_be_visible(timeout=5_000)
+    assert len(live) >= 1
+
+    # A burst of ten CT events (the stream's own path: htmx triggers sse:order-changed on the region)
+    # with a real booking among them: one or two re-fetches, and the booking shows.
+    time.sleep(1.0)
+    before = len(live)
+    last = desk.place("CT", "HEAD")
+    data = {"event_id": 0, "status": "scheduled", "from_status": "ordered", "modality": "CT", "from_modality": "CT",
+            "priority": "routine", "from_priority": "routine"}
+    page.evaluate(BURST, data)
+    desk.book(last, "CT_MAIN")
+    expect(page.locator(f"#worklist-order-{last['id']}")).to_be_visible(timeout=5_000)
+    time.sleep(1.5)  # any re-fetch still to come (a quiet time is 400 ms)
+    refetches = len(live) - before
+    assert 1 <= refetches <= 3, f"{refetches} re-fetches for a burst of 11 events"
+    assert page.evaluate("document.querySelectorAll('#worklist').length") == 1
