@@ -45,7 +45,10 @@ class Desk:
         return answer.json()
 
     def book(self, order: dict, station: str) -> dict:
-        start = datetime.now(UTC) + timedelta(minutes=3)
+        now = datetime.now(UTC)
+        start = now + timedelta(minutes=3)
+        if start.date() != now.date():  # the tablet shows today (UTC here): a minute ago is still bookable
+            start = now - timedelta(minutes=1)
         answer = self.page.request.patch(
             f"{self.url}/api/v1/imaging/orders/{order['id']}/status",
             headers=self.scheduler | {"If-Match": f'"{order["version"]}"'},
