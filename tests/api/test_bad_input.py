@@ -49,6 +49,7 @@ def test_every_operation_needs_a_signed_in_user(client, operation):
     method, path = operation.split(" ", 1)
     path = path.replace("{accession_number}", "ACC-2026-00001")
     path = path.replace("/unmatched/{id}", "/unmatched/1")  # held PACS studies are numbered
+    path = path.replace("/critical-results/{id}", "/critical-results/1")  # so are critical results
     for name in ("{id}", "{patient_id}", "{visit_id}"):
         path = path.replace(name, str(uuid.uuid4()))
     body = {} if method in ("POST", "PUT", "PATCH", "DELETE") else None
