@@ -207,6 +207,20 @@ def _later_today() -> datetime:
 
 
 @pytest.fixture
+def make_station(app):
+    """make_station(ae_title, modality, room="Room 1") -> the AE title of a new active station."""
+    from webapp.dicom.stations import add_station
+
+    def factory(ae_title: str, modality: str, room: str = "Room 1"):
+        with app.app_context(), writing():
+            station = add_station(ae_title, modality, room)
+            db.session.commit()
+            return station.ae_title
+
+    return factory
+
+
+@pytest.fixture
 def make_order(app, make_user, make_visit):
     """make_order(status="ordered", visit=None, **create_fields) -> detached ImagingOrder.
 

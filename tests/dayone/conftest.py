@@ -15,19 +15,6 @@ def app_config(database_url):
 
 
 @pytest.fixture
-def make_station(app):
-    from webapp.dicom.stations import add_station
-
-    def factory(ae_title: str, modality: str, room: str = "Room 1"):
-        with app.app_context(), writing():
-            station = add_station(ae_title, modality, room)
-            db.session.commit()
-            return station.ae_title
-
-    return factory
-
-
-@pytest.fixture
 def book(app, make_order):
     """book(order, when, station_ae=None) -> the order booked through the service layer."""
     from webapp.auth.models import User

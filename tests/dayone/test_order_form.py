@@ -11,23 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.pages.conftest import hx
+from tests.pages.test_order_form import _form, _token, _valid
 from webapp.extensions import db
 
 pytestmark = pytest.mark.sqlite_only
 ORDERS = "/api/v1/imaging/orders"
-
-
-def _form(client, visit, **headers):
-    return client.get(f"/imaging/orders/new?visit_id={visit.id}", headers=headers)
-
-
-def _token(html: bytes) -> str:
-    return re.search(rb'id="form_token" name="form_token" type="hidden" value="([^"]+)"', html).group(1).decode()
-
-
-def _valid(visit, token, **fields):
-    return {"visit_id": str(visit.id), "form_token": token, "modality": "XRAY", "body_part": "CHEST",
-            "procedure_code": "71046", "clinical_indication": "Suspected pneumonia", "priority": "routine"} | fields
 
 
 def _orders(app):

@@ -38,19 +38,6 @@ def dicom_server(app):
 
 
 @pytest.fixture
-def make_station(app):
-    from webapp.dicom.stations import add_station
-
-    def factory(ae_title: str, modality: str, room: str = "Room 1"):
-        with app.app_context(), writing():
-            station = add_station(ae_title, modality, room)
-            db.session.commit()
-            return station.ae_title
-
-    return factory
-
-
-@pytest.fixture
 def booked_order(app, make_order):
     """booked_order(start, station_ae=None, status="scheduled", **create_fields) -> detached order.
 
