@@ -179,9 +179,12 @@ def test_bilateral_mammography_fixes_the_side_and_left_is_refused(new_page, live
     page.get_by_role("link", name="Order Imaging").click()
     dialog = page.locator("#app-dialog")
     expect(dialog.get_by_label("Diagnosis this order is for")).not_to_have_value("")  # exactly one: pre-selected
+    settled = dialog.locator("#order-choices.htmx-request, #order-choices .htmx-request")
     dialog.get_by_label("Modality").select_option("MG")
+    expect(settled).to_have_count(0)  # each choice re-renders the choices: let it land first
     dialog.get_by_label("Body part").select_option("BREAST")
     expect(dialog.locator("#procedure_code option[value='77066']")).to_have_count(1)
+    expect(settled).to_have_count(0)
     dialog.get_by_label("Procedure (CPT code)").select_option("77066")
     expect(dialog.get_by_label("Laterality")).to_have_value("bilateral")
     expect(dialog.locator("#laterality-help")).to_have_text("This procedure is always bilateral.")
