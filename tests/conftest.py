@@ -52,6 +52,12 @@ def database_url(db_backend, tmp_path_factory, request):
         url = request.getfixturevalue("postgres_database")
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    return with_schema(url)
+
+
+def with_schema(url: str) -> str:
+    """``url`` with the app's tables created; modules that override ``database_url`` (PostgreSQL
+    only, say) return ``with_schema(postgres_database)``."""
     app = create_app(TestConfig(url))
     with app.app_context():
         db.create_all()

@@ -19,8 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from webapp import create_app
-from webapp.config import TestConfig
+from tests.conftest import with_schema
 from webapp.extensions import db
 
 RETRIED_STATES = {"40P01", "40001"}
@@ -29,11 +28,7 @@ RETRIED_STATES = {"40P01", "40001"}
 @pytest.fixture(scope="module")
 def database_url(postgres_database):
     """These tests are about PostgreSQL's locks: PostgreSQL only (SQLite has one writer at a time)."""
-    app = create_app(TestConfig(postgres_database))
-    with app.app_context():
-        db.create_all()
-        db.engine.dispose()
-    return postgres_database
+    return with_schema(postgres_database)
 
 
 @pytest.fixture

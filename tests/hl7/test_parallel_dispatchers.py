@@ -9,21 +9,16 @@ from collections import Counter, defaultdict
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import with_schema
 from tests.hl7.conftest import outbox_rows
 from tests.hl7.peers import field
-from webapp import create_app
-from webapp.config import TestConfig
 from webapp.extensions import db, writing
 
 
 @pytest.fixture(scope="module")
 def database_url(postgres_database):
     """Several dispatchers at once is a PostgreSQL set-up (SQLite has one writer at a time)."""
-    app = create_app(TestConfig(postgres_database))
-    with app.app_context():
-        db.create_all()
-        db.engine.dispose()
-    return postgres_database
+    return with_schema(postgres_database)
 
 
 @pytest.fixture
