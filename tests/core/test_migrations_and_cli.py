@@ -129,8 +129,11 @@ def test_command_line_set_up(tmp_path):
     assert demo.returncode == 0, demo.stderr
     assert "doctor-demo-2026" in demo.stdout
     created = _flask(url, "users", "create", "dr.who", "--role", "doctor", "--password", "tardis-1963",
-                     instance=tmp_path)
+                     "--provider-id", "1234567893", instance=tmp_path)
     assert created.returncode == 0, created.stderr
+    same_npi = _flask(url, "users", "create", "dr.two", "--role", "doctor", "--password", "tardis-1963",
+                      "--provider-id", "1234567893", instance=tmp_path)
+    assert same_npi.returncode != 0 and "provider id" in same_npi.stderr
     duplicate = _flask(url, "users", "create", "dr.who", "--role", "doctor", "--password", "tardis-1963",
                        instance=tmp_path)
     assert duplicate.returncode != 0 and "exists already" in duplicate.stderr
@@ -142,6 +145,7 @@ def test_command_line_set_up(tmp_path):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ImagingModality)) == len(MODALITIES)
         assert db.session.scalar(select(func.count()).select_from(Patient)) == 20
+        assert db.session.scalar(select(User.provider_id).where(User.username == "dr.who")) == "1234567893"
         statuses = set(db.session.scalars(select(ImagingOrder.status)))
         assert statuses == {"ordered", "scheduled", "in_progress", "completed", "reported", "cancelled"}
         assert 40 <= db.session.scalar(select(func.count()).select_from(ImagingOrder)) <= 80
