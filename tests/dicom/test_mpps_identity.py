@@ -111,3 +111,20 @@ def test_the_worklists_cut_name_comes_back_and_is_accepted(app, dicom_server, ma
     ds = step(other)
     ds.PatientName = "Wolfeschlegelsteinhausenbergerdorff-Ostrom...^Hubert"
     assert n_create(dicom_server, ds, generate_uid()).Status == 0x0110
+
+
+def test_an_adt_a08_update_shows_in_the_next_worklist_answer(app, dicom_server, ct_order):
+    """ADT^A08 (HL7 v2.5.1 3.3.8) corrects the name: the scanner's next C-FIND gets the new one."""
+    from tests.hl7.test_adt import adt
+    from webapp.hl7.listener import handle_message
+
+    query = Dataset()
+    query.PatientID, query.PatientName, query.PatientBirthDate = "MRN880001", "", ""
+    query.ScheduledProcedureStepSequence = []
+    _, items = c_find(dicom_server, query)
+    assert str(items[0].PatientName) == "Łukasiewicz^Jan"
+    ack = handle_message(app, adt("A08", mrn="MRN880001", name="Łukasiewicz-Nowak^Jan Paweł", born="19550607",
+                                  sex="M"))
+    assert "|AA|" in ack, ack
+    _, items = c_find(dicom_server, query)
+    assert (str(items[0].PatientName), items[0].PatientBirthDate) == ("Łukasiewicz-Nowak^Jan Paweł", "19550607")
