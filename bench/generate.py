@@ -45,6 +45,8 @@ from bench.common import (  # noqa: E402
 )
 from webapp.audit.chain import GENESIS_HASH, event_hash  # noqa: E402
 from webapp.imaging import status_counts  # noqa: E402
+from webapp.patients.identity import mrn_key  # noqa: E402
+from webapp.patients.models import search_key  # noqa: E402
 
 DEFAULT_DB = f"sqlite:///{ROOT / 'instance' / 'bench' / 'bench.db'}"
 CHUNK_ORDERS = 20_000
@@ -102,7 +104,8 @@ INDICATIONS = [
 COLUMNS = {
     "users": ("id", "username", "full_name", "password_hash", "role", "is_enabled", "session_generation",
               "created_at", "last_login_at"),
-    "patients": ("id", "mrn", "first_name", "last_name", "date_of_birth", "sex", "created_at"),
+    "patients": ("id", "mrn", "first_name", "last_name", "date_of_birth", "sex", "created_at", "mrn_key",
+                 "search_key"),
     "visits": ("id", "patient_id", "visit_date", "reason", "clinical_notes", "attending_doctor_id", "created_at"),
     "diagnoses": ("id", "visit_id", "code", "description", "position"),
     "imaging_orders": (
@@ -354,10 +357,12 @@ class Generator:
             everyone.append(pid)
             if sex == "female":
                 women.append(pid)
+            mrn, first, last = f"B{index + 1:09d}", rng.choice(FIRST_NAMES.get(sex) or FIRST_NAMES["female"]), \
+                rng.choice(LAST_NAMES)
             rows.append((
-                self.f.id(pid), f"B{index + 1:09d}", rng.choice(FIRST_NAMES.get(sex) or FIRST_NAMES["female"]),
-                rng.choice(LAST_NAMES),
+                self.f.id(pid), mrn, first, last,
                 self.f.day(date.fromordinal(oldest + rng.randrange(span))), sex, self.f.dt(created),
+                mrn_key(mrn), search_key(last, first, mrn),
             ))
         self.summary.patients = count
         return rows, everyone, women or everyone

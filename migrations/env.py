@@ -106,8 +106,22 @@ def run_migrations_online():
         # A migration may rebuild an index over every order: no statement or socket timeout.
         from webapp.db_timeouts import unbounded
 
-        with context.begin_transaction(), unbounded(connection):
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite rebuilds a table to change it (batch mode); with foreign keys on, dropping the
+            # old copy of a table other rows reference fails. SQLite's own procedure for schema
+            # changes: foreign keys off (outside any transaction), change, check, back on.
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with context.begin_transaction(), unbounded(connection):
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"The migration left rows whose references are broken: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -43,8 +43,12 @@ def demo_password(username: str) -> str:
     return f"{username}-demo-2026"
 
 
-def create_user(username: str, role: str, password: str, full_name: str = "") -> User:
-    """Create a user (flushes). Raises ValueError with a message for bad input."""
+def create_user(username: str, role: str, password: str, full_name: str = "", provider_id: str | None = None) -> User:
+    """Create a user (flushes). Raises ValueError with a message for bad input.
+
+    ``provider_id``: how the hospital's systems name this provider (an NPI): HL7 ORC-12, OBR-16
+    and PV1-7/8 find the account by it (webapp.hl7.providers).
+    """
     username = (username or "").strip()
     if not username or len(username) > 64:
         raise ValueError("The username must be 1 to 64 characters.")
@@ -54,7 +58,13 @@ def create_user(username: str, role: str, password: str, full_name: str = "") ->
         raise ValueError("The password must be at least 8 characters.")
     if db.session.scalar(select(User).where(func.lower(User.username) == username.lower())):
         raise ValueError(f"A user named {username!r} exists already.")
-    user = User(username=username, role=role, full_name=full_name[:128] or username)
+    provider_id = (provider_id or "").strip() or None
+    if provider_id is not None:
+        if len(provider_id) > 64 or any(char in provider_id for char in "|^~\\&"):
+            raise ValueError("The provider id must be 1 to 64 characters without HL7 delimiters (| ^ ~ \\ &).")
+        if db.session.scalar(select(User).where(func.lower(User.provider_id) == provider_id.lower())):
+            raise ValueError(f"Another account has provider id {provider_id!r}.")
+    user = User(username=username, role=role, full_name=full_name[:128] or username, provider_id=provider_id)
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
@@ -215,11 +225,13 @@ def register(app: Flask) -> None:
     @click.option("--role", required=True, type=click.Choice([str(r) for r in Role]))
     @click.option("--password", required=True)
     @click.option("--full-name", default="")
-    def create_user_command(username: str, role: str, password: str, full_name: str) -> None:
+    @click.option("--provider-id", default=None,
+                  help="The provider's id in the hospital's systems (e.g. an NPI), as HL7 ORC-12 and PV1-7 send it.")
+    def create_user_command(username: str, role: str, password: str, full_name: str, provider_id: str | None) -> None:
         """Create a user with a role."""
         with writing():
             try:
-                user = create_user(username, role, password, full_name)
+                user = create_user(username, role, password, full_name, provider_id)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             db.session.commit()

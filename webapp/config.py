@@ -124,6 +124,8 @@ SETTINGS = (
     # a receiver may take to answer; the outbox's waits between attempts double from the first to
     # the longest (seconds); how often an idle dispatcher looks for new messages.
     ("HL7_SENDING_APPLICATION", _text, "IMAGINGORDERS"), ("HL7_SENDING_FACILITY", _text, "RADIOLOGY"),
+    # MSH-5 and MSH-6 of what we send (the EHR's application and facility); empty: left out.
+    ("HL7_RECEIVING_APPLICATION", _text, ""), ("HL7_RECEIVING_FACILITY", _text, ""),
     ("HL7_INBOUND_HOST", _text, "127.0.0.1"), ("HL7_TIMEOUT_SECONDS", _float, 10),
     ("OUTBOX_RETRY_SECONDS", _float, 1), ("OUTBOX_RETRY_MAX_SECONDS", _float, 300), ("OUTBOX_POLL_SECONDS", _float, 0.2),
 )

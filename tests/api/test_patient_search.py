@@ -66,3 +66,51 @@ def test_a_partial_accession_finds_the_order(client, auth, bearer, people, q):
     page = client.get("/imaging/orders", query_string={"q": q}).get_data(as_text=True)
     assert order.accession_number in page
     assert not any(other.accession_number in page for other in other_orders)
+
+
+# Issue 21, defect 6 and 8: names found only as typed ("Ångström", "ÅNGSTRÖM", "angstrom" found
+# nobody on SQLite, whose lower() folds ASCII only), NFC and NFD "José" did not find each other.
+ZOE_FINDERS = ["angstrom", "ÅNGSTRÖM", "Zoe Angstrom", "zoë ångström-ñúñez", "NUNEZ", "Ångström, Zoë"]
+
+
+@pytest.fixture
+def accented(app, make_patient, make_visit, make_order):
+    zoe = make_patient(first_name="Zoë", last_name="Ångström-Ñúñez", mrn="MRN500001")
+    other = make_patient(first_name="Zoe", last_name="Angstrand", mrn="MRN500002")
+    order = make_order(visit=make_visit(patient=zoe))
+    other_order = make_order(visit=make_visit(patient=other))
+    return zoe, other, order, other_order
+
+
+@pytest.mark.parametrize("q", ZOE_FINDERS)
+def test_search_ignores_accents_and_case_everywhere(client, auth, bearer, accented, q):
+    zoe, other, order, other_order = accented
+    headers = bearer("doctor")
+    api = client.get("/api/v1/patients", query_string={"q": q}, headers=headers)
+    assert [item["id"] for item in api.json["items"]] == [str(zoe.id)], q
+    api_orders = client.get("/api/v1/imaging/orders", query_string={"q": q}, headers=headers)
+    assert [item["id"] for item in api_orders.json["items"]] == [str(order.id)]
+    auth.login("doctor")
+    page = client.get("/patients", query_string={"q": q}).get_data(as_text=True)
+    assert f"/patients/{zoe.id}" in page and f"/patients/{other.id}" not in page
+    orders_page = client.get("/imaging/orders", query_string={"q": q}).get_data(as_text=True)
+    assert order.accession_number in orders_page and other_order.accession_number not in orders_page
+
+
+def test_nfc_and_nfd_spellings_find_each_other(app, client, bearer):
+    import unicodedata
+    import uuid
+
+    from webapp.patients.models import Patient
+
+    headers = bearer("admin")
+    nfd = unicodedata.normalize("NFD", "José")
+    created = client.post("/api/v1/patients", headers=headers, json={
+        "mrn": "MRN600001", "first_name": nfd, "last_name": "Ortiz", "date_of_birth": "1975-01-02", "sex": "male"})
+    assert created.status_code == 201, created.json
+    assert created.json["first_name"] == unicodedata.normalize("NFC", "José")  # stored NFC
+    with app.app_context():
+        assert db.session.get(Patient, uuid.UUID(created.json["id"])).first_name == "Jos\u00e9"
+    for q in ("Jos\u00e9", nfd, "jose", "JOSÉ ortiz"):
+        found = client.get("/api/v1/patients", query_string={"q": q}, headers=headers).json["items"]
+        assert [item["mrn"] for item in found] == ["MRN600001"], q

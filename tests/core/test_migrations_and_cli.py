@@ -59,6 +59,10 @@ BEFORE_STATUS_COUNTS = "6277541d55fe"  # the revision before order_status_counts
 
 
 def test_status_counts_migration_counts_the_orders_already_there(empty_database):
+    """Orders written, then the schema taken back before order_status_counts (bc0b8ced1fd7) and
+    brought forward again: the migration counts the orders already there, and the triggers count
+    from then on. The orders are written with today's models at the head (the models of today do
+    not fit yesterday's schema once later migrations add columns); going down keeps the rows."""
     from webapp.audit.chain import install_chain_function
     from webapp.cli import create_user
     from webapp.imaging import services
@@ -66,10 +70,8 @@ def test_status_counts_migration_counts_the_orders_already_there(empty_database)
 
     app = create_app(TestConfig(empty_database))
     with app.app_context():
-        upgrade(revision=BEFORE_STATUS_COUNTS)
+        upgrade()
         with writing():
-            # Today's services on yesterday's schema: they need the audit chain's function,
-            # which a later migration adds.
             install_chain_function(db.session.connection())
             load_reference_data()
             doctor = create_user("doctor-migrate", "doctor", "password-123")
@@ -87,6 +89,9 @@ def test_status_counts_migration_counts_the_orders_already_there(empty_database)
             doctor_id = doctor.id
             db.session.commit()
         db.session.remove()
+        downgrade(revision=BEFORE_STATUS_COUNTS)
+        with db.engine.connect() as connection:
+            assert not inspect(connection).has_table("order_status_counts")
 
         upgrade()
         with writing():
@@ -100,12 +105,10 @@ def test_status_counts_migration_counts_the_orders_already_there(empty_database)
         downgrade(revision=BEFORE_STATUS_COUNTS)
         with db.engine.connect() as connection:
             assert not inspect(connection).has_table("order_status_counts")
-        with writing():  # orders are still written without the table or its triggers
-            install_chain_function(db.session.connection())
-            services.create_order(db.session.get(User, doctor_id), modality="XRAY", body_part="CHEST", **order)
-            db.session.commit()
-            assert db.session.scalar(select(func.count()).select_from(ImagingOrder)) == 4
-        db.session.remove()
+        with db.engine.begin() as connection:  # orders still change without the table or its triggers
+            changed = connection.execute(text("UPDATE imaging_orders SET status = 'scheduled' WHERE status = 'ordered'"))
+            assert changed.rowcount == 2
+            assert connection.scalar(text("SELECT count(*) FROM imaging_orders")) == 3
         db.engine.dispose()
 
 
@@ -126,8 +129,11 @@ def test_command_line_set_up(tmp_path):
     assert demo.returncode == 0, demo.stderr
     assert "doctor-demo-2026" in demo.stdout
     created = _flask(url, "users", "create", "dr.who", "--role", "doctor", "--password", "tardis-1963",
-                     instance=tmp_path)
+                     "--provider-id", "1234567893", instance=tmp_path)
     assert created.returncode == 0, created.stderr
+    same_npi = _flask(url, "users", "create", "dr.two", "--role", "doctor", "--password", "tardis-1963",
+                      "--provider-id", "1234567893", instance=tmp_path)
+    assert same_npi.returncode != 0 and "provider id" in same_npi.stderr
     duplicate = _flask(url, "users", "create", "dr.who", "--role", "doctor", "--password", "tardis-1963",
                        instance=tmp_path)
     assert duplicate.returncode != 0 and "exists already" in duplicate.stderr
@@ -139,6 +145,7 @@ def test_command_line_set_up(tmp_path):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ImagingModality)) == len(MODALITIES)
         assert db.session.scalar(select(func.count()).select_from(Patient)) == 20
+        assert db.session.scalar(select(User.provider_id).where(User.username == "dr.who")) == "1234567893"
         statuses = set(db.session.scalars(select(ImagingOrder.status)))
         assert statuses == {"ordered", "scheduled", "in_progress", "completed", "reported", "cancelled"}
         assert 40 <= db.session.scalar(select(func.count()).select_from(ImagingOrder)) <= 80

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import threading
 
+import hl7
 import pytest
+from hl7.client import MLLPClient
 from sqlalchemy import select
 
 from tests.hl7.peers import Receiver, free_port
@@ -64,3 +66,28 @@ def outbox_rows(app) -> list[OutboxMessage]:
         rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         db.session.expunge_all()
         return rows
+
+
+@pytest.fixture
+def listener(app):
+    from webapp.hl7.listener import Listener
+
+    server = Listener(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def send(listener):
+    """send(text) -> the ACK parsed by python-hl7; one connection carries every message of a test."""
+    client = MLLPClient("127.0.0.1", listener)
+
+    def exchange(text: str) -> hl7.Message:
+        answer = client.send_message(text.replace("\n", "\r"))
+        return hl7.parse(answer.decode("utf-8").strip("\x0b\x1c\r"))
+
+    yield exchange
+    client.close()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import hl7
 import pytest
-from hl7.client import MLLPClient
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -18,31 +15,6 @@ from webapp.visits.models import Visit
 @pytest.fixture
 def app_config():
     return {}  # no receivers: these tests are about messages coming in
-
-
-@pytest.fixture
-def listener(app):
-    from webapp.hl7.listener import Listener
-
-    server = Listener(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def send(listener):
-    """send(text) -> the ACK parsed by python-hl7; one connection carries every message of a test."""
-    client = MLLPClient("127.0.0.1", listener)
-
-    def exchange(text: str) -> hl7.Message:
-        answer = client.send_message(text.replace("\n", "\r"))
-        return hl7.parse(answer.decode("utf-8").strip("\x0b\x1c\r"))
-
-    yield exchange
-    client.close()
 
 
 @pytest.fixture
@@ -58,10 +30,12 @@ def published(monkeypatch):
 def orm(control: str = "NW", *, control_id: str = "MSG1", placer: str = "EHR-1001", accession: str = "",
         provider: str = "drhouse^House^Gregory", mrn: str = "EHR555", visit: str = "V-9001",
         procedure: str = "71046^XR chest 2 views^C4", reason: str = "Cough and fever", priority: str = "S",
-        message_type: str = "ORM^O01^ORM_O01") -> str:
+        message_type: str = "ORM^O01^ORM_O01", name: str = "Nguyen^Linh", born: str = "19810412",
+        charset: str = "") -> str:
     return "\r".join([
-        f"MSH|^~\\&|EPIC|GENERAL|IMAGINGORDERS|RADIOLOGY|20260301101500||{message_type}|{control_id}|P|2.5.1",
-        f"PID|1||{mrn}^^^GENERAL^MR||Nguyen^Linh||19810412|F",
+        f"MSH|^~\\&|EPIC|GENERAL|IMAGINGORDERS|RADIOLOGY|20260301101500||{message_type}|{control_id}|P|2.5.1"
+        + (f"||||||{charset}" if charset else ""),
+        f"PID|1||{mrn}^^^GENERAL^MR||{name}||{born}|F",
         f"PV1|1|O|||||||||||||||||{visit}",
         f"ORC|{control}|{placer}|{accession}|||||||||{provider}",
         f"OBR|1|{placer}||{procedure}||||||||||||{provider}|||||||||||^^^^^{priority}||||^{reason}",
@@ -122,7 +96,7 @@ def test_cancel_from_the_ehr(app, make_user, send):
     ({"procedure": "99999^Nothing^C4"}, "AE", "Unknown procedure code"),
     ({"mrn": ""}, "AE", "PID-3"),
     ({"reason": "", "procedure": "71046^XR chest^C4"}, "AE", None),
-    ({"message_type": "ADT^A01^ADT_A01"}, "AR", "ADT^A01"),
+    ({"message_type": "ORU^R01^ORU_R01"}, "AR", "ORU^R01"),
     ({"control": "XO"}, "AR", "Order control XO"),
     ({"placer": ""}, "AE", "ORC-2"),
 ])
@@ -158,9 +132,10 @@ def test_an_existing_patient_and_visit_are_used(app, make_user, make_visit, send
     visit = make_visit()
     with app.app_context():
         mrn = db.session.get(Patient, visit.patient_id).mrn
-    assert _msa(send(orm(mrn=mrn, visit=str(visit.id))))[0] == "AA"
+    assert _msa(send(orm(mrn=mrn, visit=str(visit.id), name="Garcia^Maria", born="19800517")))[0] == "AA"
     other = make_visit()
-    refused = send(orm(mrn=mrn, visit=str(other.id), placer="EHR-2", control_id="M2"))
+    refused = send(orm(mrn=mrn, visit=str(other.id), placer="EHR-2", control_id="M2", name="Garcia^Maria",
+                       born="19800517"))
     assert _msa(refused)[0] == "AE" and "another patient" in _msa(refused)[2]
     with app.app_context():
         order = db.session.scalars(select(ImagingOrder)).one()

@@ -17,6 +17,7 @@ from webapp.audit import record_read
 from webapp.auth.roles import CAN_REGISTER_PATIENTS, CAN_VIEW_ORDERS
 from webapp.extensions import db
 from webapp.paging import keyset_page
+from webapp.patients.identity import mrn_key
 from webapp.patients.models import Patient
 from webapp.patients.search import patient_matches
 
@@ -30,7 +31,7 @@ def _duplicate(mrn: str) -> ApiError:
 
 
 def _register(body: PatientIn) -> Patient:
-    if db.session.scalar(select(Patient.id).where(Patient.mrn == body.mrn)) is not None:
+    if db.session.scalar(select(Patient.id).where(Patient.mrn_key == mrn_key(body.mrn))) is not None:
         raise _duplicate(body.mrn)
     patient = Patient(**body.model_dump())
     db.session.add(patient)

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient
 from webapp.extensions import db
+from webapp.patients.identity import mrn_key
 from webapp.patients.models import Patient
 
 
@@ -17,7 +18,7 @@ def find_patient_id(text: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(text)
     except ValueError:
-        return db.session.scalar(select(Patient.id).where(Patient.mrn == text))
+        return db.session.scalar(select(Patient.id).where(Patient.mrn_key == mrn_key(text)))
 
 
 def access_rows(patient_id: uuid.UUID, limit: int) -> list[tuple[PatientAccessLog, int]]:

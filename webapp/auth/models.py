@@ -22,6 +22,9 @@ class User(UserMixin, db.Model):
     full_name: Mapped[str] = mapped_column(String(128), default="")
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))
+    # The provider's identifier in the hospital's systems (an NPI, or the EHR's own number): how
+    # HL7 ORC-12, OBR-16 and PV1-7/8 name this account (webapp.hl7.providers); unique when set.
+    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped whenever sessions and tokens issued before must stop working (logout, disable,
     # password change).

@@ -7,7 +7,10 @@ N-SET DISCONTINUED is recorded on the order. Every change goes through
 transaction per request, so it is audited and published like any other change.
 
 An N-CREATE must name the order's patient (``webapp.dicom.mpps_people``): one that does not is
-refused, and the refusal is written on the order's timeline for the department to see.
+refused, and the refusal is written on the order's timeline for the department to see. So is one
+from a registered station (``flask stations add``) of another modality than the order's: an X-ray
+room cannot start a CT order (0110, the order untouched). A calling AE title that is no
+registered station is not checked for its modality (DICOM_ALLOWED_AE_TITLES decides who may call).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.auth.models import User
@@ -27,6 +31,7 @@ from webapp.dicom.values import LO, person_name, text
 from webapp.errors import NotFound, ServiceError
 from webapp.extensions import db, writing
 from webapp.imaging import queries, services
+from webapp.imaging.models import Station
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +138,7 @@ def create(app, ae_title: str, sop_instance_uid: str | None, get_attributes) -> 
             if db.session.get(PerformedProcedureStep, uid) is not None:
                 raise MppsFailure(DUPLICATE_SOP_INSTANCE, f"Procedure step {uid} exists already.")
             order = queries.get_order_by_accession(accession)
-            refusal = _refuse_another_patient(ae_title, ds, order)
+            refusal = _refuse_another_patient(ae_title, ds, order) or _refuse_another_modality(ae_title, order)
             if refusal is not None:
                 return refusal  # committed with its timeline entry, then answered
             operator = operator_name(ds)
@@ -185,6 +190,20 @@ def _refuse_another_patient(ae_title: str, ds: Dataset, order) -> MppsFailure | 
     log.warning("MPPS N-CREATE from %s for %s refused: patient mismatch (%s)", ae_title, order.accession_number, reason)
     status = MISSING_ATTRIBUTE_VALUE if not patient_id else PROCESSING_FAILURE
     return MppsFailure(status, f"Patient mismatch: {reason}")
+
+
+def _refuse_another_modality(ae_title: str, order) -> MppsFailure | None:
+    """A registered station of another modality than the order's: on the order's timeline, then 0110."""
+    station = db.session.scalar(select(Station).where(Station.ae_title == str(ae_title or "").strip().upper()))
+    if station is None or station.modality == order.modality:
+        return None
+    note = (f"MPPS refused: station {station.ae_title} ({station.room or 'no room'}) is a {station.modality} "
+            f"station and the order is {order.modality}. The order was not started.")
+    services.record_refusal(scanner(ae_title), order, "mpps_refused", note)
+    log.warning("MPPS N-CREATE from %s for %s refused: %s station, %s order", ae_title, order.accession_number,
+                station.modality, order.modality)
+    return MppsFailure(PROCESSING_FAILURE, f"Station {station.ae_title} is {station.modality}; the order is "
+                                           f"{order.modality}.")
 
 
 def update(app, ae_title: str, sop_instance_uid: str, get_modifications) -> tuple[int | Dataset, Dataset | None]:

@@ -1,15 +1,18 @@
 """Who an MPPS N-CREATE is about and who ran it.
 
-The accession number alone does not make a step the order's: the Patient ID the scanner sends
-must be the order's MRN, and a Patient's Name, when sent, must carry the order's family name
-(any case, accents optional: some scanners keep only ASCII). The Operators' Name becomes the
+The accession number alone does not make a step the order's: the step must name the order's
+patient by the one identity rule (webapp.patients.identity): the Patient ID is the order's MRN
+(any case), a Patient's Name, when sent, carries the order's family name (any case, accents
+optional: some scanners keep only ASCII; Ł, ø, ß fold too; a family name the worklist cut with
+"..." matches the whole name), and a Patient's Birth Date, when sent, is the patient's. The
+Operators' Name becomes the
 performing technician when it names exactly one enabled technician (by username or full name);
 otherwise it is kept as text on the order's timeline. No user is ever created from it.
 """
 
 from __future__ import annotations
 
-import unicodedata
+from datetime import date, datetime
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -19,13 +22,7 @@ from webapp.auth.models import User
 from webapp.dicom.values import LO, text
 from webapp.extensions import db
 from webapp.imaging.models import ImagingOrder
-
-
-def fold(value: object) -> str:
-    """A name as compared here: no accents, no case, single spaces."""
-    decomposed = unicodedata.normalize("NFKD", str(value or ""))
-    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return " ".join(plain.casefold().split())
+from webapp.patients.identity import Sent, fold, identity_mismatch, whole_name_holds_family
 
 
 def _name_components(value: object) -> list[str]:
@@ -38,22 +35,35 @@ def sent_patient(ds: Dataset) -> tuple[str, str]:
     return text(ds.get("PatientID"), LO), text(ds.get("PatientName"), LO * 5)
 
 
+def sent_birth_date(ds: Dataset) -> date | None:
+    """Patient's Birth Date (DA, YYYYMMDD) when sent and readable; None otherwise."""
+    value = text(ds.get("PatientBirthDate"), 8)
+    try:
+        return datetime.strptime(value, "%Y%m%d").date() if value else None
+    except ValueError:
+        return None
+
+
 def patient_mismatch(ds: Dataset, order: ImagingOrder) -> str | None:
     """Why the step is not for the order's patient, or None when it is."""
     patient_id, name = sent_patient(ds)
     if not patient_id:
         return "no Patient ID"
-    if patient_id != order.patient.mrn:
-        return f"Patient ID {patient_id} is not the order's"
     components = _name_components(name)
-    family = fold(components[0])
-    ours = fold(order.patient.last_name)
-    if not family or family == ours:
-        return None
+    family = components[0].strip()
+    patient = order.patient
     # A name sent in one piece ("Kwame Mensah") holds the family name among its words.
-    if len(components) == 1 and f" {ours} " in f" {family} ":
+    if family and len(components) == 1 and whole_name_holds_family(patient.last_name, family):
+        family = ""
+    reason = identity_mismatch(patient, Sent(mrn=patient_id, family_name=family or None,
+                                             birth_date=sent_birth_date(ds)))
+    if reason is None:
         return None
-    return f"Patient's Name {name} is not the order's"
+    if reason.startswith("patient ID"):
+        return f"Patient ID {patient_id} is not the order's"
+    if reason.startswith("family name"):
+        return f"Patient's Name {name} is not the order's"
+    return f"Patient's Birth Date {text(ds.get('PatientBirthDate'), 8)} is not the order's"
 
 
 def operator_name(ds: Dataset) -> str:

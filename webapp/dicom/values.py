@@ -47,10 +47,13 @@ def person_name(family: object, given: object = "", middle: object = "", prefix:
     components = [_component(family), _component(given), _component(middle), _component(prefix)]
     while components and not components[-1]:
         components.pop()
-    # PN allows 64 characters per component group; shorten the longest parts until it fits.
+    # PN allows 64 characters per component group; shorten the longest parts until it fits. A part
+    # cut short ends with CUT_MARK, so what comes back (MPPS) is known to be the start of a name
+    # (webapp.patients.identity.family_names_agree).
     while len("^".join(components)) > PN_COMPONENT:
         longest = max(range(len(components)), key=lambda i: len(components[i]))
-        components[longest] = components[longest][:-1].rstrip()
+        kept = components[longest].removesuffix(CUT_MARK)
+        components[longest] = kept[:-1].rstrip() + CUT_MARK
     return "^".join(components)
 
 

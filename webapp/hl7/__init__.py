@@ -1,4 +1,4 @@
-"""HL7 v2.5.1 over MLLP: ORM^O01/ORU^R01 out (through the outbox), ORM^O01 in (``flask hl7 listen``).
+"""HL7 v2.5.1 over MLLP: ORM^O01/ORU^R01 out (through the outbox), ORM^O01 and ADT in (``flask hl7 listen``).
 
 No web pages: the blueprint only carries the ``hl7`` commands.
 """

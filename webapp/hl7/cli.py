@@ -1,4 +1,4 @@
-"""``flask --app wsgi hl7 listen --port P``: orders from an EHR over MLLP, until Ctrl-C or SIGTERM."""
+"""``flask --app wsgi hl7 listen --port P``: orders and ADT from an EHR over MLLP, until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from flask.cli import AppGroup
 from webapp.children import watch_parent
 from webapp.hl7 import DEFAULT_LISTEN_HOST
 
-hl7_group = AppGroup("hl7", help="HL7 v2 over MLLP: orders from an EHR.")
+hl7_group = AppGroup("hl7", help="HL7 v2 over MLLP: orders and ADT from an EHR.")
 
 
 @hl7_group.command("listen")
 @click.option("--host", default=None, help=f"Address to listen on (HL7_INBOUND_HOST, else {DEFAULT_LISTEN_HOST}).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (HL7_INBOUND_PORT).")
 def listen_command(host: str | None, port: int | None) -> None:
-    """Take ORM^O01 NW/CA from an EHR and answer each with an ACK."""
+    """Take ORM^O01 NW/CA and ADT^A01/A04/A08/A40 from an EHR and answer each with an ACK."""
     from webapp.hl7.listener import Listener
 
     app = current_app._get_current_object()
@@ -41,7 +41,7 @@ def listen_command(host: str | None, port: int | None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     watch_parent(lambda: stop(None, None))
-    click.echo(f"HL7 listener on {host}:{server.server_address[1]} (ORM^O01 NW/CA). Ctrl-C stops it.")
+    click.echo(f"HL7 listener on {host}:{server.server_address[1]} (ORM^O01 NW/CA, ADT^A01/A04/A08/A40). Ctrl-C stops it.")
     sys.stdout.flush()
     try:
         server.serve_forever(poll_interval=0.2)

@@ -1,51 +1,57 @@
-"""Orders from an EHR: ORM^O01 ``NW`` places an order, ``CA`` cancels one; the answer is an ACK.
+"""Messages from an EHR: ORM^O01 ``NW`` places an order, ``CA`` cancels one; ADT (webapp.hl7.adt)
+registers, updates and merges patients. Each is answered with an ACK.
 
 A new order is placed through webapp.imaging.services.create_order as the ordering provider
-(ORC-12, else OBR-16) would place it on the page: that provider's id must be the user name of an
-enabled doctor account, else the message is refused (AR). The patient is found by MRN (PID-3)
-and registered from PID when absent; the visit by its number (PV1-19), opened when absent. The
-procedure comes from OBR-4 (a code of the procedure catalogue). Everything happens in one
-transaction: a message answered AE or AR has changed nothing. A NW whose placer number (ORC-2)
-is known already answers AA with that order's accession number again (an EHR's resend).
+(ORC-12, else OBR-16) would place it on the page: that provider must be an enabled doctor account
+(by provider id, else user name: webapp.hl7.providers), else the message is refused (AR). The
+patient is found by MRN (PID-3) and registered from PID when absent (webapp.hl7.pid: an upsert);
+a known patient whose family name or birth date differ from PID's is refused (AE "patient
+demographics differ"), nothing placed. The visit is found by its number (PV1-19), opened when
+absent. The procedure comes from OBR-4 (a code of the procedure catalogue). Everything happens in
+one transaction: a message answered AE or AR has changed nothing. A NW whose placer number
+(ORC-2) is known already answers AA with that order's accession number again (an EHR's resend).
+
+A cancel must name the order's patient in PID (same rule): one that does not is refused (AE), the
+order is left as it was, and the refusal is written on its timeline (event ``hl7_refused``).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import hl7
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from webapp.auth.models import User
 from webapp.auth.roles import Role
 from webapp.errors import ServiceError
 from webapp.extensions import db
-from webapp.hl7.mapping import PRIORITY_FROM_CODE, SEX_FROM_CODE
+from webapp.hl7.mapping import PRIORITY_FROM_CODE
 from webapp.hl7.models import Hl7PlacerOrder, Hl7VisitNumber
+from webapp.hl7.pid import DEMOGRAPHICS_DIFFER, Pid, hl7_date, mismatch, refuse_if_differs, upsert_patient
+from webapp.hl7.providers import find_doctor
+from webapp.hl7.refusal import (
+    BAD_TYPE,
+    BAD_VALUE,
+    INTERNAL,
+    REQUIRED,
+    UNKNOWN_KEY,
+    UNSUPPORTED_EVENT,
+    UNSUPPORTED_TYPE,
+    UNSUPPORTED_VERSION,
+    Refusal,
+)
 from webapp.imaging import services
 from webapp.imaging.models import ImagingOrder, Procedure
 from webapp.patients.models import Patient
+from webapp.patients.queries import patient_by_mrn
 from webapp.visits.models import Diagnosis, Visit
 
-REQUIRED = "101^Required field missing^HL70357"
-BAD_VALUE = "103^Table value not found^HL70357"
-UNKNOWN_KEY = "204^Unknown key identifier^HL70357"
-UNSUPPORTED_TYPE = "200^Unsupported message type^HL70357"
-UNSUPPORTED_EVENT = "201^Unsupported event code^HL70357"
-UNSUPPORTED_VERSION = "203^Unsupported version id^HL70357"
-INTERNAL = "207^Application internal error^HL70357"
+__all__ = ["Incoming", "Refusal", "apply", "parse"]
 LATERALITY_CODES = {"L": "left", "LEFT": "left", "R": "right", "RIGHT": "right", "B": "bilateral",
                     "BILATERAL": "bilateral"}
-
-
-class Refusal(Exception):
-    """An answer other than AA: ``code`` AE (the content is wrong) or AR (not a message we take)."""
-
-    def __init__(self, code: str, text: str, error: str = INTERNAL) -> None:
-        super().__init__(text)
-        self.code, self.text, self.error = code, text, error
 
 
 @dataclass
@@ -86,24 +92,21 @@ def parse(text: str) -> Incoming:
     return Incoming(message)
 
 
-def check_header(incoming: Incoming) -> None:
-    kind = f"{incoming.value('MSH', 9, 1)}^{incoming.value('MSH', 9, 2)}"
-    if kind != "ORM^O01":
-        raise Refusal("AR", f"Message type {kind} is not taken here; send ORM^O01.", UNSUPPORTED_TYPE)
+TAKEN = {"ORM^O01", "ADT^A01", "ADT^A04", "ADT^A08", "ADT^A40"}
+
+
+def check_header(incoming: Incoming) -> str:
+    """The message's type and event ("ORM^O01", "ADT^A08", ...); Refusal AR when it is not one we take."""
+    kind = f"{incoming.value('MSH', 9, 1)}^{incoming.value('MSH', 9, 2)}".upper()
+    if kind not in TAKEN:
+        raise Refusal("AR", f"Message type {kind} is not taken here; send ORM^O01 or ADT^A01, A04, A08, A40.",
+                      UNSUPPORTED_TYPE)
     version = incoming.value("MSH", 12)
     if not version.startswith("2."):
         raise Refusal("AR", f"HL7 version {version or '(none)'} is not supported; send 2.5.1.", UNSUPPORTED_VERSION)
     if not incoming.value("MSH", 10):
         raise Refusal("AR", "MSH-10 (message control id) is required.", REQUIRED)
-
-
-def _hl7_date(value: str, what: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value[:8], "%Y%m%d").date()
-    except ValueError:
-        raise Refusal("AE", f"{what} {value!r} is not a date (YYYYMMDD).", "102^Data type error^HL70357") from None
+    return kind
 
 
 def ordering_doctor(incoming: Incoming, *, required: bool = True) -> User | None:
@@ -113,32 +116,32 @@ def ordering_doctor(incoming: Incoming, *, required: bool = True) -> User | None
         if required:
             raise Refusal("AE", "ORC-12 (ordering provider) is required.", REQUIRED)
         return None
-    doctor = db.session.scalar(select(User).where(func.lower(User.username) == provider.lower()))
-    if doctor is None or doctor.role != Role.DOCTOR or not doctor.is_enabled:
+    doctor = find_doctor(provider)
+    if doctor is None:
         raise Refusal("AR", f"Unknown ordering provider {provider!r}: no enabled doctor account has this "
-                            "user name.", UNKNOWN_KEY)
+                            "provider id or user name.", UNKNOWN_KEY)
     return doctor
 
 
+def attending_doctor(incoming: Incoming) -> User | None:
+    """The doctor PV1-7 (attending), else PV1-8 (referring) names, when an account has that id."""
+    for field in (7, 8):
+        doctor = find_doctor(incoming.value("PV1", field))
+        if doctor is not None:
+            return doctor
+    return None
+
+
 def find_patient(incoming: Incoming) -> Patient:
-    """By MRN (PID-3); registered from PID-5, -7 and -8 when absent."""
-    mrn = incoming.value("PID", 3, required="patient identifier, the MRN")
-    patient = db.session.scalar(select(Patient).where(Patient.mrn == mrn))
-    if patient is not None:
-        return patient
-    if len(mrn) > 32:
-        raise Refusal("AE", "PID-3 (MRN) is longer than 32 characters.", "102^Data type error^HL70357")
-    last_name = incoming.value("PID", 5, 1, required="patient name")
-    first_name = incoming.value("PID", 5, 2, required="patient given name")
-    born = _hl7_date(incoming.value("PID", 7, required="date of birth"), "PID-7")
-    patient = Patient(mrn=mrn, first_name=first_name[:64], last_name=last_name[:64], date_of_birth=born,
-                      sex=SEX_FROM_CODE.get(incoming.value("PID", 8).upper(), "unknown"))
-    db.session.add(patient)
-    db.session.flush()
+    """By MRN (PID-3), whose family name and birth date must agree with PID; registered when absent."""
+    pid = Pid.of(incoming)
+    patient, created = upsert_patient(pid)
+    if not created:
+        refuse_if_differs(patient, pid)
     return patient
 
 
-def find_visit(incoming: Incoming, patient: Patient, doctor: User, reason: str) -> Visit:
+def find_visit(incoming: Incoming, patient: Patient, doctor: User | None, reason: str) -> Visit:
     """By visit number (PV1-19: the EHR's, or one of our visit ids); opened when absent."""
     number = incoming.value("PV1", 19, required="visit number")
     mapped = db.session.get(Hl7VisitNumber, number)
@@ -153,9 +156,10 @@ def find_visit(incoming: Incoming, patient: Patient, doctor: User, reason: str) 
             raise Refusal("AE", f"Visit {number} belongs to another patient.", UNKNOWN_KEY)
         return visit
     if len(number) > 64:
-        raise Refusal("AE", "PV1-19 (visit number) is longer than 64 characters.", "102^Data type error^HL70357")
-    admitted = _hl7_date(incoming.value("PV1", 44), "PV1-44")
-    visit = Visit(patient_id=patient.id, reason=reason[:255], attending_doctor_id=doctor.id,
+        raise Refusal("AE", "PV1-19 (visit number) is longer than 64 characters.", BAD_TYPE)
+    admitted = hl7_date(incoming.value("PV1", 44), "PV1-44")
+    attending = attending_doctor(incoming) or doctor
+    visit = Visit(patient_id=patient.id, reason=reason[:255], attending_doctor_id=attending.id if attending else None,
                   visit_date=datetime.combine(admitted, datetime.min.time(), UTC) if admitted else datetime.now(UTC))
     code, description = incoming.value("DG1", 3, 1), incoming.value("DG1", 3, 2)
     if code:
@@ -197,7 +201,7 @@ def new_order(incoming: Incoming) -> ImagingOrder:
     if known is not None:
         return db.session.get(ImagingOrder, known.order_id)
     if len(placer) > 64:
-        raise Refusal("AE", "ORC-2 (placer order number) is longer than 64 characters.", "102^Data type error^HL70357")
+        raise Refusal("AE", "ORC-2 (placer order number) is longer than 64 characters.", BAD_TYPE)
     doctor = ordering_doctor(incoming)
     procedure = _procedure(incoming)
     indication = _indication(incoming)
@@ -221,7 +225,8 @@ def new_order(incoming: Incoming) -> ImagingOrder:
 
 
 def cancel(incoming: Incoming) -> ImagingOrder:
-    """ORC-1 CA: the order named by ORC-3 (accession number) or ORC-2 (placer number) is cancelled."""
+    """ORC-1 CA: the order named by ORC-3 (accession number) or ORC-2 (placer number) is cancelled,
+    when PID names its patient (MRN, family name, birth date)."""
     accession, placer = incoming.value("ORC", 3), incoming.value("ORC", 2)
     order = None
     if accession:
@@ -232,6 +237,11 @@ def cancel(incoming: Incoming) -> ImagingOrder:
     if order is None:
         raise Refusal("AE", f"No order with accession number {accession!r} or placer number {placer!r}.",
                       UNKNOWN_KEY)
+    pid = Pid.of(incoming)
+    named = patient_by_mrn(pid.mrn)
+    reason = mismatch(order.patient, pid, resolved_by_mrn=named is not None and named.id == order.patient_id)
+    if reason is not None:
+        refuse_for_another_patient(incoming, order, pid, reason)
     if order.status == "cancelled":
         return order
     doctor = ordering_doctor(incoming, required=False) or db.session.get(User, order.ordered_by)
@@ -239,16 +249,40 @@ def cancel(incoming: Incoming) -> ImagingOrder:
     return services.cancel_order(_acting(incoming, doctor), order, reason)
 
 
-def apply(incoming: Incoming) -> ImagingOrder:
-    """The change the message asks for (flushed, not committed); Refusal when it cannot be made."""
-    check_header(incoming)
+def refuse_for_another_patient(incoming: Incoming, order: ImagingOrder, pid: Pid, reason: str) -> None:
+    """The cancel names another patient: written on the order's timeline (status unchanged), then AE."""
+    sender = incoming.value("MSH", 3) or "EHR"
+    sent = f"{pid.mrn} ({', '.join(filter(None, [pid.last_name, pid.first_name])) or 'no name'}" + (
+        f", born {pid.birth_date.isoformat()})" if pid.birth_date else ")")
+    patient = order.patient
+    note = (f"HL7 cancel refused: patient mismatch. {sender} (message {incoming.value('MSH', 10)}) named "
+            f"{sent}; the order is for {patient.mrn} ({patient.last_name}, {patient.first_name}, born "
+            f"{patient.date_of_birth.isoformat()}): {reason}. The order was not cancelled.")
+    services.record_refusal(services.Actor(role=Role.DOCTOR, label=f"HL7 from {sender}"), order, "hl7_refused", note)
+    raise Refusal("AE", f"{DEMOGRAPHICS_DIFFER}: {reason}; order {order.accession_number} not cancelled.",
+                  UNKNOWN_KEY, recorded=True)
+
+
+def apply_order(incoming: Incoming) -> str:
+    """ORM^O01: the order's accession number once placed or cancelled."""
     control = incoming.value("ORC", 1, required="order control").upper()
+    if control == "NW":
+        return new_order(incoming).accession_number
+    if control == "CA":
+        return cancel(incoming).accession_number
+    raise Refusal("AR", f"Order control {control} is not taken here; send NW or CA.", UNSUPPORTED_EVENT)
+
+
+def apply(incoming: Incoming) -> str:
+    """The change the message asks for (flushed, not committed): MSA-3 of the AA (the accession
+    number of an order, the MRN of an ADT's patient); Refusal when it cannot be made."""
+    from webapp.hl7 import adt
+
+    kind = check_header(incoming)
     try:
-        if control == "NW":
-            return new_order(incoming)
-        if control == "CA":
-            return cancel(incoming)
+        if kind == "ORM^O01":
+            return apply_order(incoming)
+        return adt.apply(incoming, kind)
     except ServiceError as exc:
         detail = "; ".join(f"{name}: {text}" for name, text in exc.errors.items()) if exc.errors else exc.detail
         raise Refusal("AE", detail, INTERNAL) from exc
-    raise Refusal("AR", f"Order control {control} is not taken here; send NW or CA.", UNSUPPORTED_EVENT)

@@ -2,6 +2,8 @@
 
 Each message is handled in its own transaction (webapp.hl7.inbound) and answered with an ACK
 before the next one is read; the order's live event is published after the commit like any other.
+Its bytes are read in the character set MSH-18 names, and the ACK is written in the same set
+(webapp.hl7.charset). A refusal written on an order's timeline is committed before the AE.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.db_retry import run_in_transaction
 from webapp.extensions import db, writing
-from webapp.hl7 import inbound
+from webapp.hl7 import charset, inbound
 from webapp.hl7.ack import build_ack
 from webapp.hl7.messages import Header
-from webapp.hl7.mllp import FrameReader, MllpError, frame
+from webapp.hl7.mllp import END, START, FrameReader, MllpError
+from webapp.hl7.refusal import BAD_VALUE
 
 log = logging.getLogger(__name__)
 IDLE_SECONDS = 300  # a connection that sends nothing for this long is closed
@@ -25,11 +28,13 @@ IDLE_SECONDS = 300  # a connection that sends nothing for this long is closed
 
 def header_of(app: Flask) -> Header:
     config = app.config
-    return Header(config["HL7_SENDING_APPLICATION"], config["HL7_SENDING_FACILITY"], zone=config["APP_TIMEZONE"])
+    return Header(config["HL7_SENDING_APPLICATION"], config["HL7_SENDING_FACILITY"],
+                  config["HL7_RECEIVING_APPLICATION"], config["HL7_RECEIVING_FACILITY"], zone=config["APP_TIMEZONE"])
 
 
 def handle_message(app: Flask, text: str) -> str:
-    """The ACK to one message: AA with the accession number once the change is committed, else AE/AR."""
+    """The ACK to one message: AA (with the accession number, or an ADT's MRN) once the change is
+    committed, else AE/AR."""
     header = header_of(app)
     try:
         incoming = inbound.parse(text)
@@ -38,14 +43,18 @@ def handle_message(app: Flask, text: str) -> str:
     ids = incoming.header()
 
     def attempt():
-        order = inbound.apply(incoming)
-        accession_number = order.accession_number
+        try:
+            answer = inbound.apply(incoming)
+        except inbound.Refusal as refusal:
+            if refusal.recorded:
+                db.session.commit()  # the refusal's timeline entry; nothing else was changed
+            raise
         db.session.commit()
-        return accession_number
+        return answer
 
     with app.app_context(), writing():
         try:
-            accession_number = run_in_transaction(attempt, "HL7 ORM")
+            answer = run_in_transaction(attempt, "HL7 in")
         except inbound.Refusal as refusal:
             db.session.rollback()
             log.info("HL7 %s from %s answered %s: %s", ids["control_id"], ids["application"], refusal.code, refusal.text)
@@ -54,8 +63,21 @@ def handle_message(app: Flask, text: str) -> str:
             db.session.rollback()
             log.exception("HL7 %s: database error", ids["control_id"])
             return build_ack(ids, "AE", "The order database could not record the message; send it again.", header)
-    log.info("HL7 %s from %s: order %s", ids["control_id"], ids["application"], accession_number)
-    return build_ack(ids, "AA", "", header, accession_number=accession_number)
+    log.info("HL7 %s from %s: %s", ids["control_id"], ids["application"], answer)
+    return build_ack(ids, "AA", "", header, accession_number=answer)
+
+
+def answer_bytes(app: Flask, data: bytes) -> bytes:
+    """The framed ACK to one message's bytes, read and answered in its MSH-18 character set."""
+    try:
+        decoded = charset.decode(data)
+    except charset.CharsetError as exc:
+        try:
+            ids = inbound.parse(data.decode("latin-1")).header()
+        except inbound.Refusal:
+            ids = {}
+        return START + charset.encode(build_ack(ids, "AR", str(exc), header_of(app), error=BAD_VALUE), "utf-8") + END
+    return START + charset.encode(handle_message(app, decoded.text), decoded.codec) + END
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -75,9 +97,9 @@ class _Handler(socketserver.BaseRequestHandler):
             except MllpError:
                 return
             for message in messages:
-                answer = handle_message(app, message.decode("utf-8", errors="replace"))
+                answer = answer_bytes(app, message)
                 try:
-                    self.request.sendall(frame(answer))
+                    self.request.sendall(answer)
                 except OSError:
                     return
 

@@ -40,3 +40,9 @@ SEX_FROM_CODE = {code: sex for sex, code in SEX_CODES.items()} | {"A": "other", 
 # OBX-3 of the report's text (LOINC).
 IMPRESSION_CODE = ("19005-8", "Radiology Imaging study [Impression] (narrative)", "LN")
 FINDINGS_CODE = ("18782-3", "Radiology Study observation (narrative)", "LN")
+
+# OBR-24 diagnostic service section ID (HL7 v2.5.1 table 0074): our modality -> its code there.
+# Table 0074 has no MR, US, MG or RF: CT is "CAT scan", NMR "nuclear magnetic resonance", RUS
+# "radiology ultrasound", RX "radiograph", XRC "cineradiograph" (fluoroscopy), RAD "radiology".
+DIAGNOSTIC_SECTION = {"XRAY": "RX", "CT": "CT", "MRI": "NMR", "US": "RUS", "MG": "RAD", "FL": "XRC"}
+DEFAULT_DIAGNOSTIC_SECTION = "RAD"

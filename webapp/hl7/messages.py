@@ -16,6 +16,8 @@ from hl7apy.core import Message
 
 from webapp.hl7 import VERSION
 from webapp.hl7.mapping import (
+    DEFAULT_DIAGNOSTIC_SECTION,
+    DIAGNOSTIC_SECTION,
     FINDINGS_CODE,
     IMPRESSION_CODE,
     ORDER_STATUS,
@@ -23,6 +25,7 @@ from webapp.hl7.mapping import (
     SEX_CODES,
 )
 
+NAME_PREFIXES = {"dr", "prof", "mr", "mrs", "ms", "miss", "mx"}
 _ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
 # Line breaks stand as this (a private-use character) until the text is made: hl7apy would escape
 # the backslashes of \.br\ in a TX field.
@@ -78,7 +81,9 @@ def _pid_pv1(patient_group, visit_group: str, snapshot: dict, header: Header) ->
     patient = snapshot["patient"]
     pid = patient_group.pid
     pid.pid_1 = "1"
-    pid.pid_3 = f"{escape(patient['mrn'])}^^^{escape(header.sending_facility)}^MR"
+    # PID-3.4: the assigning authority the EHR named (kept from its PID-3), else ours.
+    issuer = patient.get("mrn_issuer") or header.sending_facility
+    pid.pid_3 = f"{escape(patient['mrn'])}^^^{escape(issuer)}^MR"
     pid.pid_5 = f"{escape(patient['last_name'])}^{escape(patient['first_name'])}"
     pid.pid_7 = timestamp(patient["date_of_birth"], header.zone)
     pid.pid_8 = SEX_CODES.get(patient["sex"], "U")
@@ -90,10 +95,16 @@ def _pid_pv1(patient_group, visit_group: str, snapshot: dict, header: Header) ->
 
 
 def _provider(person: dict | None) -> str:
+    """XCN ``id^family^given``: the provider id (else user name), and the name cut at its last word
+    with any title ("Dr.") left out of the given name."""
     if not person:
         return ""
-    given, _, family = person["name"].rpartition(" ")
-    return f"{escape(person['id'])}^{escape(family)}^{escape(given)}"
+    words = person["name"].split()
+    while len(words) > 1 and words[0].rstrip(".").casefold() in NAME_PREFIXES:
+        words = words[1:]
+    family = words[-1] if words else ""
+    given = " ".join(words[:-1])
+    return f"{escape(person.get('provider_id') or person['id'])}^{escape(family)}^{escape(given)}"
 
 
 def _orc(orc, snapshot: dict, control: str, header: Header) -> None:
@@ -117,7 +128,7 @@ def _obr(obr, snapshot: dict, header: Header) -> None:
     obr.obr_16 = _provider(snapshot["ordering_provider"])
     obr.obr_18 = escape(snapshot["accession_number"])
     obr.obr_19 = escape(snapshot["order_number"])
-    obr.obr_24 = escape(snapshot["modality"])
+    obr.obr_24 = DIAGNOSTIC_SECTION.get(snapshot["modality"], DEFAULT_DIAGNOSTIC_SECTION)
     obr.obr_27 = f"^^^{timestamp(snapshot['scheduled_date'], header.zone)}^^{PRIORITY_CODES[snapshot['priority']]}"
     obr.obr_31 = f"^{escape(snapshot['clinical_indication'])}"
     if snapshot["laterality"]:

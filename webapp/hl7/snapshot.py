@@ -35,7 +35,9 @@ def _json(value: Any) -> Any:
 
 def _person(session: Session, user_id) -> dict | None:
     user = session.get(User, user_id) if user_id else None
-    return {"id": user.username, "name": user.display_name} if user else None
+    if user is None:
+        return None
+    return {"id": user.username, "name": user.display_name, "provider_id": user.provider_id}
 
 
 def with_ehr_numbers(session: Session, snapshots: dict[int, dict]) -> dict[int, dict]:
@@ -79,7 +81,7 @@ def order_snapshot(session: Session, order: ImagingOrder, event: OrderEvent) -> 
         "placer_number": order.order_number,  # the EHR's own, when it sent the order: see with_ehr_numbers
         "patient": {
             "mrn": patient.mrn, "first_name": patient.first_name, "last_name": patient.last_name,
-            "date_of_birth": _json(patient.date_of_birth), "sex": patient.sex,
+            "date_of_birth": _json(patient.date_of_birth), "sex": patient.sex, "mrn_issuer": patient.mrn_issuer,
         },
         "visit": {"id": str(visit.id), "number": str(visit.id), "date": _json(visit.visit_date)},
         "diagnosis": {"code": diagnosis.code, "description": diagnosis.description} if diagnosis else None,

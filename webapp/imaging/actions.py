@@ -266,7 +266,9 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
 OTHER_EVENTS: dict[str, EventKind] = {kind.event_type: kind for kind in (
     EventKind("created", "Order placed"),
     EventKind("discontinued", "Procedure step discontinued"),  # a scanner's MPPS DISCONTINUED
-    EventKind("mpps_refused", "MPPS refused"),  # a scanner's step for another patient
+    EventKind("mpps_refused", "MPPS refused"),  # a scanner's step for another patient or another modality
+    EventKind("hl7_refused", "HL7 refused"),  # an EHR's cancel naming another patient (webapp.hl7.inbound)
+    EventKind("patient_merged", "Moved to the surviving patient"),  # ADT^A40 (webapp.hl7.adt)
     EventKind("images_received", "Images received", describe_images),  # the PACS has the study (webapp.pacs)
 )}
 

@@ -356,6 +356,21 @@ def record_refused_step(who: User | Actor, order: ImagingOrder, note: str) -> Im
     return _record_change(order, _actor(who), "mpps_refused", from_status=order.status, note=note)
 
 
+def record_refusal(who: User | Actor, order: ImagingOrder, event_type: str, note: str) -> ImagingOrder:
+    """A message about the order was refused (an HL7 cancel naming another patient, an MPPS step
+    from a station of another modality): noted on the timeline, status and fields unchanged."""
+    return _record_change(order, _actor(who), event_type, from_status=order.status, note=note)
+
+
+def move_to_patient(who: User | Actor, order: ImagingOrder, patient_id, note: str) -> ImagingOrder:
+    """ADT^A40 merged the order's patient into another: the order now belongs to the survivor
+    (its visit moves with it, webapp.hl7.adt); the timeline says from whom to whom."""
+    before = str(order.patient_id)
+    order.patient_id = patient_id
+    return _record_change(order, _actor(who), "patient_merged", from_status=order.status, note=note,
+                          changes={"patient_id": {"from": before, "to": str(patient_id)}})
+
+
 def record_images_received(who: User | Actor, order: ImagingOrder, changes: dict, note: str | None = None) -> ImagingOrder:
     """The PACS received the order's images (webapp.pacs): a timeline entry, status unchanged.
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from webapp.errors import NotFound
 from webapp.extensions import db
+from webapp.patients.identity import mrn_key
 from webapp.patients.models import Patient
 from webapp.patients.search import patient_matches
 
@@ -31,6 +32,25 @@ def _get(model: type[T], record_id: Any, what: str) -> T:
 def get_patient(patient_id: Any) -> Patient:
     """The patient with this id (a UUID or its text); NotFound when there is none or the id is no UUID."""
     return _get(Patient, patient_id, "patient")
+
+
+def patient_by_mrn(mrn: object, *, follow_merges: bool = True, lock: bool = False) -> Patient | None:
+    """The patient an MRN names, in any case; a record merged away (ADT^A40) resolves to its survivor.
+
+    ``lock``: the row is locked for the transaction (PostgreSQL ``FOR UPDATE``).
+    """
+    key = mrn_key(mrn)
+    if not key:
+        return None
+    statement = select(Patient).where(Patient.mrn_key == key)
+    if lock:
+        statement = statement.with_for_update()
+    patient = db.session.scalar(statement)
+    seen = set()
+    while follow_merges and patient is not None and patient.merged_into_id is not None and patient.id not in seen:
+        seen.add(patient.id)
+        patient = db.session.get(Patient, patient.merged_into_id)
+    return patient
 
 
 def get_visit(visit_id: Any):
