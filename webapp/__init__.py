@@ -43,6 +43,9 @@ def create_app(config: Config | None = None) -> Flask:
 
             configure_postgresql(db.engine, app.config)
 
+    from webapp.paging import DbIdConverter
+
+    app.url_map.converters["id"] = DbIdConverter
     _register_blueprints(app)
     api.init_app(app)
     from webapp import fhir

@@ -44,7 +44,7 @@ def outbox_page():
     return _render()
 
 
-@bp.route("/admin/outbox/<int:message_id>/retry", methods=["POST"])
+@bp.route("/admin/outbox/<id:message_id>/retry", methods=["POST"])
 @roles_required({Role.ADMIN})
 def retry(message_id: int):
     """A dead message goes back to the queue with its attempts reset; the retry is recorded."""
