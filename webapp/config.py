@@ -80,6 +80,8 @@ SETTINGS = (
     # not hang the worker until TCP gives up. Seconds; 0 turns one off. DATABASE_SOCKET_TIMEOUT
     # (Config) defaults to the statement timeout + 5.
     ("DATABASE_CONNECT_TIMEOUT", _int, 5), ("DATABASE_STATEMENT_TIMEOUT", _float, 5),
+    # DATABASE_IDLE_IN_TRANSACTION_TIMEOUT and DATABASE_LOCK_TIMEOUT (Config) default to 0.6 × and
+    # 1 × the statement timeout.
     # A transaction PostgreSQL gave up to a deadlock or serialization failure runs again
     # (webapp.db_retry): attempts in all, the first included.
     ("DATABASE_RETRY_ATTEMPTS", _int, 4),
@@ -169,6 +171,9 @@ class Config:
             setattr(self, name, read(name, default))
         statement = self.DATABASE_STATEMENT_TIMEOUT
         self.DATABASE_SOCKET_TIMEOUT = _float("DATABASE_SOCKET_TIMEOUT", statement + 5 if statement > 0 else 0)
+        # None: derived from the statement timeout where it is applied (webapp.db_timeouts).
+        for name in ("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "DATABASE_LOCK_TIMEOUT"):
+            setattr(self, name, _float(name, 0) if os.environ.get(name, "").strip() else None)
         # One pooled Redis connection per open stream, plus a few for publishing.
         self.SSE_REDIS_MAX_CONNECTIONS = _int("SSE_REDIS_MAX_CONNECTIONS", _int("WORKER_CONNECTIONS", 1000) + 20)
         self.DICOM_OFFER_ORDERED = os.environ.get("DICOM_OFFER_ORDERED", "0") == "1"
