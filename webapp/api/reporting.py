@@ -143,7 +143,9 @@ class Figures(BaseModel):
     p50_minutes: float | None
     p90_minutes: float | None
     target_minutes: float | None = None
-    met_share: float | None = Field(None, description="Share (0..1) within the target.")
+    met_share: float | None = Field(None, description="Share (0..1) within the target (critical results: over "
+                                                      "the acknowledged ones and the open ones past the target).")
+    open: int | None = Field(None, description="Critical results not acknowledged yet (critical → acknowledged only).")
 
 
 class GroupFigures(Figures):
