@@ -100,6 +100,10 @@ SETTINGS = (
     ("STREAM_MAX_PER_USER", _int, 8), ("STREAM_MAX_PER_DISPLAY", _int, 16), ("STREAM_SLOT_LEASE_SECONDS", _float, 60),
     ("APP_TIMEZONE", _text, "UTC"),
     ("DICOM_ALLOWED_AE_TITLES", _names, ""),
+    # Connections before any AE title is known (webapp.dicom.connections): per peer address, the
+    # wait for an association request (seconds), and in all.
+    ("DICOM_MAX_CONNECTIONS_PER_PEER", _int, 4), ("DICOM_ASSOCIATION_REQUEST_TIMEOUT", _float, 5),
+    ("DICOM_MAX_ASSOCIATIONS", _int, 32),
     # Sessions and API tokens: idle and absolute limits of a signed-in session, a token's life.
     ("SESSION_IDLE_MINUTES", _int, 30), ("SESSION_MAX_HOURS", _int, 12), ("API_TOKEN_MINUTES", _int, 60),
     ("SESSION_COOKIE_SECURE", _flag, False),
