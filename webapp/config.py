@@ -104,6 +104,8 @@ SETTINGS = (
     # wait for an association request (seconds), and in all.
     ("DICOM_MAX_CONNECTIONS_PER_PEER", _int, 4), ("DICOM_ASSOCIATION_REQUEST_TIMEOUT", _float, 5),
     ("DICOM_MAX_ASSOCIATIONS", _int, 32),
+    # Seconds a started HL7 message may take to arrive whole (webapp.hl7.listener).
+    ("HL7_FRAME_TIMEOUT_SECONDS", _float, 10),
     # Sessions and API tokens: idle and absolute limits of a signed-in session, a token's life.
     ("SESSION_IDLE_MINUTES", _int, 30), ("SESSION_MAX_HOURS", _int, 12), ("API_TOKEN_MINUTES", _int, 60),
     ("SESSION_COOKIE_SECURE", _flag, False),
