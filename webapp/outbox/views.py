@@ -6,9 +6,9 @@ from flask import abort, current_app, flash, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from webapp import heartbeats
 from webapp.auth.access import roles_required
 from webapp.auth.roles import Role
-from webapp import heartbeats
 from webapp.db_types import utcnow
 from webapp.extensions import db
 from webapp.imaging.models import ImagingOrder
