@@ -149,7 +149,9 @@ class Stack:
             load_reference_data()
             from webapp.cli import create_user
 
-            user = create_user("bench-wall", "display", "bench-password-2026")
+            # A staff account: the display role's stream carries counts-level events only, which
+            # hold no payload to time (0 of 600 events arrived and the table said FAIL).
+            user = create_user("bench-technician", "technician", "bench-password-2026")
             db.session.commit()
             self.cookie = self.app.session_interface.get_signing_serializer(self.app).dumps(
                 {"_user_id": user.get_id(), "_fresh": True})
@@ -158,6 +160,8 @@ class Stack:
             "DATABASE_URL": self.database_url, "REDIS_URL": redis_url, "SECRET_KEY": self.secret,
             "SSE_CHANNEL": self.channel, "HOST": "127.0.0.1", "PORT": str(self.port),
             "WEB_CONCURRENCY": str(workers), "ACCESS_LOG": "/dev/null",
+            # Every client is this one account: the per-account cap must let them all in.
+            "STREAM_MAX_PER_USER": "100000",
         }
         self.log = open(self.dir / "gunicorn.log", "w")
         self.process = subprocess.Popen(

@@ -39,10 +39,14 @@ def create_app(config: Config | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
         elif db.engine.dialect.name == "postgresql":
-            from webapp.db_timeouts import configure_postgresql
+            from webapp import db_timeouts
 
-            configure_postgresql(db.engine, app.config)
+            db_timeouts.configure_postgresql(db.engine, app.config)
+            db_timeouts.init_app(app)
 
+    from webapp.paging import DbIdConverter
+
+    app.url_map.converters["id"] = DbIdConverter
     _register_blueprints(app)
     api.init_app(app)
     from webapp import fhir

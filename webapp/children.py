@@ -7,6 +7,11 @@ not import the app. To add one, add a ChildCommand to COMMANDS.
 Ctrl-C in the terminal reaches the whole process group: children ignore SIGINT and stop when the
 master sends SIGTERM (after GRACEFUL seconds, SIGKILL). A child whose master died without
 stopping it notices (its parent changes) and stops too (:func:`watch_parent`).
+
+The master supervises them: a child that ends on its own (it crashed, or was killed) is started
+again after a pause that doubles with each quick end (1 s, 2 s, … at most MAX_BACKOFF s) and is
+forgotten once it has run STABLE seconds. Each child also writes a heartbeat to the database
+(``webapp.heartbeats``), which ``/admin/outbox`` shows.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -23,6 +29,7 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 PARENT_ENV = "IMAGING_PARENT_PID"
 GRACEFUL = 10.0
+CHECK_EVERY, FIRST_BACKOFF, MAX_BACKOFF, STABLE = 0.5, 1.0, 60.0, 60.0
 
 
 class ChildCommand(NamedTuple):  # not a dataclass: gunicorn.conf.py loads this file outside sys.modules
@@ -51,37 +58,95 @@ def _ignore_interrupts() -> None:  # in the child, before exec: SIG_IGN survives
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class Child:
+    """One supervised command: its process now, and when to start it again if it ends."""
+
+    def __init__(self, name: str, arguments: list[str]) -> None:
+        self.name, self.arguments = name, arguments
+        self.process: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.backoff = FIRST_BACKOFF
+        self.restart_at: float | None = None
+        self.restarts = 0
+
+
 class Children:
-    """The started commands; ``stop()`` ends them (SIGTERM, then SIGKILL after ``GRACEFUL`` s)."""
+    """The started commands, supervised; ``stop()`` ends them (SIGTERM, then SIGKILL after ``GRACEFUL`` s)."""
 
     def __init__(self) -> None:
-        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.children: list[Child] = []
+        self.env: dict[str, str] = {}
+        self.log: Callable[[str], None] = print
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.supervisor: threading.Thread | None = None
+
+    @property
+    def processes(self) -> list[tuple[str, subprocess.Popen]]:
+        return [(child.name, child.process) for child in self.children if child.process is not None]
 
     def start(self, env: Mapping[str, str], log: Callable[[str], None], commands=COMMANDS) -> None:
-        child_env = dict(env) | {PARENT_ENV: str(os.getpid())}
+        self.env, self.log = dict(env) | {PARENT_ENV: str(os.getpid())}, log
         for command in commands:
             arguments = command.arguments(env)
             if arguments is None:
                 continue
-            process = subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "wsgi", *arguments], cwd=ROOT, env=child_env,
-                preexec_fn=_ignore_interrupts,
-            )
-            self.processes.append((command.name, process))
-            log(f"Started {command.name} (pid {process.pid}): flask {' '.join(arguments)}")
+            child = Child(command.name, arguments)
+            self._launch(child)
+            self.children.append(child)
+        self.supervisor = threading.Thread(target=self._supervise, name="children-supervisor", daemon=True)
+        self.supervisor.start()
+
+    def _launch(self, child: Child) -> None:
+        child.process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", *child.arguments], cwd=ROOT, env=self.env,
+            preexec_fn=_ignore_interrupts,
+        )
+        child.started_at, child.restart_at = time.monotonic(), None
+        self.log(f"Started {child.name} (pid {child.process.pid}): flask {' '.join(child.arguments)}")
+
+    def _supervise(self) -> None:
+        while not self.stopping.wait(CHECK_EVERY):
+            with self.lock:
+                if self.stopping.is_set():
+                    return
+                for child in self.children:
+                    self._check(child, time.monotonic())
+
+    def _check(self, child: Child, now: float) -> None:
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                child.restarts += 1
+                self._launch(child)
+            return
+        # gunicorn's master reaps every child it has (SIGCHLD), so the exit status is often lost
+        # here: that a child ended is all that is known for sure.
+        if child.process.poll() is None:
+            if now - child.started_at >= STABLE:
+                child.backoff = FIRST_BACKOFF  # it has run a while: the next end starts quickly again
+            return
+        if now - child.started_at >= STABLE:
+            child.backoff = FIRST_BACKOFF
+        child.restart_at = now + child.backoff
+        self.log(f"{child.name} (pid {child.process.pid}) ended; starting it again in {child.backoff:g} s")
+        child.backoff = min(child.backoff * 2, MAX_BACKOFF)
 
     def stop(self, log: Callable[[str], None]) -> None:
-        for _name, process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for name, process in self.processes:
-            try:
-                process.wait(GRACEFUL)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            log(f"Stopped {name}")
-        self.processes.clear()
+        self.stopping.set()
+        with self.lock:
+            for child in self.children:
+                if child.process is not None and child.process.poll() is None:
+                    child.process.terminate()
+            for child in self.children:
+                if child.process is None:
+                    continue
+                try:
+                    child.process.wait(GRACEFUL)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+                log(f"Stopped {child.name}")
+            self.children.clear()
 
 
 def watch_parent(stop: Callable[[], None], interval: float = 1.0) -> None:

@@ -80,6 +80,8 @@ SETTINGS = (
     # not hang the worker until TCP gives up. Seconds; 0 turns one off. DATABASE_SOCKET_TIMEOUT
     # (Config) defaults to the statement timeout + 5.
     ("DATABASE_CONNECT_TIMEOUT", _int, 5), ("DATABASE_STATEMENT_TIMEOUT", _float, 5),
+    # DATABASE_IDLE_IN_TRANSACTION_TIMEOUT and DATABASE_LOCK_TIMEOUT (Config) default to 0.6 × and
+    # 1 × the statement timeout.
     # A transaction PostgreSQL gave up to a deadlock or serialization failure runs again
     # (webapp.db_retry): attempts in all, the first included.
     ("DATABASE_RETRY_ATTEMPTS", _int, 4),
@@ -98,6 +100,12 @@ SETTINGS = (
     ("STREAM_MAX_PER_USER", _int, 8), ("STREAM_MAX_PER_DISPLAY", _int, 16), ("STREAM_SLOT_LEASE_SECONDS", _float, 60),
     ("APP_TIMEZONE", _text, "UTC"),
     ("DICOM_ALLOWED_AE_TITLES", _names, ""),
+    # Connections before any AE title is known (webapp.dicom.connections): per peer address, the
+    # wait for an association request (seconds), and in all.
+    ("DICOM_MAX_CONNECTIONS_PER_PEER", _int, 4), ("DICOM_ASSOCIATION_REQUEST_TIMEOUT", _float, 5),
+    ("DICOM_MAX_ASSOCIATIONS", _int, 32),
+    # Seconds a started HL7 message may take to arrive whole (webapp.hl7.listener).
+    ("HL7_FRAME_TIMEOUT_SECONDS", _float, 10),
     # Sessions and API tokens: idle and absolute limits of a signed-in session, a token's life.
     ("SESSION_IDLE_MINUTES", _int, 30), ("SESSION_MAX_HOURS", _int, 12), ("API_TOKEN_MINUTES", _int, 60),
     ("SESSION_COOKIE_SECURE", _flag, False),
@@ -171,6 +179,9 @@ class Config:
             setattr(self, name, read(name, default))
         statement = self.DATABASE_STATEMENT_TIMEOUT
         self.DATABASE_SOCKET_TIMEOUT = _float("DATABASE_SOCKET_TIMEOUT", statement + 5 if statement > 0 else 0)
+        # None: derived from the statement timeout where it is applied (webapp.db_timeouts).
+        for name in ("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "DATABASE_LOCK_TIMEOUT"):
+            setattr(self, name, _float(name, 0) if os.environ.get(name, "").strip() else None)
         # One pooled Redis connection per open stream, plus a few for publishing.
         self.SSE_REDIS_MAX_CONNECTIONS = _int("SSE_REDIS_MAX_CONNECTIONS", _int("WORKER_CONNECTIONS", 1000) + 20)
         self.DICOM_OFFER_ORDERED = os.environ.get("DICOM_OFFER_ORDERED", "0") == "1"

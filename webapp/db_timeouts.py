@@ -14,7 +14,24 @@ hold every request until it came back. Three settings bound the rest:
   request answers 503. It only matters when the server cannot say anything at all, so it is
   longer than the statement timeout, which lets a live server cancel first.
 * TCP keepalives and ``tcp_user_timeout`` (the socket timeout): a peer gone from the network is
-  noticed by the kernel, also while the app is not reading.
+  noticed by the kernel, also while the app is not reading. The server keeps alive its side too
+  (``tcp_keepalives_*``, 30 s + 3 × 5 s instead of the system's 2 hours) and checks for a client
+  gone mid-query (``client_connection_check_interval``).
+
+The socket timeout is also the budget of a whole web request: the time it spends waiting for
+PostgreSQL, all waits together (a liveness ping, then a statement, then a commit), is at most
+``DATABASE_SOCKET_TIMEOUT`` (:func:`init_app`). Before, each wait had the whole timeout,
+and two waits on a stalled server added up to twice the documented bound.
+
+Two more bound what one stuck transaction can do to the others:
+
+* ``DATABASE_IDLE_IN_TRANSACTION_TIMEOUT`` (seconds, default 0.6 × the statement timeout):
+  PostgreSQL ends a session that sits idle inside a transaction longer (a worker frozen while it
+  holds the audit chain's lock); its locks go with it, so the writers queued behind it go on
+  within their own statement timeout instead of all answering 503 for as long as it is frozen.
+* ``DATABASE_LOCK_TIMEOUT`` (seconds, default the statement timeout): the longest a statement
+  waits for a lock; it stays when a migration lifts the statement timeout, which then lifts it
+  too (:func:`unbounded`).
 
 0 turns a timeout off. Work that legitimately runs longer (migrations; ``pg_dump`` and
 ``pg_restore`` use connections of their own) lifts both for one transaction with
@@ -23,7 +40,9 @@ hold every request until it came back. Three settings bound the rest:
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -31,6 +50,12 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
 WAIT_INTERVAL = 0.1  # psycopg's own: how often a wait wakes up (Ctrl-C)
+
+# What the current web request may still spend waiting for PostgreSQL (None: no budget, each wait
+# has the answer timeout). A list so that waits deep in the request can spend from it.
+_budget: ContextVar[list[float] | None] = ContextVar("database_wait_budget", default=None)
+
+
 
 
 class NoAnswer(psycopg.OperationalError):
@@ -46,7 +71,13 @@ class BoundedConnection(psycopg.Connection):
 
     def wait(self, gen, interval: float = WAIT_INTERVAL, timeout: float | None = None):
         bound = self.answer_timeout if timeout is None else timeout
+        budget = _budget.get() if timeout is None else None
+        if budget is not None:
+            bound = budget[0] if bound is None else min(bound, budget[0])
+        started = time.monotonic()
         try:
+            if bound is not None and bound <= 0:
+                raise pg_errors._WaitTimeout()
             return super().wait(gen, interval, bound)
         except pg_errors._WaitTimeout:
             if timeout is not None:  # psycopg's own bounded waits (cancel, notifies)
@@ -54,7 +85,11 @@ class BoundedConnection(psycopg.Connection):
             # Mid-protocol, in an unknown state: the connection cannot be used again. Closed, it
             # is "broken" to SQLAlchemy, which discards it (and checks the rest of its pool).
             self.pgconn.finish()
-            raise NoAnswer(f"PostgreSQL did not answer within {bound:g} s; the connection was closed") from None
+            raise NoAnswer(f"PostgreSQL did not answer within {max(bound, 0):g} s; "
+                           "the connection was closed") from None
+        finally:
+            if budget is not None:
+                budget[0] -= time.monotonic() - started
 
 
 def _milliseconds(seconds: float) -> int:
@@ -65,6 +100,10 @@ def connection_settings(config) -> tuple[dict, float | None]:
     """libpq parameters for new connections, and the answer timeout, from the app's config."""
     statement = float(config.get("DATABASE_STATEMENT_TIMEOUT", 0) or 0)
     socket_timeout = float(config.get("DATABASE_SOCKET_TIMEOUT", 0) or 0)
+    idle = config.get("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT")
+    idle = 0.6 * statement if idle is None else float(idle)
+    lock = config.get("DATABASE_LOCK_TIMEOUT")
+    lock = statement if lock is None else float(lock)
     params: dict = {
         "connect_timeout": int(config.get("DATABASE_CONNECT_TIMEOUT", 5) or 0),
         "keepalives": 1,
@@ -72,8 +111,14 @@ def connection_settings(config) -> tuple[dict, float | None]:
         "keepalives_interval": 5,
         "keepalives_count": 3,
     }
-    if statement > 0:
-        params["options"] = f"-c statement_timeout={_milliseconds(statement)}"
+    # The server's side of the connection: keepalives and a check for a client gone mid-query.
+    options = ["-c tcp_keepalives_idle=30", "-c tcp_keepalives_interval=5", "-c tcp_keepalives_count=3",
+               "-c client_connection_check_interval=5000"]
+    for name, seconds in (("statement_timeout", statement), ("lock_timeout", lock),
+                          ("idle_in_transaction_session_timeout", idle)):
+        if seconds > 0:
+            options.append(f"-c {name}={_milliseconds(seconds)}")
+    params["options"] = " ".join(options)
     if socket_timeout > 0:
         params["tcp_user_timeout"] = _milliseconds(socket_timeout)
     return params, (socket_timeout if socket_timeout > 0 else None)
@@ -91,7 +136,18 @@ def configure_postgresql(engine: Engine, config) -> None:
                 cparams["options"] = f"{cparams['options']} {value}"
             else:
                 cparams.setdefault(name, value)
-        connection = BoundedConnection.connect(*cargs, **cparams)
+        budget = _budget.get()
+        if budget is not None:
+            if budget[0] <= 0:  # the request spent its time waiting already: no new attempt
+                raise NoAnswer("PostgreSQL did not answer within this request's time; not connecting again")
+            cparams["connect_timeout"] = max(1, min(int(cparams.get("connect_timeout") or 0) or 10**6,
+                                                    int(budget[0] + 0.999)))
+        started = time.monotonic()
+        try:
+            connection = BoundedConnection.connect(*cargs, **cparams)
+        finally:
+            if budget is not None:
+                budget[0] -= time.monotonic() - started
         connection.answer_timeout = answer_timeout
         return connection
 
@@ -107,6 +163,8 @@ def unbounded(connection: Connection):
     dbapi = connection.connection.dbapi_connection
     previous = getattr(dbapi, "answer_timeout", None)
     connection.execute(text("SET LOCAL statement_timeout = 0"))
+    connection.execute(text("SET LOCAL lock_timeout = 0"))
+    connection.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
     if isinstance(dbapi, BoundedConnection):
         dbapi.answer_timeout = None
     try:
@@ -114,3 +172,28 @@ def unbounded(connection: Connection):
     finally:
         if isinstance(dbapi, BoundedConnection):
             dbapi.answer_timeout = previous
+
+
+# Endpoints that hold their request open for minutes (the live stream): each of their waits
+# keeps its own bound instead of a budget for the whole request.
+LONG_LIVED_ENDPOINTS = frozenset({"events.stream"})
+
+
+def init_app(app) -> None:
+    """Give every web request one budget for its waits on PostgreSQL (``DATABASE_SOCKET_TIMEOUT``)."""
+    from flask import g, request
+
+    seconds = float(app.config.get("DATABASE_SOCKET_TIMEOUT", 0) or 0)
+    if seconds <= 0:
+        return
+
+    @app.before_request
+    def _start_budget():
+        if request.endpoint not in LONG_LIVED_ENDPOINTS:
+            g.database_budget = _budget.set([seconds])
+
+    @app.teardown_request
+    def _end_budget(_error=None):
+        token = g.pop("database_budget", None)
+        if token is not None:
+            _budget.reset(token)

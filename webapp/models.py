@@ -5,6 +5,7 @@ from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient
 from webapp.auth.models import User
 from webapp.auth.throttle import LoginThrottle
 from webapp.dicom.models import PerformedProcedureStep
+from webapp.heartbeats import ProcessHeartbeat
 from webapp.hl7.models import Hl7PlacerOrder, Hl7VisitNumber
 from webapp.imaging.models import (
     BodyPart,
@@ -29,6 +30,6 @@ __all__ = [
     "OutboxAction", "OutboxMessage", "PacsFollowState", "PacsStudy",
     "Patient", "PatientAccessLog",
     "PatientAccessLogPatient",
-    "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
+    "PerformedProcedureStep", "ProcessHeartbeat", "Procedure", "Station", "User", "Visit",
     "CriticalResult", "ReportAddendum", "ReportDetails", "ReportDraft", "ReportTemplate",
 ]

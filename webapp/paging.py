@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_
+from werkzeug.routing import IntegerConverter
 
 from webapp.errors import ValidationFailed
 from webapp.extensions import db
@@ -21,6 +22,25 @@ from webapp.extensions import db
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 FIRST_YEAR, LAST_YEAR = 1900, 2200  # the years a filter or cursor can mean (and the database store)
+# Every serial id of the schema (events, critical results, studies, outbox messages) is an
+# ``integer``: PostgreSQL refuses a larger value with an error, so no route may pass one on.
+MAX_DB_ID = 2**31 - 1
+
+
+class DbIdConverter(IntegerConverter):
+    """``<id:name>`` in a route: a serial id of the schema (1 .. MAX_DB_ID); anything else is 404."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, min=1, max=MAX_DB_ID)
+
+
+def db_id(text: str | None) -> int | None:
+    """A serial id given as text (a form field, a cursor), or None when it cannot be one."""
+    text = (text or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_DB_ID else None
 
 
 def encode_cursor(moment: datetime, key: uuid.UUID) -> str:

@@ -219,3 +219,29 @@ def test_concurrent_change_with_same_version_loses(app, make_order):
         with pytest.raises(StaleVersion):
             services.start_order(technician, current)
         db.session.rollback()
+
+
+def test_an_orders_notes_have_a_total_bound(app, make_order):
+    """Issue 26, item 13: notes grew to 100,000 characters in 25 requests; all of an order's notes
+    together are now at most MAX_NOTES_LENGTH (20,000), and the one over it is refused whole."""
+    from webapp.auth.models import User
+    from webapp.errors import ValidationFailed
+    from webapp.extensions import db, writing
+    from webapp.imaging import queries, services
+    from webapp.imaging.rules import MAX_NOTES_LENGTH
+
+    order = make_order("ordered")
+    doctor = make_order.person("doctor")
+    with app.app_context(), writing():
+        user = db.session.get(User, doctor.id)
+        for _ in range(4):
+            services.add_note(user, queries.get_order(order.id), "x" * 4000)
+            db.session.commit()
+        kept = queries.get_order(order.id)
+        before = (kept.notes, kept.version)
+        with pytest.raises(ValidationFailed) as refused:
+            services.add_note(user, kept, "y" * 4000)
+        db.session.rollback()
+        assert "too many notes" in str(refused.value.errors["note"])
+        after = queries.get_order(order.id)
+        assert (after.notes, after.version) == before and len(after.notes) <= MAX_NOTES_LENGTH

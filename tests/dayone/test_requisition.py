@@ -168,3 +168,44 @@ def test_requisition_unknown_order_and_display_role(client, auth, printed):
     assert client.get("/imaging/orders/00000000-0000-0000-0000-000000000000/requisition.pdf").status_code == 404
     auth.login("display")
     assert client.get(f"/imaging/orders/{order.id}/requisition.pdf").status_code == 403
+
+
+def _fonts_used(pdf: PdfReader) -> set[str]:
+    names = set()
+    for page in pdf.pages:
+        for font in (page["/Resources"].get("/Font") or {}).values():
+            names.add(str(font.get_object()["/BaseFont"]))
+    return names
+
+
+def test_an_indication_longer_than_a_page_flows_on(client, auth, make_order):
+    """Issue 26, item 8: 60 short lines (1,969 characters) in one table row raised LayoutError (500)."""
+    indication = "\n".join(f"Line {n:02d}: pain, left wrist." for n in range(60))  # 1,619 characters
+    order = make_order("ordered", clinical_indication=indication)
+    auth.login("scheduler")
+    response = client.get(f"/imaging/orders/{order.id}/requisition.pdf")
+    assert response.status_code == 200, response.status_code
+    pdf = PdfReader(io.BytesIO(response.data))
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    assert len(pdf.pages) >= 3 and "Line 00:" in text and "Line 59:" in text
+
+
+def test_chinese_and_arabic_names_print_in_their_own_letters(client, auth, make_order, make_patient, make_visit):
+    """Issue 26, item 16: CJK in an embedded CJK font (not boxes), Arabic shaped and right to left."""
+    from webapp.imaging.pdf_text import has_cjk_font, visual_line
+
+    if not has_cjk_font():
+        pytest.fail("fonts-wqy-zenhei is not installed (.ci/run installs it)")
+    patient = make_patient(first_name="محمد", last_name="王小明")
+    order = make_order("ordered", visit=make_visit(patient=patient), clinical_indication="ألم في الصدر")
+    auth.login("scheduler")
+    pdf = PdfReader(io.BytesIO(client.get(f"/imaging/orders/{order.id}/requisition.pdf").data))
+    assert any("+WenQuanYiZenHei" in name for name in _fonts_used(pdf)), _fonts_used(pdf)
+    text = pdf.pages[0].extract_text()
+    assert "王小明" in text
+    shaped = visual_line("ألم في الصدر")
+    # Joined letter forms (Arabic Presentation Forms-B), drawn in visual (right-to-left) order.
+    assert all("\ufe70" <= char <= "\ufefc" or char == " " for char in shaped)
+    # pypdf puts right-to-left runs back in reading order when it extracts them: either way the
+    # letters are the joined forms, never the unshaped ones that print as separate letters.
+    assert (shaped in text or shaped[::-1] in text) and "ألم في الصدر" not in text

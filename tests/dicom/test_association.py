@@ -18,7 +18,10 @@ pytestmark = pytest.mark.sqlite_only
 
 @pytest.fixture
 def app_config():
-    return {"DICOM_ALLOWED_AE_TITLES": ["CT1", "PYSCU", "findscu"]}
+    # Every client here is 127.0.0.1: the per-peer limit is lifted so that the service's own
+    # association limit (10) is what the last test reaches.
+    return {"DICOM_ALLOWED_AE_TITLES": ["CT1", "PYSCU", "findscu"], "DICOM_MAX_CONNECTIONS_PER_PEER": 100,
+            "DICOM_MAX_ASSOCIATIONS": 10}
 
 
 def echoscu(port: int, calling_ae: str, called_ae: str = SERVICE_AE) -> subprocess.CompletedProcess:
@@ -79,7 +82,7 @@ def test_wrong_called_ae_is_refused_and_logged(app, dicom_server, caplog):
 
 
 def test_refusal_by_the_dicom_layer_is_logged_too(app, dicom_server, caplog):
-    """pynetdicom's own refusals (here: more than its 10 associations at once) reach handle_rejected."""
+    """pynetdicom's own refusals (here: more than DICOM_MAX_ASSOCIATIONS, 10, at once) reach handle_rejected."""
     caplog.set_level(logging.WARNING, logger="webapp.dicom")
     held = [association(dicom_server, "CT1", [Verification]) for _ in range(10)]
     try:

@@ -132,3 +132,65 @@ def test_a_statement_waiting_too_long_for_a_lock_is_cancelled(stalling_app, post
         holder.dispose()
     assert _orders(app) == 0
     assert client.post("/api/v1/imaging/orders", json=_order_body(app), headers=bearer).status_code == 201
+
+
+def test_a_frozen_writer_holding_the_chain_lock_is_ended_and_writes_go_on(stalling_app):
+    """Issue 26, item 4: a worker frozen while it holds the audit chain's lock, idle in its
+    transaction, made every other write answer 503 for as long as it stayed frozen. PostgreSQL
+    now ends such a session after DATABASE_IDLE_IN_TRANSACTION_TIMEOUT (its locks go with it),
+    and the writers waiting behind it go on."""
+    app, _proxy = stalling_app
+    client, bearer = _sign_in(app)
+    release, held = threading.Event(), threading.Event()
+    ended = []
+
+    def frozen_writer():
+        # One of the app's own connections (with the app's settings), frozen mid-transaction.
+        with app.app_context():
+            connection = db.engine.connect()
+            transaction = connection.begin()
+            connection.execute(text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})"))
+            held.set()
+            release.wait(30)
+            try:
+                connection.execute(text("SELECT 1"))
+            except Exception as error:  # the server ended the session
+                ended.append(type(error).__name__)
+            finally:
+                try:
+                    transaction.rollback()
+                except Exception:
+                    pass
+                connection.invalidate()
+                connection.close()
+
+    thread = threading.Thread(target=frozen_writer, daemon=True)
+    thread.start()
+    try:
+        assert held.wait(10)
+        statuses = [client.post("/api/v1/imaging/orders", json=_order_body(app), headers=bearer).status_code
+                    for _ in range(3)]
+    finally:
+        release.set()
+        thread.join(15)
+    assert statuses == [201, 201, 201], statuses
+    assert ended, "the frozen session should have been ended by the server"
+    assert _orders(app) == 3
+
+
+def test_one_bound_for_the_whole_request(stalling_app):
+    """Issue 26, item 5: the socket timeout bounded each wait, and a request that waited twice
+    (a ping, then its statement) took twice as long. The bound is now the request's."""
+    app, proxy = stalling_app
+    client, bearer = _sign_in(app)
+    assert client.get("/api/v1/imaging/orders", headers=bearer).status_code == 200
+    proxy.stall()
+    try:
+        listed, took = _timed(lambda: client.get("/api/v1/imaging/orders", headers=bearer))
+    finally:
+        proxy.cut()
+        proxy.resume()
+        proxy.restore()
+    socket_timeout = app.config["DATABASE_SOCKET_TIMEOUT"]
+    assert listed.status_code == 503
+    assert took < socket_timeout + 1.5, (took, socket_timeout)

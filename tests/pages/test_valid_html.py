@@ -63,7 +63,7 @@ def _pages(ids: dict[str, str]) -> dict[str, list[str]]:
         "scheduler": ["/dashboard/to-schedule", f"/imaging/orders/{ids['ordered']}", f"/imaging/orders/{ids['scheduled']}"],
         "technician": ["/imaging/worklist", f"/imaging/orders/{ids['scheduled']}", f"/imaging/orders/{ids['in_progress']}"],
         "radiologist": ["/dashboard/to-report", f"/imaging/orders/{ids['completed']}"],
-        "admin": ["/dashboard"],
+        "admin": ["/dashboard", "/admin/users", "/account/password"],
         "display": ["/dashboard/wall"],
     }
 

@@ -64,3 +64,34 @@ def test_turnaround_on_a_known_data_set(app, make_order, client, auth):
     assert client.get("/dashboard/metrics?from=2026-03-05&to=2026-03-01").status_code == 422
     auth.login("technician")
     assert client.get("/dashboard/metrics").status_code == 403
+
+
+@pytest.mark.sqlite_only
+def test_early_starts_are_on_time_and_open_critical_results_count(app, make_order):
+    """Issue 26, item 17: a scan started before its booked time made "scheduled → started"
+    negative (median −14.8 h); a critical result open for 46 minutes left "100 % within 15 min"."""
+    from webapp.reporting.models import CriticalResult
+
+    early = make_order("reported")
+    _set_dates(app, early, ordered_date=0, scheduled_date=24 * 60, performed_date=30)  # booked tomorrow, done today
+    late = make_order("reported")
+    _set_dates(app, late, ordered_date=0, scheduled_date=60, performed_date=80)
+    acknowledged, still_open, young = make_order("reported"), make_order("reported"), make_order("reported")
+    for order in (acknowledged, still_open, young):  # ordered before the period: only their critical results count
+        _set_dates(app, order, ordered_date=-3 * 24 * 60)
+    with app.app_context(), writing():
+        now = datetime.now(UTC)
+        for order, raised, acked in ((acknowledged, now - timedelta(minutes=50), now - timedelta(minutes=45)),
+                                     (still_open, now - timedelta(minutes=46), None),
+                                     (young, now - timedelta(minutes=2), None)):
+            db.session.add(CriticalResult(order_id=order.id, doctor_id=order.ordered_by, note="Pneumothorax",
+                                          raised_by_label="Dr R", raised_at=raised, acknowledged_at=acked,
+                                          acknowledged_by_label="Dr D" if acked else None))
+        db.session.commit()
+        figures = turnaround(T0 - timedelta(hours=1), now + timedelta(days=1))["intervals"]
+    started = figures["scheduled_to_started"]["all"]
+    assert started["count"] == 2 and started["p50_minutes"] == 10.0  # (0 + 20) / 2: early counts as 0
+    critical = figures["critical_to_acknowledged"]["all"]
+    # One acknowledged within 15 minutes, one open for 46 (missed), one open for 2 (undecided).
+    assert critical["count"] == 1 and critical["open"] == 2
+    assert critical["met_share"] == 0.5

@@ -9,6 +9,7 @@ from flask import Response, current_app, request
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel
 
+from webapp import text_guard
 from webapp.api import errors, security
 from webapp.api.errors import ApiError
 from webapp.errors import NotFound
@@ -99,25 +100,12 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-NUL_MESSAGE = "Must not contain NUL characters."
-
-
-def _nul_field(value, location: str = "") -> str | None:
-    """Where a string with a NUL character is (PostgreSQL cannot store one), or None."""
-    if isinstance(value, str):
-        return (location or "body") if "\x00" in value else None
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        found = _nul_field(item, f"{location}.{key}" if location else str(key))
-        if found:
-            return found
-    return None
-
-
-def _refuse_nul(field: str | None) -> None:
-    if field:
-        raise ApiError(422, "Invalid field values", f"{field}: {NUL_MESSAGE}", kind="validation",
-                       errors={field: NUL_MESSAGE})
+def _refuse(found: tuple[str, str] | None) -> None:
+    """422 naming the field with a character no field accepts (``webapp.text_guard``)."""
+    if found:
+        field, message = found
+        raise ApiError(422, "Invalid field values", f"{field}: {message}", kind="validation",
+                       errors={field: message})
 
 
 def before_api_request() -> None:
@@ -129,18 +117,20 @@ def before_api_request() -> None:
         raise ApiError(404, "Not found", "No record with that identifier.", kind="not-found")
     view = current_app.view_functions.get(request.endpoint)
     security.authenticate(view)
-    _refuse_nul(next((name for name, value in request.args.items(multi=True) if "\x00" in name + value), None))
-    if request.method in BODY_METHODS:
+    _refuse(next((found for name, value in request.args.items(multi=True)
+                  if (found := text_guard.first_problem({name: value}))), None))
+    # A POST action without a body (acknowledge, arrival, claim) needs no Content-Type.
+    if request.method in BODY_METHODS and (request.content_length or request.is_json or request.data):
         if not request.is_json:
             raise ApiError(400, "Malformed request", "Send a JSON body with 'Content-Type: application/json'.",
                            kind="malformed")
         try:
             body = json.loads(request.get_data(cache=True))
-            nul_field = _nul_field(body)
+            found = text_guard.first_problem(body)
         except (ValueError, RecursionError):
             raise ApiError(400, "Malformed request", "The body is not valid JSON (or nests too deeply).",
                            kind="malformed") from None
-        _refuse_nul(nul_field)
+        _refuse(found)
 
 
 # ---------------------------------------------------------------------------- answers

@@ -117,12 +117,14 @@ def create_once(
     respond: Callable[[Any, int, dict], Any], commit: Callable[[], None] | None = None,
 ):
     """Every POST that creates a record: claim the key; a repeat answers with what the first request
-    created (its status, ``Idempotent-Replayed``); else create, record the key, commit, and answer
+    created (its status, its ``Location``, ``Idempotent-Replayed``); else create, record the key, commit, and answer
     201 with the new record's ``Location`` (under the collection it was posted to).
     ``respond(record, status, headers)`` builds the answer."""
     key = claim(api_user(), idempotency_key, request.get_json())
     if key.is_replay:
-        return respond(load(key.replay_resource_id), key.replay_status, {"Idempotent-Replayed": "true"})
+        record = load(key.replay_resource_id)
+        return respond(record, key.replay_status, {"Location": f"{request.path}/{record.id}",
+                                                   "Idempotent-Replayed": "true"})
     record = create()
     key.record(record.id, 201)
     (commit or db.session.commit)()

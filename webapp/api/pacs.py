@@ -19,6 +19,7 @@ from webapp.audit import record_read
 from webapp.auth.roles import Role
 from webapp.pacs import matching
 from webapp.pacs.models import PacsStudy
+from webapp.paging import MAX_DB_ID
 
 api = resource_blueprint("pacs", __name__, "/api/v1/pacs", "PACS")
 ADMINS = {Role.ADMIN}
@@ -46,7 +47,7 @@ class UnmatchedList(BaseModel):
 
 
 class UnmatchedPath(BaseModel):
-    id: int = Field(ge=1, le=2**31 - 1)
+    id: int = Field(ge=1, le=MAX_DB_ID)
 
 
 class MatchRequest(InputModel):

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from flask import Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from webapp.api.common import expected_version, json_response, problems, resource_blueprint
 from webapp.api.errors import ApiError
@@ -24,7 +24,7 @@ from webapp.auth.roles import CAN_VIEW_ORDERS, Role
 from webapp.db_types import clinic_day_bounds, clinic_today
 from webapp.extensions import db
 from webapp.imaging import queries
-from webapp.paging import FIRST_YEAR, LAST_YEAR
+from webapp.paging import FIRST_YEAR, LAST_YEAR, MAX_DB_ID, db_id
 from webapp.reporting import critical, drafts, metrics, services
 
 RADIOLOGIST = {Role.RADIOLOGIST}
@@ -95,11 +95,18 @@ class CriticalResultList(BaseModel):
 class CriticalQuery(BaseModel):
     state: Literal["open", "acknowledged"] = "open"
     limit: int = Field(50, ge=1, le=200)
-    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")] | None = None
+    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")] | None = None
+
+    @field_validator("cursor")
+    @classmethod
+    def _an_id(cls, value: str | None) -> str | None:
+        if value is not None and db_id(value) is None:
+            raise ValueError("Not a cursor this server gave out.")
+        return value
 
 
 class CriticalPath(BaseModel):
-    id: int = Field(ge=1, lt=2**63)
+    id: int = Field(ge=1, le=MAX_DB_ID)
 
 
 DayText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), WithJsonSchema(
@@ -136,7 +143,9 @@ class Figures(BaseModel):
     p50_minutes: float | None
     p90_minutes: float | None
     target_minutes: float | None = None
-    met_share: float | None = Field(None, description="Share (0..1) within the target.")
+    met_share: float | None = Field(None, description="Share (0..1) within the target (critical results: over "
+                                                      "the acknowledged ones and the open ones past the target).")
+    open: int | None = Field(None, description="Critical results not acknowledged yet (critical → acknowledged only).")
 
 
 class GroupFigures(Figures):

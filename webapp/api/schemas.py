@@ -11,7 +11,16 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from webapp.api import examples
 from webapp.imaging.models import LATERALITIES, PRIORITIES, STATUSES
@@ -50,9 +59,16 @@ def _sane_day(value: date) -> date:
     return value
 
 
+def _text_only(value):
+    # Pydantic would read a number as seconds since 1970 ("visit_date": 0 is 1970-01-01).
+    if not isinstance(value, str | date):
+        raise ValueError("must be a date written as text (ISO 8601)")
+    return value
+
+
 # A date and time with its UTC offset, in years the clinic can mean (and the database can store).
-Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
-Day = Annotated[date, AfterValidator(_sane_day)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_text_only), AfterValidator(_sane_moment)]
+Day = Annotated[date, BeforeValidator(_text_only), AfterValidator(_sane_day)]
 Code = Annotated[str, StringConstraints(max_length=20)]
 ProcedureCode = Annotated[str, StringConstraints(max_length=16)]
 
@@ -133,7 +149,7 @@ class PatientIn(InputModel):
     mrn: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")]
     first_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     last_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    date_of_birth: date
+    date_of_birth: Annotated[date, BeforeValidator(_text_only)]
     sex: Sex
 
     @field_validator("date_of_birth")

@@ -9,6 +9,7 @@ the attempt before the password is looked at.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 
 from flask import current_app
@@ -20,6 +21,11 @@ from webapp.auth.models import User
 from webapp.extensions import commit_keeping_state, db
 
 _DUMMY_HASHES: dict[str, str] = {}
+# A refused attempt looks again, with growing pauses, for this long before answering 429:
+# attempts of the same account still being checked (their reservations count as failures until
+# they end) may turn out right, and a right password gives its reservation back. Guesses still
+# end refused, only later (which slows them down too).
+RECHECK_SECONDS, FIRST_PAUSE = 6.0, 0.05
 
 
 def _dummy_hash() -> str:
@@ -46,10 +52,16 @@ def check_sign_in(username: str, password: str) -> SignIn:
     see each other's counts and no transaction (nor SQLite's write lock) is held while hashing.
     A refused attempt is rolled back: it counts nowhere.
     """
-    reservation = throttle.reserve(username)
-    if reservation.refusal:
+    deadline, pause = time.monotonic() + RECHECK_SECONDS, FIRST_PAUSE
+    while True:
+        reservation = throttle.reserve(username)
+        if not reservation.refusal:
+            break
         db.session.rollback()
-        return SignIn(refusal=reservation.refusal)
+        if time.monotonic() + pause > deadline:
+            return SignIn(refusal=reservation.refusal)
+        time.sleep(pause)
+        pause *= 2
     user = db.session.scalar(select(User).where(func.lower(User.username) == (username or "").strip().lower()))
     stored = user.password_hash if user is not None else _dummy_hash()
     enabled = user is not None and bool(user.is_enabled)

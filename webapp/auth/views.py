@@ -47,6 +47,14 @@ def home_for(user: User) -> str:
     return url_for(HOME_ENDPOINTS.get(user.role, "dashboard.index"))
 
 
+def start_session(user: User) -> None:
+    """A new session for ``user`` in this browser: nothing from before (e.g. a planted session) survives."""
+    session.clear()
+    login_user(user)
+    session.permanent = True
+    session[LOGIN_AT] = session[SEEN_AT] = int(time.time())
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     next_url = _safe_next(request.values.get("next"))
@@ -63,11 +71,7 @@ def login():
                 "Retry-After": str(outcome.refusal.retry_after)}
         user = outcome.user
         if user is not None:
-            # A new session at sign-in: nothing from before (e.g. a planted session) survives.
-            session.clear()
-            login_user(user)
-            session.permanent = True
-            session[LOGIN_AT] = session[SEEN_AT] = int(time.time())
+            start_session(user)
             user.last_login_at = utcnow()
             db.session.commit()
             return redirect(next_url or home_for(user), 303)

@@ -8,6 +8,7 @@ answered with a DICOM failure status without stopping the service.
 from __future__ import annotations
 
 import logging
+import threading
 
 from flask import Flask
 from pydicom.dataset import Dataset
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.dicom import DEFAULT_AE_TITLE, DEFAULT_HOST, DEFAULT_PORT, mpps
 from webapp.dicom.access import association_checks
+from webapp.dicom.connections import LimitedServer, LimitedThreadedServer
 from webapp.dicom.query import MalformedQuery, UnreadableIdentifier, parse_query
 from webapp.dicom.values import LO, text
 from webapp.dicom.worklist import find_items
@@ -102,9 +104,11 @@ def build_ae(app: Flask, ae_title: str = DEFAULT_AE_TITLE) -> AE:
     ae = AE(ae_title=ae_title)
     for sop_class in (Verification, ModalityWorklistInformationFind, ModalityPerformedProcedureStep):
         ae.add_supported_context(sop_class)
-    ae.acse_timeout = 30
+    # The wait for an association request (and for a release): an idle connection is closed then.
+    ae.acse_timeout = float(app.config.get("DICOM_ASSOCIATION_REQUEST_TIMEOUT", 5))
     ae.dimse_timeout = 30
     ae.network_timeout = 60
+    ae.maximum_associations = int(app.config.get("DICOM_MAX_ASSOCIATIONS", 32))
     return ae
 
 
@@ -126,6 +130,19 @@ def start(
     *,
     block: bool = True,
 ) -> ThreadedAssociationServer | None:
-    """Serve until stopped (``block``), or start in a thread and return the server (port 0: any free one)."""
+    """Serve until stopped (``block``), or start in a thread and return the server (port 0: any free one).
+
+    Either way the server limits the connections one peer may hold (``webapp.dicom.connections``)."""
     ae = build_ae(app, ae_title)
-    return ae.start_server((host, port), block=block, evt_handlers=event_handlers(app, ae_title))
+    server = ae.make_server((host, port), evt_handlers=event_handlers(app, ae_title),
+                            server_class=LimitedServer if block else LimitedThreadedServer)
+    server.max_per_peer = int(app.config.get("DICOM_MAX_CONNECTIONS_PER_PEER", 4))
+    ae._servers.append(server)  # ae.shutdown() stops it, as with ae.start_server
+    if not block:
+        threading.Thread(target=server.serve_forever, name="AcceptorServer", daemon=True).start()
+        return server
+    try:
+        server.serve_forever()  # **BLOCKING**
+    except KeyboardInterrupt:
+        server.shutdown()
+    return None

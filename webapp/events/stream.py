@@ -29,6 +29,7 @@ from webapp.errors import problem
 from webapp.events import display, redis_pool, slots
 from webapp.events.publishing import EVENT_TYPE, replay_signals
 from webapp.extensions import db
+from webapp.paging import MAX_DB_ID
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,8 @@ def _client_gone(sock: socket.socket | None) -> bool:
         return True
 
 
-# Event ids are BIGINTs: at most 19 ASCII digits, and no more than the largest BIGINT.
-_EVENT_ID = re.compile(r"[0-9]{1,19}")
-_MAX_EVENT_ID = 2**63 - 1
+# Event ids are the schema's serial integers: at most 10 ASCII digits, no more than MAX_DB_ID.
+_EVENT_ID = re.compile(r"[0-9]{1,10}")
 
 
 def _last_event_id() -> int | None:
@@ -70,8 +70,8 @@ def _last_event_id() -> int | None:
         value = (value or "").strip()
         if not value:
             continue
-        if not _EVENT_ID.fullmatch(value) or int(value) > _MAX_EVENT_ID:
-            raise ValueError("Last-Event-ID must be the id of an event (a whole number of at most 19 digits).")
+        if not _EVENT_ID.fullmatch(value) or int(value) > MAX_DB_ID:
+            raise ValueError(f"Last-Event-ID must be the id of an event (a whole number up to {MAX_DB_ID}).")
         return int(value)
     return None
 

@@ -11,6 +11,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from webapp import heartbeats
 from webapp.children import watch_parent
 from webapp.hl7 import DEFAULT_LISTEN_HOST
 
@@ -35,7 +36,11 @@ def listen_command(host: str | None, port: int | None) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
+    stopping = threading.Event()
+    beating = heartbeats.keep_beating(app, "HL7 listener", heartbeats.instance_name(), stopping)
+
     def stop(_signum, _frame):
+        stopping.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
@@ -47,4 +52,6 @@ def listen_command(host: str | None, port: int | None) -> None:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        stopping.set()
+        beating.join(2)
     click.echo("HL7 listener stopped.")

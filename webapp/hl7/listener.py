@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socketserver
+import time
 
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,6 +25,8 @@ from webapp.hl7.refusal import BAD_VALUE
 
 log = logging.getLogger(__name__)
 IDLE_SECONDS = 300  # a connection that sends nothing for this long is closed
+# Once a message has begun, all of it must arrive within HL7_FRAME_TIMEOUT_SECONDS: a sender that
+# stops mid-frame used to hold its connection (and its thread) open for good.
 
 
 def header_of(app: Flask) -> Header:
@@ -83,11 +86,19 @@ def answer_bytes(app: Flask, data: bytes) -> bytes:
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         app = self.server.app
-        self.request.settimeout(IDLE_SECONDS)
+        frame_seconds = float(app.config.get("HL7_FRAME_TIMEOUT_SECONDS", 10))
         reader = FrameReader()
+        frame_deadline = None  # while a message is partly read
         while True:
+            wait = IDLE_SECONDS if frame_deadline is None else max(0.05, frame_deadline - time.monotonic())
+            self.request.settimeout(wait)
             try:
                 data = self.request.recv(65536)
+            except TimeoutError:
+                if frame_deadline is not None:
+                    log.warning("HL7 connection from %s closed: a message was not completed within %g s",
+                                self.client_address[0], frame_seconds)
+                return
             except OSError:
                 return
             if not data:
@@ -96,6 +107,10 @@ class _Handler(socketserver.BaseRequestHandler):
                 messages = reader.feed(data)
             except MllpError:
                 return
+            if not reader.buffer:
+                frame_deadline = None
+            elif frame_deadline is None or messages:
+                frame_deadline = time.monotonic() + frame_seconds
             for message in messages:
                 answer = answer_bytes(app, message)
                 try:

@@ -2,6 +2,11 @@
 
 The client keeps its connection for the next message; a receiver that closed it in between
 (many answer one message per connection) is noticed before sending, and a new connection is made.
+
+The ``hl7`` package's ``hl7.client.MLLPClient`` was considered: it has no connect or answer
+timeout, sends with one ``send()`` (part of a message may go) and reads the answer with one
+``recv(4096)`` (an ACK split over two segments is cut). This client is tested against hl7apy's
+MLLP server (``tests/hl7/peers.py``) and the ``hl7`` package's client talks to our listener.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ MAX_MESSAGE_BYTES = 1024 * 1024
 
 class MllpError(Exception):
     """The receiver could not be reached, closed the connection, or sent no proper answer in time."""
+
+
+class ClosedWithoutAnswer(MllpError):
+    """The receiver closed (or reset) the connection before answering: it may never have read the message."""
 
 
 def frame(text: str) -> bytes:
@@ -87,14 +96,17 @@ class MllpClient:
     def send(self, text: str) -> str:
         """Send ``text``; the receiver's answer. Any failure closes the connection and raises MllpError.
 
-        A connection that already carried a message and fails before any answer was probably
-        closed by the receiver just after its last answer (one message per connection): the
-        message goes once more over a new connection (at least once, as the outbox promises).
+        A connection that already carried a message and is closed by the receiver before any
+        answer was probably closed just after its last answer (one message per connection): the
+        message goes once more over a new connection (at least once, as the outbox promises). A
+        receiver that took the message and did not answer in time is not sent it again here
+        (that was a second copy within one attempt, and twice ``HL7_TIMEOUT``): the outbox
+        retries the attempt later.
         """
         reused = self.sock is not None
         try:
             return self._exchange(text)
-        except MllpError:
+        except ClosedWithoutAnswer:
             if not reused:
                 raise
         return self._exchange(text)
@@ -107,13 +119,16 @@ class MllpClient:
             while True:
                 data = sock.recv(65536)
                 if not data:
-                    raise MllpError(f"{self.destination} closed the connection without an answer")
+                    raise ClosedWithoutAnswer(f"{self.destination} closed the connection without an answer")
                 answers = reader.feed(data)
                 if answers:
                     return answers[0].decode("utf-8", errors="replace")
         except TimeoutError:
             self.close()
             raise MllpError(f"no answer from {self.destination} within {self.timeout:g} s") from None
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            self.close()
+            raise ClosedWithoutAnswer(f"connection to {self.destination} failed: {exc.strerror or exc}") from None
         except OSError as exc:
             self.close()
             raise MllpError(f"connection to {self.destination} failed: {exc.strerror or exc}") from None

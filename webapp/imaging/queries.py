@@ -39,7 +39,9 @@ def get_order(order_id: Any, *, for_update: bool = False, references: bool = Tru
         if for_update:
             # The audit chain's lock before the order's row: one lock order for all writers.
             lock_order_writes(db.session)
-            statement = statement.with_for_update(of=ImagingOrder)
+            # A row read under its lock replaces what the session held: another transaction may
+            # have changed it since (a stale version would answer 412 instead of the real conflict).
+            statement = statement.with_for_update(of=ImagingOrder).execution_options(populate_existing=True)
         order = db.session.execute(statement).unique().scalar_one_or_none()
     if order is None:
         raise NotFound(f"No imaging order with id {order_id}.")

@@ -2,18 +2,15 @@
 identifiers, exam, laterality, priority, indication, booking, ordering doctor, the accession as a
 Code 128 barcode and a QR code); page 2 a sheet of labels for the patient's file.
 
-Everything typed by users is escaped before it reaches reportlab's paragraph markup, and long
-text flows onto further pages (nothing is cut)."""
+Everything typed by users is escaped before it reaches reportlab's paragraph markup (with every
+script's font and shaping: ``pdf_text``), and long text flows onto further pages, even within
+one row (nothing is cut)."""
 
 from __future__ import annotations
 
 import io
-import os
 from datetime import datetime
-from functools import cache
-from xml.sax.saxutils import escape
 
-import reportlab
 from reportlab.graphics.barcode.code128 import Code128
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
@@ -21,29 +18,13 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from webapp.db_types import clinic_zone
 from webapp.imaging.models import ImagingOrder
+from webapp.imaging.pdf_text import fonts, markup
 
 LABELS_PER_SHEET = 10  # two columns of five
-_FONT_FILES = (  # a font with the letters of every patient's name, else reportlab's own Vera
-    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
-    (os.path.join(os.path.dirname(reportlab.__file__), "fonts", "Vera.ttf"),
-     os.path.join(os.path.dirname(reportlab.__file__), "fonts", "VeraBd.ttf")),
-)
-
-
-@cache
-def _fonts() -> tuple[str, str]:
-    for regular, bold in _FONT_FILES:
-        if os.path.exists(regular) and os.path.exists(bold):
-            pdfmetrics.registerFont(TTFont("ReqSans", regular))
-            pdfmetrics.registerFont(TTFont("ReqSans-Bold", bold))
-            return "ReqSans", "ReqSans-Bold"
-    return "Helvetica", "Helvetica-Bold"
 
 
 def barcode_values(order: ImagingOrder) -> dict[str, str]:
@@ -71,11 +52,11 @@ def _local(moment: datetime | None) -> str:
 
 
 def _text(value: str | None) -> str:
-    return escape(value or "—").replace("\n", "<br/>")
+    return markup(value)
 
 
 def _styles() -> dict[str, ParagraphStyle]:
-    regular, bold = _fonts()
+    regular, bold = fonts()
     return {
         "title": ParagraphStyle("title", fontName=bold, fontSize=16, leading=20, spaceAfter=4),
         "label": ParagraphStyle("label", fontName=bold, fontSize=9, leading=12),
@@ -112,7 +93,8 @@ def _rows(order: ImagingOrder, at: datetime) -> list[tuple[str, str]]:
 
 def _details(order: ImagingOrder, styles, at: datetime) -> Table:
     table = Table([[Paragraph(label, styles["label"]), Paragraph(value, styles["value"])]
-                   for label, value in _rows(order, at)], colWidths=[42 * mm, 128 * mm])
+                   for label, value in _rows(order, at)], colWidths=[42 * mm, 128 * mm],
+                  splitInRow=1)  # a row longer than a page (a long indication) continues on the next
     table.setStyle(TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey),

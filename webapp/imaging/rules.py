@@ -58,7 +58,7 @@ EDITABLE_FIELDS = (
     "diagnosis_id",
 )
 MAX_IMAGES = 100_000
-MAX_NOTES_LENGTH = 100_000  # all of an order's notes together
+MAX_NOTES_LENGTH = 20_000  # all of an order's notes together (five full notes of 4,000; a page of the order shows them all)
 
 Errors = dict[str, str]
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, url_for
+from flask import abort, current_app, flash, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from webapp import heartbeats
 from webapp.auth.access import roles_required
 from webapp.auth.roles import Role
 from webapp.db_types import utcnow
@@ -31,10 +32,13 @@ def _render(message: tuple[str, str] | None = None, status: int = 200):
     counts = dict.fromkeys(STATES, 0) | dict(db.session.execute(
         select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
     ).all())
+    now = utcnow()
+    dispatcher = heartbeats.latest("outbox dispatcher")
     return render_page(
         "admin/outbox.html", "queue", status=status, counts=counts, message=message, limit=LIST_LIMIT,
         dead=_messages("dead", newest_first=True), failed=_messages("failed"), pending=_messages("pending"),
-        now=utcnow(),
+        now=now, receivers=current_app.config.get("HL7_OUTBOUND") or [], dispatcher=dispatcher,
+        dispatcher_alive=heartbeats.is_alive(dispatcher, now),
     )
 
 
@@ -44,7 +48,7 @@ def outbox_page():
     return _render()
 
 
-@bp.route("/admin/outbox/<int:message_id>/retry", methods=["POST"])
+@bp.route("/admin/outbox/<id:message_id>/retry", methods=["POST"])
 @roles_required({Role.ADMIN})
 def retry(message_id: int):
     """A dead message goes back to the queue with its attempts reset; the retry is recorded."""

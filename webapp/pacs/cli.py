@@ -12,6 +12,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from webapp import heartbeats
 from webapp.children import watch_parent
 from webapp.errors import ServiceError
 from webapp.pacs.client import OrthancUnavailable
@@ -43,7 +44,10 @@ def follow_command() -> None:
     watch_parent(stop.set)  # started by `make run`: stop with it, even if it dies without telling us
     click.echo(f"PACS follower: following {follower.client.url}/changes. Ctrl-C stops it.")
     sys.stdout.flush()
+    beating = heartbeats.keep_beating(current_app._get_current_object(), "PACS follower",
+                                      heartbeats.instance_name(), stop)
     follower.follow(stop)
+    beating.join(2)
     click.echo("PACS follower stopped.")
 
 

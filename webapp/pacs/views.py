@@ -34,7 +34,7 @@ def unmatched_studies():
     return render_page("pacs/unmatched.html", None, studies=studies, pacs_enabled=display.pacs_enabled())
 
 
-@bp.route("/imaging/unmatched-studies/<int:study_id>/match", methods=["POST"])
+@bp.route("/imaging/unmatched-studies/<id:study_id>/match", methods=["POST"])
 @roles_required(ADMINS)
 def match_study(study_id: int):
     """The page's form names the order by its accession number."""
@@ -54,7 +54,7 @@ def match_study(study_id: int):
     return redirect(url_for("pacs.unmatched_studies"), 303)
 
 
-@bp.route("/pacs/studies/<int:study_id>/thumbnails/<int:index>")
+@bp.route("/pacs/studies/<id:study_id>/thumbnails/<int:index>")
 @roles_required(CAN_VIEW_ORDERS)
 def thumbnail(study_id: int, index: int):
     study = db.session.get(PacsStudy, study_id)

@@ -58,7 +58,7 @@ def raise_critical(order, actor, note: str, moment: datetime) -> dict:
 
 def acknowledge(order, actor, critical_id: int | None, moment: datetime) -> dict:
     """Record who acknowledged the order's critical result and when (409 when done already)."""
-    result = db.session.get(CriticalResult, critical_id) if critical_id else None
+    result = db.session.get(CriticalResult, critical_id, populate_existing=True) if critical_id else None
     if result is None or result.order_id != order.id:
         raise NotFound(f"No critical result {critical_id} on order {order.accession_number}.")
     if result.acknowledged_at is not None:
@@ -78,6 +78,14 @@ def acknowledge(order, actor, critical_id: int | None, moment: datetime) -> dict
 
 
 # ---------------------------------------------------------------------------- reading
+
+
+def order_id_of(critical_id: int) -> uuid.UUID:
+    """The order a critical result belongs to (404 when there is no such result)."""
+    order_id = db.session.scalar(select(CriticalResult.order_id).where(CriticalResult.id == critical_id))
+    if order_id is None:
+        raise NotFound(f"No critical result with id {critical_id}.")
+    return order_id
 
 
 def get(critical_id: int) -> CriticalResult:

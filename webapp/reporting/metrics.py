@@ -4,9 +4,14 @@ modality, over a period (orders placed in it; critical results raised in it).
 Intervals, in minutes:
 
 * ordered → scheduled: the order placed → the first booking (its ``schedule`` event);
-* scheduled → started: the booked time → the scan started (negative when started early);
+* scheduled → started: how late the scan started against its booked time (a scan started early
+  is on time: 0 minutes; before, an exam booked for tomorrow and done today made the median
+  −14.8 hours);
 * started → completed, completed → reported, ordered → reported: the order's own dates;
-* critical → acknowledged: a critical result raised → acknowledged.
+* critical → acknowledged: a critical result raised → acknowledged. Results still open count
+  too: ``open`` says how many, and one open for longer than the target has missed it (the share
+  that met the target is over the acknowledged ones and the open ones past the target; the
+  percentiles are over the acknowledged ones).
 
 Each group gets the count, the median (p50) and the 90th percentile (p90, linear interpolation
 between the closest ranks), and, where a target applies (STAT reported within 60 minutes of the
@@ -22,6 +27,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from webapp.db_types import utcnow
 from webapp.extensions import db
 from webapp.imaging.models import PRIORITIES, ImagingOrder, OrderEvent
 from webapp.reporting.critical import ack_minutes
@@ -55,12 +61,17 @@ def _minutes(start: datetime | None, end: datetime | None) -> float | None:
     return (end - start).total_seconds() / 60
 
 
-def summary(values: list[float], target: float | None = None) -> dict:
+def summary(values: list[float], target: float | None = None, open_ages: list[float] | None = None) -> dict:
+    """Count, median and p90 of ``values``; with a target, the share that met it. ``open_ages``
+    (critical results not acknowledged yet, minutes since raised) count as missed once past it."""
     p50, p90 = percentile(values, 0.5), percentile(values, 0.9)
     out = {"count": len(values), "p50_minutes": _round(p50), "p90_minutes": _round(p90)}
+    if open_ages is not None:
+        out["open"] = len(open_ages)
     if target is not None:
         out["target_minutes"] = target
-        out["met_share"] = round(sum(1 for v in values if v <= target) / len(values), 3) if values else None
+        decided = len(values) + sum(1 for age in open_ages or () if age > target)
+        out["met_share"] = round(sum(1 for v in values if v <= target) / decided, 3) if decided else None
     return out
 
 
@@ -90,9 +101,13 @@ def _critical_rows(start: datetime, end: datetime):
     ).all()
 
 
+OPEN = "critical_open"  # the samples of critical results not acknowledged yet: their age
+
+
 def _samples(start: datetime, end: datetime) -> list[tuple[str, str, str, float]]:
-    """(interval, modality, priority, minutes) for every interval that has both ends."""
-    samples = []
+    """(interval, modality, priority, minutes) for every interval that has both ends, and
+    (OPEN, modality, priority, age) for every critical result still open."""
+    samples, now = [], utcnow()
     for row in _order_rows(start, end):
         pairs = {
             "ordered_to_scheduled": (row.ordered_date, row.booked_at),
@@ -104,11 +119,15 @@ def _samples(start: datetime, end: datetime) -> list[tuple[str, str, str, float]
         for name, (a, b) in pairs.items():
             minutes = _minutes(a, b)
             if minutes is not None:
+                if name == "scheduled_to_started":
+                    minutes = max(0.0, minutes)  # early is on time
                 samples.append((name, row.modality, row.priority, minutes))
     for row in _critical_rows(start, end):
-        minutes = _minutes(row.raised_at, row.acknowledged_at)
-        if minutes is not None:
-            samples.append(("critical_to_acknowledged", row.modality, row.priority, minutes))
+        if row.acknowledged_at is None:
+            samples.append((OPEN, row.modality, row.priority, _minutes(row.raised_at, now)))
+        else:
+            samples.append(("critical_to_acknowledged", row.modality, row.priority,
+                            _minutes(row.raised_at, row.acknowledged_at)))
     return samples
 
 
@@ -120,6 +139,11 @@ def _target(interval: str, priority: str | None) -> float | None:
     return None
 
 
+def _group_summary(groups: dict, interval: str, group: tuple, priority: str | None, with_target: bool) -> dict:
+    open_ages = groups.get((OPEN, *group), []) if interval == "critical_to_acknowledged" else None
+    return summary(groups.get((interval, *group), []), _target(interval, priority) if with_target else None, open_ages)
+
+
 def turnaround(start: datetime, end: datetime) -> dict:
     """The figures of the API and the metrics page, for orders placed in [start, end)."""
     groups: dict[tuple, list[float]] = defaultdict(list)
@@ -127,19 +151,22 @@ def turnaround(start: datetime, end: datetime) -> dict:
         for key in ((interval,), (interval, "priority", priority), (interval, "modality", modality),
                     (interval, "both", modality, priority)):
             groups[key].append(minutes)
+            if interval == OPEN:  # an open critical result makes its groups exist too
+                groups.setdefault(("critical_to_acknowledged", *key[1:]), [])
     figures = {}
     for interval, label in INTERVALS:
-        by_priority = {p: summary(groups[(interval, "priority", p)], _target(interval, p)) for p in PRIORITIES
-                       if (interval, "priority", p) in groups}
+        def of(*group, priority=None, with_target=True, interval=interval):
+            return _group_summary(groups, interval, group, priority, with_target)
+
         modalities = sorted({key[2] for key in groups if key[0] == interval and key[1:2] == ("modality",)})
         figures[interval] = {
             "label": label,
-            "all": summary(groups[(interval,)], _target(interval, None)),
-            "by_priority": by_priority,
-            "by_modality": {m: summary(groups[(interval, "modality", m)]) for m in modalities},
+            "all": of(),
+            "by_priority": {p: of("priority", p, priority=p) for p in PRIORITIES if (interval, "priority", p) in groups},
+            "by_modality": {m: of("modality", m, with_target=False) for m in modalities},
             "by_modality_and_priority": [
-                {"modality": key[2], "priority": key[3]} | summary(values, _target(interval, key[3]))
-                for key, values in sorted(groups.items()) if key[0] == interval and key[1:2] == ("both",)
+                {"modality": key[2], "priority": key[3]} | of(*key[1:], priority=key[3])
+                for key in sorted(groups) if key[0] == interval and key[1:2] == ("both",)
             ],
         }
     return {"from": start.isoformat(), "to": end.isoformat(), "intervals": figures}

@@ -49,10 +49,11 @@ def add_addendum(user, order: ImagingOrder, text: Any, *, critical_flag: Any = F
 
 def acknowledge(user, critical_id: int):
     """Acknowledge a critical result (the ordering doctor, or a doctor or admin on their behalf)."""
-    result = critical.get(critical_id)
-    order = queries.get_order(result.order_id, for_update=True, references=False)
+    # The order's lock first, then the result as it stands under it: an acknowledgement committed
+    # meanwhile is seen (409), never acknowledged twice.
+    order = queries.get_order(critical.order_id_of(critical_id), for_update=True, references=False)
     services.apply_action(user, order, "acknowledge", critical_id=critical_id)
-    return result
+    return critical.get(critical_id)
 
 
 # ---------------------------------------------------------------------------- reading

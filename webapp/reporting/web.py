@@ -152,7 +152,7 @@ def critical_banner():
     return render_page("reporting/_critical_banner.html", plain=PlainForm())
 
 
-@bp.route("/critical-results/<int:critical_id>/acknowledge", methods=["POST"])
+@bp.route("/critical-results/<id:critical_id>/acknowledge", methods=["POST"])
 @roles_required(ACKNOWLEDGERS)
 def acknowledge(critical_id: int):
     form = PlainForm()
@@ -203,11 +203,17 @@ def _day(name: str, errors: dict) -> date | None:
     value = (request.args.get(name) or "").strip()
     if not value:
         return None
+    from webapp.paging import FIRST_YEAR, LAST_YEAR
+
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         errors[name] = "Give a date as YYYY-MM-DD."
         return None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        errors[name] = f"Give a date between the years {FIRST_YEAR} and {LAST_YEAR}."
+        return None
+    return day
 
 
 @bp.route("/dashboard/metrics")

@@ -9,30 +9,40 @@ from flask import current_app, redirect, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import RequestRedirect
 
+from webapp import text_guard
 from webapp.errors import is_api_request
 from webapp.web import bp
 
 
-class NulCharacters(BadRequest):
-    description = "The request contains a NUL character (\\0), which no field accepts."
+class RefusedCharacters(BadRequest):
     show_description = True  # the error page says this, not the generic text
 
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"The field {field!r} holds characters no field accepts. {message}")
 
-def _has_nul(pairs) -> bool:
-    return any("\x00" in key or "\x00" in value for key, value in pairs)
+
+def _first_problem(pairs) -> tuple[str, str] | None:
+    for key, value in pairs:
+        found = text_guard.first_problem({key: value})
+        if found:
+            return found
+    return None
 
 
 @bp.before_app_request
-def refuse_nul_characters():
-    """NUL in a query string or form field: 400 before a view (or PostgreSQL, which cannot store
-    it in text) sees it. The API answers its own 422 problem (webapp.api.common)."""
+def refuse_control_characters():
+    """NUL, other control characters (MLLP's framing bytes among them) and bidirectional
+    overrides in a query string or form field, or a line break in a one-line field: 400 before a
+    view (or PostgreSQL, which cannot store NUL) sees it (``webapp.text_guard``). The API answers
+    its own 422 problem (webapp.api.common)."""
     if is_api_request():
         return None
-    if _has_nul(request.args.items(multi=True)) or (
-        request.method not in ("GET", "HEAD") and request.mimetype in (
-            "application/x-www-form-urlencoded", "multipart/form-data") and _has_nul(request.form.items(multi=True))
-    ):
-        raise NulCharacters()
+    found = _first_problem(request.args.items(multi=True))
+    if found is None and request.method not in ("GET", "HEAD") and request.mimetype in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):
+        found = _first_problem(request.form.items(multi=True))
+    if found:
+        raise RefusedCharacters(*found)
     return None
 
 
