@@ -26,9 +26,10 @@ and two waits on a stalled server added up to twice the documented bound.
 Two more bound what one stuck transaction can do to the others:
 
 * ``DATABASE_IDLE_IN_TRANSACTION_TIMEOUT`` (seconds, default 0.6 × the statement timeout):
-  PostgreSQL ends a session that sits idle inside a transaction longer (a worker frozen while it
-  holds the audit chain's lock); its locks go with it, so the writers queued behind it go on
-  within their own statement timeout instead of all answering 503 for as long as it is frozen.
+  PostgreSQL ends a transaction holding the audit chain's lock that sits idle longer (a worker
+  frozen mid-write; set with the lock, ``webapp.audit.locking``); its locks go with it, so the
+  writers queued behind it go on within their own statement timeout instead of all answering
+  503 for as long as it is frozen. Other sessions are not bounded so.
 * ``DATABASE_LOCK_TIMEOUT`` (seconds, default the statement timeout): the longest a statement
   waits for a lock; it stays when a migration lifts the statement timeout, which then lifts it
   too (:func:`unbounded`).
@@ -100,8 +101,6 @@ def connection_settings(config) -> tuple[dict, float | None]:
     """libpq parameters for new connections, and the answer timeout, from the app's config."""
     statement = float(config.get("DATABASE_STATEMENT_TIMEOUT", 0) or 0)
     socket_timeout = float(config.get("DATABASE_SOCKET_TIMEOUT", 0) or 0)
-    idle = config.get("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT")
-    idle = 0.6 * statement if idle is None else float(idle)
     lock = config.get("DATABASE_LOCK_TIMEOUT")
     lock = statement if lock is None else float(lock)
     params: dict = {
@@ -114,8 +113,7 @@ def connection_settings(config) -> tuple[dict, float | None]:
     # The server's side of the connection: keepalives and a check for a client gone mid-query.
     options = ["-c tcp_keepalives_idle=30", "-c tcp_keepalives_interval=5", "-c tcp_keepalives_count=3",
                "-c client_connection_check_interval=5000"]
-    for name, seconds in (("statement_timeout", statement), ("lock_timeout", lock),
-                          ("idle_in_transaction_session_timeout", idle)):
+    for name, seconds in (("statement_timeout", statement), ("lock_timeout", lock)):
         if seconds > 0:
             options.append(f"-c {name}={_milliseconds(seconds)}")
     params["options"] = " ".join(options)

@@ -145,24 +145,20 @@ def test_a_frozen_writer_holding_the_chain_lock_is_ended_and_writes_go_on(stalli
     ended = []
 
     def frozen_writer():
-        # One of the app's own connections (with the app's settings), frozen mid-transaction.
+        # An order write of the app's own (its session takes the chain's lock the way every
+        # order write does), frozen mid-transaction.
+        from webapp.audit.locking import lock_order_writes
+
         with app.app_context():
-            connection = db.engine.connect()
-            transaction = connection.begin()
-            connection.execute(text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})"))
+            lock_order_writes(db.session)
             held.set()
             release.wait(30)
             try:
-                connection.execute(text("SELECT 1"))
+                db.session.execute(text("SELECT 1"))
             except Exception as error:  # the server ended the session
                 ended.append(type(error).__name__)
             finally:
-                try:
-                    transaction.rollback()
-                except Exception:
-                    pass
-                connection.invalidate()
-                connection.close()
+                db.session.rollback()
 
     thread = threading.Thread(target=frozen_writer, daemon=True)
     thread.start()
