@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 
 from webapp.audit.access_report import access_rows, describe_access, find_patient_id
 from webapp.audit.chain import verify_chain
+from webapp.audit.results import verify_results
 from webapp.backup import BackupFailed, backup_database
 from webapp.extensions import db
 
@@ -20,13 +21,19 @@ def register(app: Flask) -> None:
 
     @audit_group.command("verify")
     def verify_command() -> None:
-        """Walk the order events' hash chain; report the first broken link (exit status 1)."""
+        """Walk the order events' hash chain, then check that every report, addendum and critical
+        result still reads as the chain recorded it; report the first problem (exit status 1)."""
         result = verify_chain(db.session)
+        altered = verify_results(db.session) if result.ok else None
         db.session.rollback()
-        if result.ok:
-            click.echo(f"OK: {result.checked} events, chain intact; head event {result.head_id}, hash {result.head_hash}")
+        if result.ok and altered is None:
+            click.echo(f"OK: {result.checked} events, chain intact, results as recorded; "
+                       f"head event {result.head_id}, hash {result.head_hash}")
             return
-        click.echo(f"BROKEN after {result.checked} good events: {result.problem}", err=True)
+        if altered:
+            click.echo(f"ALTERED: {altered}", err=True)
+        else:
+            click.echo(f"BROKEN after {result.checked} good events: {result.problem}", err=True)
         raise SystemExit(1)
 
     @audit_group.command("access")

@@ -114,3 +114,10 @@ class CriticalResult(db.Model):
     @property
     def is_open(self) -> bool:
         return self.acknowledged_at is None
+
+
+# Addenda are text added under a signed report, never edited or removed: append-only by trigger
+# like the audit tables (webapp.audit.guards), and checked against the chain by `audit verify`.
+from webapp.audit.guards import guard_on_create  # noqa: E402
+
+guard_on_create(ReportAddendum.__table__)
