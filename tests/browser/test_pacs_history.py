@@ -43,7 +43,8 @@ def test_patient_history_to_the_images(page, live_server, orthanc, sign_in, tmp_
         "SELECT o.id, o.accession_number, o.study_instance_uid, p.mrn, p.id, p.last_name FROM imaging_orders o "
         "JOIN patients p ON p.id = o.patient_id WHERE o.status = 'completed' ORDER BY o.ordered_date DESC LIMIT 1")
     order = type("Order", (), {"accession_number": accession, "study_instance_uid": study_uid})
-    orthanc.send(order_study(tmp_path, order, mrn, series=(2, 1, 1)))
+    # The study names the order's patient (ID and family name), as the worklist told the scanner.
+    orthanc.send(order_study(tmp_path, order, mrn, patient_name=f"{last_name}^", series=(2, 1, 1)))
     assert wait_until(lambda: live_server.query(
         "SELECT 1 FROM pacs_studies WHERE order_id = ?", order_hex), 60), live_server.log()
 
