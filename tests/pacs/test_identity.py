@@ -221,3 +221,19 @@ def test_fhir_never_serves_a_study_under_another_patient(app, client, pacs, make
                                  patient_name="DOE^JANE", series_count=1, instance_count=1, order_id=order.id))
         db.session.commit()
     assert _imaging_studies(client, _token(client, make_user("doctor")), order).total == 0
+
+
+def test_without_a_pacs_a_correction_is_refused_and_nothing_changes(app, client, make_order, make_user):
+    order = make_order("completed")
+    with app.app_context(), writing():
+        study = PacsStudy(orthanc_id=uuid.uuid4().hex, study_instance_uid=generate_uid(),
+                          accession_number=order.accession_number, dicom_patient_id="MRN-SOMEONE-ELSE",
+                          patient_name="DOE^JANE", series_count=1, instance_count=1, hold_reason="held")
+        db.session.add(study)
+        db.session.commit()
+        study_id = study.id
+    app.config["ORTHANC_URL"] = None
+    answer = client.post(f"/api/v1/pacs/unmatched/{study_id}/match", headers=_token(client, make_user("admin")),
+                         json={"order_id": str(order.id), "correct_study": True, "reason": "Wrong entry"})
+    assert answer.status_code == 409 and "No PACS is configured" in answer.json["detail"]
+    assert _held(app).order_id is None and _events(app, order, "study_corrected") == []

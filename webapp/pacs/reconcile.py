@@ -115,6 +115,8 @@ def correct_and_match(app_config, user: User, study_id: int, order_id, reason: s
     reason = " ".join(str(reason or "").split())
     plan = _plan(user, study_id, order_id, reason)
     db.session.rollback()
+    if not app_config.get("ORTHANC_URL"):
+        raise TransitionNotAllowed("No PACS is configured (ORTHANC_URL): a study cannot be corrected.")
     client = OrthancClient.from_config(app_config)
     replace = {"PatientID": plan.new.patient_id, "PatientName": plan.new.name or "",
                "PatientBirthDate": plan.new.birth_date.strftime("%Y%m%d") if plan.new.birth_date else ""}
