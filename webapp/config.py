@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = ROOT / "instance"
@@ -73,6 +75,28 @@ def _names(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _system(name: str, default: str) -> str:
+    """A FHIR identifier system (Identifier.system, a uri): an absolute http(s) URI, or
+    ``urn:oid:<OID>`` / ``urn:uuid:<UUID>`` (FHIR R4 datatypes, "uri"; RFC 3001 and 4122)."""
+    value = _env(name, default)
+    lower = value.lower()
+    if lower.startswith("urn:oid:"):
+        ok = bool(_OID.match(value[8:]))
+    elif lower.startswith("urn:uuid:"):
+        ok = bool(_UUID.match(lower[9:]))
+    else:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.fragment
+    if not ok or any(ch.isspace() or ch in "|," for ch in value):
+        raise ValueError(f"{name} must be an absolute http(s) URI or urn:oid:<OID> (e.g. urn:oid:2.16.840.1.113883.19.5), "
+                         f"not {value!r}.")
+    return value
+
+
 # The plain settings: (environment variable and configuration key, reader, default); the README's
 # table and docs/ say more.
 SETTINGS = (
@@ -126,6 +150,11 @@ SETTINGS = (
     # (seconds); PACS_COMPLETES_ORDERS=1 completes an in-progress order when its images arrive.
     ("ORTHANC_TIMEOUT", _float, 5), ("PACS_POLL_SECONDS", _float, 2), ("PACS_MAX_BACKOFF_SECONDS", _float, 60),
     ("PACS_COMPLETES_ORDERS", _flag, False),
+    # FHIR identifier systems (webapp/fhir, docs/fhir.md): the namespace of each of our numbers in
+    # every Identifier served and searched; set them to the hospital's own URIs or OIDs.
+    ("FHIR_MRN_SYSTEM", _system, "https://imaging-orders.example.org/fhir/sid/mrn"),
+    ("FHIR_ACCESSION_SYSTEM", _system, "https://imaging-orders.example.org/fhir/sid/accession-number"),
+    ("FHIR_ORDER_SYSTEM", _system, "https://imaging-orders.example.org/fhir/sid/order-number"),
     # An unacknowledged critical result is overdue after this (webapp.reporting.critical).
     ("CRITICAL_ACK_MINUTES", _int, 15),
     # HL7 (webapp/hl7, webapp/outbox): who we are in MSH-3/MSH-4, where the listener binds, how long

@@ -43,7 +43,8 @@ def test_patient_history_to_the_images(page, live_server, orthanc, sign_in, tmp_
         "SELECT o.id, o.accession_number, o.study_instance_uid, p.mrn, p.id, p.last_name FROM imaging_orders o "
         "JOIN patients p ON p.id = o.patient_id WHERE o.status = 'completed' ORDER BY o.ordered_date DESC LIMIT 1")
     order = type("Order", (), {"accession_number": accession, "study_instance_uid": study_uid})
-    orthanc.send(order_study(tmp_path, order, mrn, series=(2, 1, 1)))
+    # The study names the order's patient (ID and family name), as the worklist told the scanner.
+    orthanc.send(order_study(tmp_path, order, mrn, patient_name=f"{last_name}^", series=(2, 1, 1)))
     assert wait_until(lambda: live_server.query(
         "SELECT 1 FROM pacs_studies WHERE order_id = ?", order_hex), 60), live_server.log()
 
@@ -72,3 +73,50 @@ def test_patient_history_to_the_images(page, live_server, orthanc, sign_in, tmp_
     viewer.wait_for_load_state()
     assert viewer.url.startswith(f"{orthanc.url}/app/explorer.html#study?uuid={orthanc_id}")
     expect(viewer.locator("body")).to_contain_text(accession, timeout=20_000)
+
+
+def test_another_patients_study_is_refused_then_corrected_in_the_browser(new_page, live_server, orthanc, sign_in,
+                                                                        tmp_path):
+    """Issue 21, defect 3 in Chromium: a held study of another patient is not matched by typing its
+    order's accession (the page shows both identities), only corrected in Orthanc with a reason and
+    the confirmation box; afterwards Orthanc holds it once, under the order's patient."""
+    from pydicom.uid import generate_uid
+
+    from tests.pacs.orthanc import make_study
+
+    [(order_hex, accession, mrn, last_name)] = live_server.query(
+        "SELECT o.id, o.accession_number, p.mrn, p.last_name FROM imaging_orders o JOIN patients p "
+        "ON p.id = o.patient_id WHERE o.status = 'scheduled' ORDER BY o.ordered_date DESC LIMIT 1")
+    uid = generate_uid()
+    orthanc.send(make_study(tmp_path / "wrong", study_uid=uid, accession=accession, patient_id="MRN-WRONG-1",
+                            patient_name="DOE^JANE", birth_date="19550303", series=(1,)))
+    assert wait_until(lambda: live_server.query(
+        "SELECT 1 FROM pacs_studies WHERE study_instance_uid = ? AND hold_reason IS NOT NULL", uid), 60), \
+        live_server.log()
+
+    page = new_page({"width": 1440, "height": 900})
+    sign_in(page, "admin")
+    page.goto("/imaging/unmatched-studies")
+    row = page.locator("#unmatched-studies tbody tr", has_text="DOE JANE")
+    expect(row).to_contain_text(f"Order {accession} is for")
+    expect(row.get_by_label("Accession number of the order")).to_have_value("")  # nothing pre-filled
+    row.get_by_label("Accession number of the order").fill(accession)
+    row.get_by_role("button", name="Match").click()
+    refusal = page.locator("#study-refusal")
+    expect(refusal).to_contain_text("Not matched: this study is of another patient")
+    expect(page.locator("#refusal-identities")).to_contain_text("MRN-WRONG-1")
+    expect(page.locator("#refusal-identities")).to_contain_text(mrn)
+    page.screenshot(path=str(tmp_path / "study-refused-1440x900.png"), full_page=True)
+    assert live_server.query("SELECT order_id FROM pacs_studies WHERE study_instance_uid = ?", uid) == [(None,)]
+
+    page.get_by_label("Reason for the correction").fill("Scanned under the wrong worklist entry")
+    page.get_by_label(re.compile("I have checked that these images are of")).check()
+    page.get_by_role("button", name="Correct the study in the PACS and match").click()
+    expect(page.locator("#flashes")).to_contain_text(f"corrected in the PACS to the patient of order {accession}")
+    assert live_server.query("SELECT order_id FROM pacs_studies WHERE study_instance_uid = ?", uid) == [(order_hex,)]
+    found = orthanc.post("/tools/find", {"Level": "Study", "Query": {"StudyInstanceUID": uid}})
+    assert len(found) == 1
+    assert orthanc.get(f"/studies/{found[0]}")["PatientMainDicomTags"]["PatientID"] == mrn
+    page.goto(f"/imaging/orders/{uuid.UUID(order_hex)}")
+    expect(page.locator("#order-timeline")).to_contain_text("Study corrected in the PACS")
+    expect(page.locator("#order-timeline")).to_contain_text("Study match refused")

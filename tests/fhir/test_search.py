@@ -10,8 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from webapp.fhir.codes import ACCESSION_SYSTEM, ORDER_NUMBER_SYSTEM
 from webapp.fhir.studies import StudyRecord, register_study_source
+
+ACCESSION_SYSTEM = "https://imaging-orders.example.org/fhir/sid/accession-number"  # FHIR_ACCESSION_SYSTEM
+ORDER_NUMBER_SYSTEM = "https://imaging-orders.example.org/fhir/sid/order-number"  # FHIR_ORDER_SYSTEM
 
 
 def _ids(bundle: Bundle) -> list[str]:

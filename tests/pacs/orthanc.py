@@ -70,6 +70,10 @@ class OrthancServer:
         with urllib.request.urlopen(self.url + path, timeout=5) as response:
             return json.loads(response.read())
 
+    def post(self, path: str, body) -> object:
+        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST")
+        return json.loads(urllib.request.urlopen(request, timeout=10).read())
+
     def delete(self, path: str) -> None:
         urllib.request.urlopen(urllib.request.Request(self.url + path, method="DELETE"), timeout=10).read()
 
@@ -96,7 +100,8 @@ class OrthancServer:
 
 
 def make_study(directory: Path, *, study_uid: str, accession: str, patient_id: str, patient_name: str = "GARCIA^MARIA",
-               series: tuple[int, ...] = (2, 1), modality: str = "DX", description: str = "CHEST 2 VIEWS") -> list[Path]:
+               series: tuple[int, ...] = (2, 1), modality: str = "DX", description: str = "CHEST 2 VIEWS",
+               birth_date: str | None = None) -> list[Path]:
     """DICOM files of one study: ``series`` gives the number of images of each series (tiny images)."""
     directory.mkdir(parents=True, exist_ok=True)
     files = []
@@ -111,6 +116,8 @@ def make_study(directory: Path, *, study_uid: str, accession: str, patient_id: s
             ds.file_meta = meta
             ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
             ds.PatientID, ds.PatientName = patient_id, patient_name
+            if birth_date is not None:
+                ds.PatientBirthDate = birth_date
             ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
             ds.AccessionNumber, ds.Modality, ds.StudyDescription = accession, modality, description
             ds.SeriesDescription = f"Series {series_number}"

@@ -167,13 +167,19 @@ def test_a_study_of_another_patient_with_the_same_accession_is_held(app, client,
                        headers=headers).status_code == 404
     assert client.post(url, json={"order_id": str(order.id)}, headers=_token(client, doctor)).status_code == 403
 
-    matched = client.post(url, json={"order_id": str(order.id)}, headers=headers)
-    assert matched.status_code == 200, matched.json
-    assert matched.json["images"]["available"] is True and matched.json["images"]["instances"] == 1
-    [event] = _image_events(app, order)
-    assert event.actor_id == admin.id and "Matched by hand" in event.note and "MRN-SOMEONE-ELSE" in event.note
-    again = client.post(url, json={"order_id": str(order.id)}, headers=headers)
-    assert again.status_code == 409 and again.mimetype == "application/problem+json"
+    # Another patient's study is never matched as it is (issue 21, defect 3: tests/pacs/test_identity.py).
+    refused = client.post(url, json={"order_id": str(order.id)}, headers=headers)
+    assert refused.status_code == 409 and refused.mimetype == "application/problem+json"
+    assert _image_events(app, order) == []
+    same_patient = make_order("in_progress")
+    fix = {"order_id": str(same_patient.id), "correct_study": True, "reason": "Wrong worklist entry"}
+    again = client.post(url, json=fix, headers=headers)
+    assert again.status_code == 200, again.json
+    assert again.json["images"]["available"] is True and again.json["images"]["instances"] == 1
+    [event] = _image_events(app, same_patient)
+    assert event.actor_id == admin.id and "Matched by hand" in event.note
+    twice = client.post(url, json={"order_id": str(same_patient.id)}, headers=headers)
+    assert twice.status_code in (404, 409) and twice.mimetype == "application/problem+json"
     assert client.get("/api/v1/pacs/unmatched", headers=headers).json["items"] == []
 
 
@@ -189,8 +195,8 @@ def test_the_unmatched_page_is_for_admins_and_matches_by_accession(app, client, 
 
     order = make_order("completed")
     uid = generate_uid()
-    pacs.send(make_study(tmp_path / "lost", study_uid=uid, accession="UNKNOWN-1", patient_id="MRN-LOST",
-                         patient_name="LOST^PAT", series=(1,)))
+    pacs.send(make_study(tmp_path / "lost", study_uid=uid, accession="UNKNOWN-1", patient_id=order.patient.mrn,
+                         patient_name="GARCIA^LOST", series=(1,)))
     pacs.wait_stable(uid)
     with app.app_context():
         Follower(app).sync()
@@ -200,7 +206,7 @@ def test_the_unmatched_page_is_for_admins_and_matches_by_accession(app, client, 
     client.post("/logout")
     _sign_in(client, make_user("admin"))
     page = client.get("/imaging/unmatched-studies").text
-    assert "LOST PAT" in page and "UNKNOWN-1" in page and "No order has this" in page
+    assert "GARCIA LOST" in page and "UNKNOWN-1" in page and "No order has this" in page
     assert client.get(f"/pacs/studies/{study_id}/thumbnails/0").status_code == 200  # admins see held studies
     refused = client.post(f"/imaging/unmatched-studies/{study_id}/match", data={"accession_number": "ACC-1999-99999"},
                           follow_redirects=True)

@@ -57,6 +57,7 @@ def _pages(ids: dict[str, str]) -> dict[str, list[str]]:
         "": ["/login"],
         "doctor": ["/dashboard", "/imaging/orders", "/imaging/orders?status=bogus", "/patients?q=Garcia",
                    f"/patients/{ids['patient']}", f"/patients/{ids['patient']}?tab=imaging", f"/visits/{ids['visit']}",
+                   "/patients/new", f"/patients/{ids['patient']}/visits/new",
                    f"/imaging/orders/new?visit_id={ids['visit']}", f"/imaging/orders/{ids['reported']}",
                    f"/imaging/orders/{ids['ordered']}", f"/imaging/orders/{ids['cancelled']}",
                    "/imaging/orders/00000000-0000-0000-0000-000000000000"],

@@ -1,23 +1,27 @@
 """PACS studies held for review (admins): GET /api/v1/pacs/unmatched and
-POST /api/v1/pacs/unmatched/{id}/match (CONTRACT). Matching goes through webapp.pacs.matching,
-which records the order's "images received" entry (audited, published live)."""
+POST /api/v1/pacs/unmatched/{id}/match (CONTRACT). Matching goes through webapp.pacs.reconcile:
+a study of another patient than the order's is refused (409, written on the order's timeline)
+unless ``correct_study`` corrects it in the PACS first; the order gets its "images received"
+entry (audited, published live)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
 
+from flask import current_app
 from pydantic import BaseModel, ConfigDict, Field
 
 from webapp.api import examples
 from webapp.api.common import answer as answer_doc
 from webapp.api.common import json_response, problems, resource_blueprint
-from webapp.api.orders import committed
+from webapp.api.orders import answer
 from webapp.api.schemas import InputModel
 from webapp.api.security import api_user, requires
 from webapp.audit import record_read
 from webapp.auth.roles import Role
-from webapp.pacs import matching
+from webapp.errors import ValidationFailed
+from webapp.pacs import matching, reconcile
 from webapp.pacs.models import PacsStudy
 from webapp.paging import MAX_DB_ID
 
@@ -31,6 +35,7 @@ class UnmatchedStudy(BaseModel):
     accession_number: str | None
     patient_id: str | None = Field(description="The study's DICOM Patient ID.")
     patient_name: str | None = Field(description="The study's DICOM Patient Name (Family^Given).")
+    patient_birth_date: date | None = Field(None, description="The study's DICOM Patient Birth Date.")
     study_date: date | None
     description: str | None
     series: int
@@ -54,12 +59,17 @@ class MatchRequest(InputModel):
     model_config = ConfigDict(extra="forbid", openapi_extra={"example": examples.MATCH})
 
     order_id: uuid.UUID
+    correct_study: bool = Field(False, description=(
+        "Correct the study in the PACS to the order's patient (PatientID, PatientName, PatientBirthDate "
+        "rewritten by Orthanc, the wrong copy deleted), then match. Needed when the study names another patient."))
+    reason: str | None = Field(None, max_length=500, description="Why the study is corrected (required with correct_study).")
 
 
 def _out(study: PacsStudy) -> UnmatchedStudy:
     return UnmatchedStudy(
         id=study.id, study_instance_uid=study.study_instance_uid, accession_number=study.accession_number,
-        patient_id=study.dicom_patient_id, patient_name=study.patient_name, study_date=study.study_date,
+        patient_id=study.dicom_patient_id, patient_name=study.patient_name,
+        patient_birth_date=study.patient_birth_date, study_date=study.study_date,
         description=study.description, series=study.series_count, instances=study.instance_count,
         modalities=study.modalities, hold_reason=study.hold_reason, received_at=study.received_at,
     )
@@ -75,12 +85,23 @@ def unmatched():
 
 
 MATCHED = {200: answer_doc("OrderOut", "The order, now with the study's images", headers={"ETag": True},
-                           example=examples.ORDER)} | problems(404, 409)
+                           example=examples.ORDER)} | problems(404, 409, 422, 503)
 
 
 @api.post("/unmatched/<int:id>/match", responses=MATCHED)
 @requires(ADMINS)
 def match(path: UnmatchedPath, body: MatchRequest):
-    """Match a held study to an order (one study per order). Recorded on the order's timeline, naming you."""
-    order = matching.match_by_hand(api_user(), path.id, body.order_id)
-    return committed(order)
+    """Match a held study to an order (one study per order). Recorded on the order's timeline, naming you.
+
+    A study of another patient than the order's (Patient ID, family name, birth date) is refused
+    with 409, both identities in the problem, and the refusal is on the order's timeline. With
+    ``correct_study`` and a ``reason`` the study is corrected in the PACS to the order's patient,
+    then matched; both identities are on the order's timeline."""
+    user = api_user()
+    if body.correct_study:
+        order = reconcile.correct_and_match(current_app.config, user, path.id, body.order_id, body.reason)
+    else:
+        if body.reason:
+            raise ValidationFailed({"reason": "A reason goes with correct_study only."})
+        order = reconcile.match_held(user, path.id, body.order_id)
+    return answer(order)

@@ -5,19 +5,16 @@ from __future__ import annotations
 from functools import partial
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from webapp.api import examples
 from webapp.api.common import Records, json_response, problems, resource_blueprint
-from webapp.api.errors import ApiError
 from webapp.api.idempotency import create_once
 from webapp.api.schemas import IdempotencyHeader, PatientIn, PatientList, PatientOut, PatientPath, PatientQuery
 from webapp.api.security import api_user, requires
 from webapp.audit import record_read
 from webapp.auth.roles import CAN_REGISTER_PATIENTS, CAN_VIEW_ORDERS
-from webapp.extensions import db
 from webapp.paging import keyset_page
-from webapp.patients.identity import mrn_key
+from webapp.patients import registration
 from webapp.patients.models import Patient
 from webapp.patients.search import patient_matches
 
@@ -25,21 +22,8 @@ api = resource_blueprint("patients", __name__, "/api/v1/patients", "Patients")
 PATIENTS = Records(Patient, PatientOut, examples.PATIENT)
 
 
-def _duplicate(mrn: str) -> ApiError:
-    return ApiError(409, "Duplicate", f"A patient with MRN {mrn} exists already.", kind="duplicate",
-                    errors={"mrn": "Already registered."})
-
-
 def _register(body: PatientIn) -> Patient:
-    if db.session.scalar(select(Patient.id).where(Patient.mrn_key == mrn_key(body.mrn))) is not None:
-        raise _duplicate(body.mrn)
-    patient = Patient(**body.model_dump())
-    db.session.add(patient)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        raise _duplicate(body.mrn) from None
-    return patient
+    return registration.register_patient(**body.model_dump())
 
 
 @api.post("", responses=PATIENTS.created | problems(409))

@@ -14,11 +14,10 @@ from webapp.api.schemas import IdempotencyHeader, VisitIn, VisitList, VisitOut, 
 from webapp.api.security import api_user, requires
 from webapp.audit import record_read
 from webapp.auth.roles import CAN_OPEN_VISITS, CAN_VIEW_ORDERS
-from webapp.db_types import utcnow
-from webapp.extensions import db
 from webapp.paging import keyset_page
 from webapp.patients.models import Patient
-from webapp.visits.models import Diagnosis, Visit
+from webapp.visits import services
+from webapp.visits.models import Visit
 
 api = resource_blueprint("visits", __name__, "/api/v1/visits", "Visits")
 VISITS = Records(Visit, VisitOut, examples.VISIT)
@@ -32,14 +31,9 @@ def open_visit(body: VisitIn, header: IdempotencyHeader):
 
 
 def _open(body: VisitIn) -> Visit:
-    get_or_404(Patient, body.patient_id)
-    visit = Visit(patient_id=body.patient_id, visit_date=body.visit_date or utcnow(), reason=body.reason,
-                  clinical_notes=body.clinical_notes)
-    for position, diagnosis in enumerate(body.diagnoses):
-        visit.diagnoses.append(Diagnosis(code=diagnosis.code, description=diagnosis.description, position=position))
-    db.session.add(visit)
-    db.session.flush()
-    return visit
+    return services.open_visit(body.patient_id, reason=body.reason, visit_date=body.visit_date,
+                               clinical_notes=body.clinical_notes,
+                               diagnoses=[(d.code, d.description) for d in body.diagnoses])
 
 
 @api.get("", responses={200: VisitList} | problems(404))

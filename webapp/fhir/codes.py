@@ -3,6 +3,8 @@ resource builders, the searches and the CapabilityStatement alike."""
 
 from __future__ import annotations
 
+from flask import current_app
+
 FHIR_JSON = "application/fhir+json"
 # What is served: R4 (4.0.1) JSON. The resources are validated with fhir.resources' R4B models,
 # which for every resource served here (and Bundle, OperationOutcome, CapabilityStatement) have
@@ -10,11 +12,24 @@ FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
 BASE_PATH = "/fhir/R4"
 
-# Identifier systems of this server's own numbers (no OID is registered for them).
-ACCESSION_SYSTEM = "urn:imaging-orders:accession-number"
-ORDER_NUMBER_SYSTEM = "urn:imaging-orders:order-number"
-MRN_SYSTEM = "urn:imaging-orders:mrn"
-USER_SYSTEM = "urn:imaging-orders:user"
+
+
+# Identifier systems of our numbers: settings (FHIR_MRN_SYSTEM, FHIR_ACCESSION_SYSTEM,
+# FHIR_ORDER_SYSTEM; webapp.config checks each is a URI or urn:oid: at start-up), read per request.
+def mrn_system() -> str:
+    return current_app.config["FHIR_MRN_SYSTEM"]
+
+
+def accession_system() -> str:
+    return current_app.config["FHIR_ACCESSION_SYSTEM"]
+
+
+def order_system() -> str:
+    return current_app.config["FHIR_ORDER_SYSTEM"]
+
+
+# The users' usernames (a Practitioner reference's identifier); code systems of our own codes.
+USER_SYSTEM = "https://imaging-orders.example.org/fhir/sid/username"
 BODY_PART_SYSTEM = "urn:imaging-orders:body-part"
 MODALITY_SYSTEM = "urn:imaging-orders:modality"
 

@@ -76,9 +76,9 @@ def diagnosis_concept(diagnosis: Diagnosis) -> dict:
 
 def order_identifiers(order: ImagingOrder) -> list[dict]:
     return [
-        {"use": "official", "type": codes.ACCESSION_TYPE, "system": codes.ACCESSION_SYSTEM,
+        {"use": "official", "type": codes.ACCESSION_TYPE, "system": codes.accession_system(),
          "value": order.accession_number},
-        {"use": "usual", "type": codes.PLACER_TYPE, "system": codes.ORDER_NUMBER_SYSTEM, "value": order.order_number},
+        {"use": "usual", "type": codes.PLACER_TYPE, "system": codes.order_system(), "value": order.order_number},
     ]
 
 
@@ -185,7 +185,7 @@ def patient_json(patient: Patient) -> dict:
         "id": str(patient.id),
         # Patients are registered once and never changed: version 1, last updated when registered.
         "meta": meta(1, patient.created_at),
-        "identifier": [{"use": "usual", "type": codes.MRN_TYPE, "system": codes.MRN_SYSTEM, "value": patient.mrn}],
+        "identifier": [{"use": "usual", "type": codes.MRN_TYPE, "system": codes.mrn_system(), "value": patient.mrn}],
         "active": True,
         "name": [{"use": "official", "family": patient.last_name, "given": [patient.first_name],
                   "text": patient.full_name}],

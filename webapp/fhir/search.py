@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload
 from webapp.db_types import clinic_day_bounds, clinic_zone
 from webapp.errors import ValidationFailed
 from webapp.extensions import db
-from webapp.fhir import codes
+from webapp.fhir import codes, media
 from webapp.fhir.errors import FhirError, bad_parameter
 from webapp.imaging.models import ImagingOrder
 from webapp.paging import FIRST_YEAR, LAST_YEAR, MAX_LIMIT, decode_cursor, encode_cursor
@@ -29,7 +29,6 @@ DEFAULT_COUNT = 50
 MAX_VALUES = 50  # comma-separated values one parameter may list
 # Parameters every search takes (besides its own).
 COMMON = ("_count", "_cursor", "_format")
-FORMATS = ("json", "application/json", "application/fhir+json")
 
 
 @dataclass
@@ -51,10 +50,8 @@ class Page:
 
 
 def check_format(args) -> None:
-    """Only JSON is served: ``_format`` naming anything else is 406."""
-    for value in args.getlist("_format"):
-        if value.strip().lower() not in FORMATS:
-            raise FhirError(406, f"_format: only JSON is served ({', '.join(FORMATS)}).", expression="_format")
+    """Only JSON is served: ``_format`` naming anything else is 406 (webapp.fhir.media)."""
+    media.check_format(args.getlist("_format"))
 
 
 def parse(args, parameters: dict) -> Search:
@@ -122,12 +119,29 @@ def identifier(search: Search, name: str, value: str) -> None:
         by_order_number = ImagingOrder.order_number == number
         if not bar or not system:
             options += [by_accession, by_order_number]
-        elif system == codes.ACCESSION_SYSTEM:
+        elif system == codes.accession_system():
             options.append(by_accession)
-        elif system == codes.ORDER_NUMBER_SYSTEM:
+        elif system == codes.order_system():
             options.append(by_order_number)
         # another system's identifier: no order has it
     search.conditions.append(or_(*options) if options else false())
+
+
+def patient_identifier(search: Search, name: str, value: str) -> None:
+    """Patient ``identifier``: ``[system|]value``, the MRN (any case, as the identity rule compares
+    it: webapp.patients.identity.mrn_key). A system other than FHIR_MRN_SYSTEM, or none (``|value``),
+    matches nothing: no other identifier is kept."""
+    from webapp.patients.identity import mrn_key
+    from webapp.patients.models import Patient
+
+    keys = []
+    for item in _values(name, value):
+        system, bar, number = item.partition("|") if "|" in item else ("", "", item)
+        if not number.strip():
+            raise bad_parameter(name, "A value after the '|'.")
+        if not bar or system == codes.mrn_system():
+            keys.append(mrn_key(number))
+    search.conditions.append(Patient.mrn_key.in_(keys) if keys else false())
 
 
 def reference_ids(name: str, value: str, resource_type: str) -> list[uuid.UUID | None]:

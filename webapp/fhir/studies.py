@@ -78,7 +78,7 @@ def page_of(studies: list[StudyRecord], count: int, cursor: str | None) -> tuple
 def imaging_study_json(study: StudyRecord) -> dict:
     identifiers = [{"system": codes.DICOM_UID, "value": f"urn:oid:{study.study_instance_uid}"}]
     if study.accession_number:
-        identifiers.append({"type": codes.ACCESSION_TYPE, "system": codes.ACCESSION_SYSTEM,
+        identifiers.append({"type": codes.ACCESSION_TYPE, "system": codes.accession_system(),
                             "value": study.accession_number})
     data = {
         "resourceType": "ImagingStudy",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, current_app, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from webapp.api import security
@@ -15,12 +15,13 @@ from webapp.audit import record_read
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.errors import NotFound
 from webapp.extensions import db
-from webapp.fhir import codes, resources, search, studies
+from webapp.fhir import codes, media, resources, search, studies
 from webapp.fhir.capability import Param, ResourceSpec, capability_statement
-from webapp.fhir.errors import FhirError, bad_parameter, register
+from webapp.fhir.errors import bad_parameter, register
 from webapp.fhir.responses import base_url, fhir_response, read_response, searchset
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.queries import get_order
+from webapp.paging import keyset_page
 from webapp.patients.models import Patient
 from webapp.visits.models import Visit
 
@@ -31,8 +32,8 @@ PROFILE = "http://hl7.org/fhir/StructureDefinition/"
 ID = "<string(maxlength=64):id>"
 
 SERVICE_REQUEST_SEARCH = (
-    Param("identifier", "token", "The accession number (system " + codes.ACCESSION_SYSTEM
-          + ", type ACSN) or the order number (placer): [system|]value.", search.identifier),
+    Param("identifier", "token", "The accession number (system FHIR_ACCESSION_SYSTEM, type ACSN) or the order "
+                                 "number (placer, system FHIR_ORDER_SYSTEM): [system|]value.", search.identifier),
     Param("patient", "reference", "Patient/<id> or <id>.", search.patient),
     Param("status", "token", "request-status: active (ordered to completed), completed (reported), "
                              "revoked (cancelled).", search.status),
@@ -42,6 +43,10 @@ REPORT_SEARCH = (
     Param("based-on", "reference", "ServiceRequest/<id> or <id>.", search.based_on),
     Param("patient", "reference", "Patient/<id> or <id>.", search.patient),
 )
+PATIENT_SEARCH = (
+    Param("identifier", "token", "The MRN (system FHIR_MRN_SYSTEM, any case): [system|]value. Required.",
+          search.patient_identifier),
+)
 STUDY_SEARCH = (
     Param("basedon", "reference", "ServiceRequest/<id> or <id>."),
     Param("patient", "reference", "Patient/<id> or <id>."),
@@ -49,7 +54,7 @@ STUDY_SEARCH = (
 RESOURCES = (
     ResourceSpec("ServiceRequest", PROFILE + "ServiceRequest", True, SERVICE_REQUEST_SEARCH,
                  "An imaging order. Newest first."),
-    ResourceSpec("Patient", PROFILE + "Patient", True),
+    ResourceSpec("Patient", PROFILE + "Patient", True, PATIENT_SEARCH, "Patients found by their MRN."),
     ResourceSpec("Encounter", PROFILE + "Encounter", True, (), "A visit the orders were placed from."),
     ResourceSpec("DiagnosticReport", PROFILE + "DiagnosticReport", True, REPORT_SEARCH,
                  "The report of a reported order (same id as its ServiceRequest). Newest order first."),
@@ -62,9 +67,7 @@ RESOURCES = (
 @bp.before_request
 def before_fhir_request() -> None:
     security.authenticate(current_app.view_functions.get(request.endpoint))
-    accept = request.accept_mimetypes
-    if accept.provided and not accept.best_match([codes.FHIR_JSON, "application/json"]):
-        raise FhirError(406, f"Only JSON is served ({codes.FHIR_JSON}).")
+    media.check_accept(request.headers.get("Accept"))
     search.check_format(request.args)
 
 
@@ -149,6 +152,24 @@ def read_patient(id: str):
         raise NotFound(f"No patient with id {id}.")
     _log("FHIR Patient", [patient.id])
     return read_response(resources.patient_resource(patient), 1, patient.created_at)
+
+
+@bp.get("/Patient")
+@requires(CAN_VIEW_ORDERS)
+def search_patients():
+    """``Patient?identifier=[system|]value``: the patients with that MRN, as a searchset Bundle."""
+    wanted = search.parse(request.args, _params(PATIENT_SEARCH))
+    if not request.args.get("identifier"):
+        raise bad_parameter("identifier", "Search patients by identifier: [system|]MRN.")
+    statement = select(Patient).where(*wanted.conditions)
+    total = db.session.scalar(select(func.count()).select_from(Patient).where(*wanted.conditions))
+    rows, next_cursor = [], None
+    if wanted.count:
+        rows, next_cursor = keyset_page(statement, Patient.created_at, Patient.id, cursor=wanted.cursor,
+                                        limit=wanted.count)
+    _log("FHIR Patient search", [p.id for p in rows])
+    entries = [("Patient", resources.patient_resource(p)) for p in rows]
+    return searchset("Patient", entries, total, wanted.count, next_cursor)
 
 
 @bp.get(f"/Encounter/{ID}")

@@ -384,6 +384,20 @@ def record_images_received(who: User | Actor, order: ImagingOrder, changes: dict
     return order
 
 
+def record_study_refused(who: User | Actor, order: ImagingOrder, note: str, changes: dict) -> ImagingOrder:
+    """A study of another patient was refused for this order (webapp.pacs.reconcile): noted with
+    both identities in ``changes``, status unchanged, nothing linked."""
+    return _record_change(order, _actor(who), "study_match_refused", from_status=order.status, changes=changes,
+                          note=note)
+
+
+def record_study_corrected(who: User | Actor, order: ImagingOrder, note: str, changes: dict) -> ImagingOrder:
+    """A held study was corrected in the PACS to this order's patient before it was matched
+    (webapp.pacs.reconcile): ``changes`` holds the old and the new identity and the reason."""
+    return _record_change(order, _actor(who), "study_corrected", from_status=order.status, changes=changes,
+                          note=note)
+
+
 def allowed_actions_for(user: User | Actor, order: ImagingOrder) -> list[str]:
     """What the user may do to this order now (buttons, API links)."""
     return workflow.allowed_actions(_actor(user).role, order.status)

@@ -1,4 +1,9 @@
-"""The PACS's matched studies for the FHIR API's ImagingStudy (webapp.fhir.studies)."""
+"""The PACS's matched studies for the FHIR API's ImagingStudy (webapp.fhir.studies).
+
+An ImagingStudy names its order's patient as subject, so a study is answered only while its own
+DICOM identity is that patient's (webapp.pacs.identity): a study linked before the identity rule
+held, or whose identity disagrees for any reason, is never served under another patient's name.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.fhir.studies import StudyRecord
 from webapp.imaging.models import ImagingOrder
+from webapp.pacs.identity import study_identity, study_mismatch
 from webapp.pacs.models import PacsStudy
+from webapp.patients.models import Patient
 
 # ImagingStudy ids are derived from Orthanc's own study ids: stable, and the same on every host.
 _NAMESPACE = uuid.UUID("7b0f4a52-8c1e-4b7e-9d55-2f3a6c1d9e40")
@@ -20,12 +27,16 @@ class PacsStudySource:
     """Answers the studies matched to the given orders or patients (held ones never)."""
 
     def find(self, order_ids: list[uuid.UUID] | None, patient_ids: list[uuid.UUID] | None) -> Iterator[StudyRecord]:
-        statement = select(PacsStudy, ImagingOrder.patient_id).join(ImagingOrder, PacsStudy.order_id == ImagingOrder.id)
+        statement = (select(PacsStudy, Patient).join(ImagingOrder, PacsStudy.order_id == ImagingOrder.id)
+                     .join(Patient, ImagingOrder.patient_id == Patient.id))
         if order_ids is not None:
             statement = statement.where(PacsStudy.order_id.in_(order_ids))
         if patient_ids is not None:
             statement = statement.where(ImagingOrder.patient_id.in_(patient_ids))
-        for study, patient_id in db.session.execute(statement):
+        for study, patient in db.session.execute(statement):
+            if study_mismatch(patient, study_identity(study)) is not None:
+                continue
+            patient_id = patient.id
             yield StudyRecord(
                 id=uuid.uuid5(_NAMESPACE, study.orthanc_id),
                 study_instance_uid=study.study_instance_uid,

@@ -1,9 +1,11 @@
 """Matching the studies Orthanc received to orders (flushes, never commits: the caller commits).
 
 A study is matched by its Study Instance UID first (the one the worklist gave the scanner), then
-by its accession number; either way the study's Patient ID must be the order's patient's MRN. A
-study that matches no order, names another patient, or finds its order already holding another
-study is held for review: an admin matches it by hand (:func:`match_by_hand`).
+by its accession number; either way the study must be of the order's patient: Patient ID, family
+name and birth date (webapp.pacs.identity, the one identity rule). A study that matches no
+order, names another patient, or finds its order already holding another study is held for
+review (with the reason): an admin matches it by hand (webapp.pacs.reconcile, which refuses a
+study of another patient unless it is first corrected in the PACS).
 
 A matched order gets an "images received" timeline entry through ``webapp.imaging.services``
 (so it is in the audit chain and published live); with ``PACS_COMPLETES_ORDERS`` an order still
@@ -21,6 +23,7 @@ from webapp.errors import NotFound, TransitionNotAllowed
 from webapp.extensions import db
 from webapp.imaging import queries, services
 from webapp.imaging.models import ImagingOrder
+from webapp.pacs.identity import patient_identity, study_identity, study_mismatch
 from webapp.pacs.models import PacsStudy
 from webapp.pacs.studies import StudySummary
 
@@ -62,6 +65,7 @@ def _copy(summary: StudySummary, study: PacsStudy) -> None:
     study.accession_number = summary.accession_number
     study.dicom_patient_id = summary.patient_id
     study.patient_name = summary.patient_name
+    study.patient_birth_date = summary.patient_birth_date
     study.study_date = summary.study_date
     study.description = summary.description
     study.modalities = summary.modalities
@@ -82,9 +86,11 @@ def find_order(summary: StudySummary) -> tuple[ImagingOrder | None, str | None]:
     if order is None:
         return None, "No order has this Study Instance UID or accession number."
     order = queries.get_order(order, for_update=True)
-    if (summary.patient_id or "").strip().upper() != order.patient.mrn.strip().upper():
-        return None, (f"The study's patient ({summary.patient_id or 'no Patient ID'}) is not the patient of "
-                      f"order {order.accession_number} ({order.patient.mrn}).")
+    theirs = study_identity(summary)
+    why = study_mismatch(order.patient, theirs)
+    if why is not None:
+        return None, (f"Not the patient of order {order.accession_number}: {why}. The study names {theirs.text}; "
+                      f"the order is for {patient_identity(order.patient).text}.")
     if _study_of(order) is not None:
         return None, f"Order {order.accession_number} already has a study."
     return order, None
@@ -121,6 +127,23 @@ def unmatched_studies(limit: int = 500) -> list[PacsStudy]:
         .order_by(PacsStudy.received_at.desc(), PacsStudy.id.desc()).limit(limit)))
 
 
+def candidate_orders(studies: list[PacsStudy]) -> dict[int, ImagingOrder]:
+    """For each held study, the order its Study Instance UID or accession number names (if any),
+    by study id: the page shows that order's patient beside the study's own."""
+    found: dict[int, ImagingOrder] = {}
+    for study in studies:
+        order = None
+        if study.study_instance_uid:
+            order = db.session.scalar(select(ImagingOrder).where(
+                ImagingOrder.study_instance_uid == study.study_instance_uid))
+        if order is None and study.accession_number:
+            order = db.session.scalar(select(ImagingOrder).where(
+                ImagingOrder.accession_number == study.accession_number.strip().upper()))
+        if order is not None:
+            found[study.id] = order
+    return found
+
+
 def known_patients(studies: list[PacsStudy]) -> list:
     """Ids of our patients whose MRN is the Patient ID of one of these studies."""
     from webapp.patients.models import Patient
@@ -131,20 +154,52 @@ def known_patients(studies: list[PacsStudy]) -> list:
     return list(db.session.scalars(select(Patient.id).where(func.upper(Patient.mrn).in_(mrns))))
 
 
-def match_by_hand(user: User, study_id: int, order_id) -> ImagingOrder:
-    """An admin matches a held study to an order (any patient: the admin decided). Audited as
-    the order's "images received" entry naming the admin and the study's own patient."""
-    study = db.session.get(PacsStudy, study_id, with_for_update=True)
+def held_study(study_id: int, *, for_update: bool = False) -> PacsStudy:
+    """A study held for review (404 unknown, 409 matched already)."""
+    study = db.session.get(PacsStudy, study_id, with_for_update=for_update or None)
     if study is None:
         raise NotFound(f"No unmatched study with id {study_id}.")
     if study.order_id is not None:
         raise TransitionNotAllowed(f"Study {study.study_instance_uid} is matched to an order already.")
-    order = queries.get_order(order_id, for_update=True)
+    return study
+
+
+def check_free(order: ImagingOrder) -> None:
+    """One study per order (409 when it has one)."""
     if _study_of(order) is not None:
         raise TransitionNotAllowed(f"Order {order.accession_number} already has a study.")
-    actor = services.Actor.of(user)
-    note = (f"Matched by hand by {user.display_name}: study {study.study_instance_uid}, accession "
-            f"{study.accession_number or 'none'}, patient {study.dicom_patient_id or 'none'} "
-            f"{study.patient_name_shown}".rstrip() + ".")
-    _attach(actor, order, study, note=note)
+
+
+def match_by_hand(user: User, study_id: int, order_id, check=None) -> ImagingOrder:
+    """An admin matches a held study to an order. ``check(study, order)`` raises when the study may
+    not go on the order (webapp.pacs.reconcile: the identity rule). Audited as the order's
+    "images received" entry naming the admin and the study's own patient."""
+    study = held_study(study_id, for_update=True)
+    order = queries.get_order(order_id, for_update=True)
+    check_free(order)
+    if check is not None:
+        check(study, order)
+    attach_by_hand(user, order, study)
     return order
+
+
+def attach_by_hand(user: User, order: ImagingOrder, study: PacsStudy) -> None:
+    note = (f"Matched by hand by {user.display_name}: study {study.study_instance_uid}, accession "
+            f"{study.accession_number or 'none'}, patient {study_identity(study).text}.")
+    _attach(services.Actor.of(user), order, study, note=note)
+
+
+def replace_study(study: PacsStudy, summary: StudySummary) -> None:
+    """The held study as Orthanc now holds it (after a correction: a new Orthanc id, new series
+    ids). A row the follower made meanwhile for the new id, still unmatched, is folded into it."""
+    other = db.session.scalar(select(PacsStudy).where(PacsStudy.orthanc_id == summary.orthanc_id,
+                                                      PacsStudy.id != study.id))
+    if other is not None:
+        if other.order_id is not None:
+            raise TransitionNotAllowed(f"Study {summary.study_instance_uid} was matched to an order meanwhile.")
+        db.session.delete(other)
+        db.session.flush()
+    study.orthanc_id = summary.orthanc_id
+    _copy(summary, study)
+    study.updated_at = utcnow()
+    db.session.flush()

@@ -27,9 +27,11 @@ class PacsStudy(db.Model):
     orthanc_id: Mapped[str] = mapped_column(String(64), unique=True)
     study_instance_uid: Mapped[str] = mapped_column(String(64), index=True)
     accession_number: Mapped[str | None] = mapped_column(String(64), index=True)
-    # The study's own patient (DICOM Patient ID and name), checked against the order's patient.
+    # The study's own patient (DICOM Patient ID, name and birth date), checked against the
+    # order's patient by webapp.patients.identity (webapp.pacs.reconcile.study_mismatch).
     dicom_patient_id: Mapped[str | None] = mapped_column(String(64))
     patient_name: Mapped[str | None] = mapped_column(String(200))
+    patient_birth_date: Mapped[date | None] = mapped_column(Date)
     study_date: Mapped[date | None] = mapped_column(Date)
     description: Mapped[str | None] = mapped_column(Text)
     modalities: Mapped[str] = mapped_column(String(64), default="")

@@ -23,6 +23,7 @@ class StudySummary:
     study_date: date | None
     description: str | None
     series: list[dict] = field(default_factory=list)
+    patient_birth_date: date | None = None
 
     @property
     def series_count(self) -> int:
@@ -91,4 +92,5 @@ def read_study(client: OrthancClient, orthanc_id: str) -> StudySummary:
         study_date=dicom_date(tags.get("StudyDate")),
         description=_clip(tags.get("StudyDescription"), 1000),
         series=series,
+        patient_birth_date=dicom_date(patient.get("PatientBirthDate")),
     )

@@ -17,8 +17,9 @@ from webapp.auth.roles import CAN_VIEW_ORDERS, Role
 from webapp.errors import ServiceError
 from webapp.extensions import db
 from webapp.imaging import queries
-from webapp.pacs import bp, display, matching
+from webapp.pacs import bp, display, matching, reconcile
 from webapp.pacs.client import OrthancClient, OrthancNotFound, OrthancUnavailable
+from webapp.pacs.identity import StudyOfAnotherPatient, patient_identity, study_identity, study_mismatch
 from webapp.pacs.models import PacsStudy
 from webapp.web.htmx import render_page
 
@@ -28,29 +29,84 @@ ADMINS = frozenset({Role.ADMIN})
 @bp.route("/imaging/unmatched-studies")
 @roles_required(ADMINS)
 def unmatched_studies():
+    return _page()
+
+
+def _page(refusal: dict | None = None, status: int = 200):
     studies = matching.unmatched_studies()
-    # A study names its patient by DICOM Patient ID: the patients of ours with that MRN are logged.
-    record_read(current_user, "unmatched PACS studies", matching.known_patients(studies))
-    return render_page("pacs/unmatched.html", None, studies=studies, pacs_enabled=display.pacs_enabled())
+    candidates = matching.candidate_orders(studies)
+    shown = [refusal["order"].patient_id] if refusal else []
+    # A study names its patient by DICOM Patient ID: the patients of ours with that MRN are logged,
+    # and those of the orders whose identity is shown beside a study.
+    record_read(current_user, "unmatched PACS studies",
+                [*matching.known_patients(studies), *(o.patient_id for o in candidates.values()), *shown])
+    return render_page("pacs/unmatched.html", None, status=status, studies=studies, candidates=candidates,
+                       study_identity=study_identity, patient_identity=patient_identity, refusal=refusal,
+                       pacs_enabled=display.pacs_enabled())
+
+
+def _refusal(study_id: int, order, why: str, accession: str, errors: dict | None = None) -> dict:
+    study = matching.held_study(study_id)
+    return {"study": study, "order": order, "why": why, "accession": accession, "errors": errors or {},
+            "reason": (request.form.get("reason") or "").strip()[:500]}
+
+
+def _form_accession() -> str:
+    accession = (request.form.get("accession_number") or "").strip()[:64]
+    if not accession:
+        raise ServiceError("Enter the accession number of the order the study belongs to.")
+    return accession
 
 
 @bp.route("/imaging/unmatched-studies/<id:study_id>/match", methods=["POST"])
 @roles_required(ADMINS)
 def match_study(study_id: int):
-    """The page's form names the order by its accession number."""
-    accession = (request.form.get("accession_number") or "").strip()[:64]
+    """The page's form names the order by its accession number. A study of another patient is
+    refused (409): the page shows both identities side by side and the one way on (correct it)."""
     try:
-        if not accession:
-            raise ServiceError("Enter the accession number of the order the study belongs to.")
+        accession = _form_accession()
         order = queries.get_order_by_accession(accession)
-        matching.match_by_hand(current_user, study_id, order.id)
+        order = reconcile.match_held(current_user, study_id, order.id)
         accession_number = order.accession_number
-        db.session.commit()
+    except StudyOfAnotherPatient as refused:
+        flash(refused.detail, "danger")
+        order = queries.get_order(refused.order_id)
+        return _page(_refusal(study_id, order, refused.why, order.accession_number), status=409)
     except ServiceError as exc:
         db.session.rollback()
         flash(exc.detail, "danger")
         return redirect(url_for("pacs.unmatched_studies"), 303)
     flash(f"The study is now on order {accession_number}.", "success")
+    return redirect(url_for("pacs.unmatched_studies"), 303)
+
+
+@bp.route("/imaging/unmatched-studies/<id:study_id>/correct", methods=["POST"])
+@roles_required(ADMINS)
+def correct_study(study_id: int):
+    """Correct the study in the PACS to the order's patient, then match (a reason and an explicit
+    confirmation; webapp.pacs.reconcile.correct_and_match)."""
+    try:
+        accession = _form_accession()
+        order = queries.get_order_by_accession(accession)
+        errors = {}
+        if request.form.get("confirm") != "yes":
+            errors["confirm"] = "Confirm that the images are of the order's patient."
+        if not (request.form.get("reason") or "").strip():
+            errors["reason"] = "Say why the study is corrected (it is kept in the audit trail)."
+        if errors:
+            theirs = study_identity(matching.held_study(study_id))
+            why = study_mismatch(order.patient, theirs) or "the study is corrected to the order's patient"
+            flash("Not corrected: " + " ".join(errors.values()), "danger")
+            return _page(_refusal(study_id, order, why, order.accession_number, errors), status=422)
+        order = reconcile.correct_and_match(current_app.config, current_user, study_id, order.id,
+                                            request.form.get("reason"))
+        accession_number = order.accession_number
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.detail, "danger")
+        return redirect(url_for("pacs.unmatched_studies"), 303)
+    flash(f"The study was corrected in the PACS to the patient of order {accession_number} and is now on "
+          "that order.", "success")
     return redirect(url_for("pacs.unmatched_studies"), 303)
 
 

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from webapp.audit import record_read
 from webapp.auth.access import roles_required
-from webapp.auth.roles import CAN_VIEW_ORDERS
+from webapp.auth.roles import CAN_OPEN_VISITS, CAN_REGISTER_PATIENTS, CAN_VIEW_ORDERS
 from webapp.imaging import queries
 from webapp.patients import bp
 from webapp.patients.queries import get_patient, search_patients
@@ -25,7 +25,13 @@ def search():
     q = request.args.get("q", "")
     patients = search_patients(q)
     record_read(current_user, "patient search", [p.id for p in patients])
-    return render_page("patients/search.html", "results", patients=patients, q=q)
+    return render_page("patients/search.html", "results", patients=patients, q=q, **_may())
+
+
+def _may() -> dict:
+    """The registration links the user's role may follow (webapp.patients.registration_views)."""
+    return {"may_register": current_user.role in CAN_REGISTER_PATIENTS,
+            "may_open_visit": current_user.role in CAN_OPEN_VISITS}
 
 
 @bp.route("/patients/<uuid:patient_id>")
@@ -39,4 +45,4 @@ def detail(patient_id: uuid.UUID):
     # The overview shows the patient's visits (reasons, diagnoses): a read of their data too.
     record_read(current_user, "imaging history" if tab == "imaging" else "patient overview", [patient.id])
     block = "tabs" if htmx_target() == "patient-tab-region" else None
-    return render_page("patients/detail.html", block, patient=patient, tab=tab, tabs=TABS, orders=orders)
+    return render_page("patients/detail.html", block, patient=patient, tab=tab, tabs=TABS, orders=orders, **_may())
