@@ -201,3 +201,42 @@ def test_open_streams_notice_a_frozen_redis_and_lose_nothing(app, live_server_fa
         last = db.session.scalar(db.select(db.func.max(OrderEvent.id)))
     for stream in streams:
         assert wait_until(lambda stream=stream: stream.last_event_id == str(last), 15), stream.last_event_id
+
+
+@pytest.mark.browser
+def test_a_doctors_open_page_shows_the_critical_result_signed_during_a_freeze(app, live_server_factory, make_user,
+                                                                             make_order, own_redis, frozen):
+    """The page (its tabs' one shared stream) hears of the critical result signed while Redis was
+    frozen for 5 s, a few seconds after Redis answers again, without a reload."""
+    from tests.services import CHROMIUM, chromium_available, require
+
+    require(chromium_available(), "Chromium")
+    from playwright.sync_api import sync_playwright
+
+    doctor, radiologist = make_user("doctor"), make_user("radiologist")
+    order = make_order("completed", doctor=doctor)
+    server = live_server_factory(workers=2)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_context().new_page()
+        page.goto(f"{server.url}/login")
+        page.fill("#username", doctor.username)
+        page.fill("#password", "password-123")
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        page.goto(f"{server.url}/dashboard")
+        page.wait_for_selector("body.live-up", timeout=15_000)
+        page.evaluate("window.__sameDocument = true")
+        frozen_at = time.monotonic()
+        frozen()
+        with app.app_context():
+            _sign_critical(app, radiologist, order.id, "Acute subdural haematoma")
+            db.session.commit()
+        time.sleep(max(0.0, 5 - (time.monotonic() - frozen_at)))
+        own_redis.process.send_signal(signal.SIGCONT)
+        thawed_at = time.monotonic()
+        page.wait_for_selector("#critical-banner .critical-alert", timeout=20_000)
+        print(f"banner {time.monotonic() - thawed_at:.1f} s after the thaw")
+        assert order.accession_number in page.text_content("#critical-banner")
+        assert page.evaluate("window.__sameDocument")
+        browser.close()
