@@ -1,4 +1,6 @@
-// Live updates: one EventSource per page (htmx-ext-sse on <body sse-connect="/stream">).
+// Live updates: htmx-ext-sse on <body sse-connect="/stream">, fed from the browser's one shared
+// connection (static/live-share.js: a SharedWorker, else a leader tab; one EventSource per page only
+// where the browser has neither).
 // Regions with data-live-refresh and hx-trigger="sse:order-changed, …" re-fetch themselves
 // through their normal GET (hx-get). This script adds what the extension lacks: it resumes from
 // the last event seen (also when the extension opens a brand-new EventSource), shows
@@ -21,9 +23,16 @@
 
   htmx.createEventSource = function (url) {
     if (lastEventId === null) { lastEventId = document.body.getAttribute("data-live-cursor"); }
-    var target = new URL(url, window.location.href);
-    if (lastEventId) { target.searchParams.set("last_event_id", lastEventId); }
-    var source = new EventSource(target.toString(), { withCredentials: true });
+    var source;
+    if (window.LiveShare) {
+      // One connection per browser, shared by its tabs (static/live-share.js).
+      source = LiveShare.open(url, { cursor: lastEventId, scope: document.body.getAttribute("data-live-scope"),
+        worker: document.body.getAttribute("data-live-worker") });
+    } else {
+      var target = new URL(url, window.location.href);
+      if (lastEventId) { target.searchParams.set("last_event_id", lastEventId); }
+      source = new EventSource(target.toString(), { withCredentials: true });
+    }
     source.addEventListener("order-changed", function (event) {
       if (event.lastEventId) { lastEventId = event.lastEventId; }
     });
@@ -127,7 +136,8 @@
     var state = states[id] || (states[id] = { timer: null, busy: false, dirty: false, doneAt: 0 });
     if (state.timer !== null) { return; }
     if (state.busy) { state.dirty = true; return; }
-    var wait = JITTER_MS[0] + Math.random() * (JITTER_MS[1] - JITTER_MS[0]);
+    // data-live-urgent (the critical banner): rare and urgent news is fetched at once.
+    var wait = region.hasAttribute("data-live-urgent") ? 0 : JITTER_MS[0] + Math.random() * (JITTER_MS[1] - JITTER_MS[0]);
     wait = Math.max(wait, state.doneAt + quietOf(region) - Date.now());
     state.timer = setTimeout(function () { refetch(id, state); }, wait);
   }

@@ -118,6 +118,10 @@ SETTINGS = (
     # Publishing runs after the commit, in the request: a Redis that stops answering may
     # hold the request this long (connect and answer), then the event is left to replay.
     ("SSE_PUBLISH_TIMEOUT_SECONDS", _float, 0.5),
+    # A quiet stream PINGs Redis on its subscription after this long and ends (the browser comes
+    # back and replays from the table) when the answer takes as long again: a frozen Redis is
+    # noticed within about twice this. Also bounds each of a stream's own commands (its slot).
+    ("SSE_REDIS_CHECK_SECONDS", _float, 2.0),
     # Open streams per account, counted in Redis across workers and hosts (webapp/events/slots.py);
     # 0 switches the cap off. The wall display's account is often signed in on several screens.
     # A crashed worker's slots free themselves after the lease (at least three heartbeats).

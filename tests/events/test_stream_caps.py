@@ -107,7 +107,7 @@ def test_a_failed_replay_gives_the_slot_back(app, client, auth, monkeypatch):
         raise OperationalError("SELECT", {}, Exception("server closed the connection"))
 
     auth.login("doctor")
-    monkeypatch.setattr(stream_module, "replay_signals", database_down)
+    monkeypatch.setattr(stream_module, "replay_messages", database_down)
     assert client.get("/stream", headers={"Last-Event-ID": "0"}).status_code == 503
     monkeypatch.undo()
     response = _open(client)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -69,39 +70,43 @@ def _order_signals(session: Session, pending: list[OrderEvent]) -> list[dict[str
     return signals
 
 
-_registered: set[str] = set()
+# pending key -> (to_signals, event_type); one set of session listeners serves them all.
+_kinds: dict[str, tuple[Callable, str]] = {}
+_TO_PUBLISH = "live_events:to_publish"
 
 
 def publish_after_commit(pending_key: str, to_signals, event_type: str) -> None:
-    """Session listeners (once per process and key): what a transaction queued in
-    ``session.info[pending_key]`` becomes signals (``to_signals(session, rows)``) just before its
-    commit, while the session may still read; they are published as ``event_type`` once the
-    commit has succeeded, and dropped when it rolls back."""
-    if pending_key in _registered:
+    """What a transaction queued in ``session.info[pending_key]`` becomes signals
+    (``to_signals(session, rows)``) just before its commit, while the session may still read; they
+    are published as ``event_type`` once the commit has succeeded, and dropped when it rolls back.
+    Every kind a commit queued goes out together, in one call of publish_signals (one round trip)."""
+    first = not _kinds
+    _kinds[pending_key] = (to_signals, event_type)
+    if not first:
         return
-    to_publish = f"{pending_key}:to_publish"
 
     def before_commit(session: Session) -> None:
-        pending = session.info.pop(pending_key, None)
-        if not pending:
-            return
-        if any(row.id is None for row in pending):
-            session.flush()
-        session.info.setdefault(to_publish, []).extend(to_signals(session, pending))
+        for key, (convert, kind) in list(_kinds.items()):
+            pending = session.info.pop(key, None)
+            if not pending:
+                continue
+            if any(getattr(row, "id", 0) is None for row in pending):
+                session.flush()
+            session.info.setdefault(_TO_PUBLISH, []).extend((kind, signal) for signal in convert(session, pending))
 
     def after_commit(session: Session) -> None:
-        signals = session.info.pop(to_publish, None)
-        if signals:
-            publish_signals(signals, event_type)
+        typed = session.info.pop(_TO_PUBLISH, None)
+        if typed:
+            publish_signals([signal for _, signal in typed], [kind for kind, _ in typed])
 
     def after_rollback(session: Session) -> None:
-        session.info.pop(pending_key, None)
-        session.info.pop(to_publish, None)
+        for key in _kinds:
+            session.info.pop(key, None)
+        session.info.pop(_TO_PUBLISH, None)
 
     event.listen(db.session, "before_commit", before_commit)
     event.listen(db.session, "after_commit", after_commit)
     event.listen(db.session, "after_rollback", after_rollback)
-    _registered.add(pending_key)
 
 
 def register_session_listeners() -> None:
@@ -109,21 +114,23 @@ def register_session_listeners() -> None:
     publish_after_commit(PENDING_EVENTS_KEY, _order_signals, EVENT_TYPE)
 
 
-def publish_signals(signals: list[dict[str, Any]], event_type: str = EVENT_TYPE) -> int:
-    """Publish as flask-sse events of ``event_type`` (an ``id:`` when the signal has an
-    ``event_id``), in one round trip that waits at most SSE_PUBLISH_TIMEOUT_SECONDS
-    (webapp.events.stream); returns how many went out. Never raises."""
+def publish_signals(signals: list[dict[str, Any]], event_type: str | list[str] = EVENT_TYPE) -> int:
+    """Publish as flask-sse events of ``event_type`` (or of each signal's own type, a list) with an
+    ``id:`` when the signal has an ``event_id``, all in one pipelined round trip that waits at most
+    SSE_PUBLISH_TIMEOUT_SECONDS (webapp.events.stream): a frozen Redis holds the committed request
+    that long, once, whatever the commit published. Returns how many went out. Never raises."""
     from flask_sse import Message
 
     from webapp.events import bp
 
+    types = [event_type] * len(signals) if isinstance(event_type, str) else list(event_type)
     try:
         if not bp.redis_url():
             return 0
         channel = current_app.config["SSE_CHANNEL"]
         pipe = bp.publisher.pipeline(transaction=False)
-        for signal in signals:
-            message = Message(signal, type=event_type, id=signal.get("event_id"))
+        for kind, signal in zip(types, signals, strict=True):
+            message = Message(signal, type=kind, id=signal.get("event_id"))
             pipe.publish(channel, json.dumps(message.to_dict()))
         pipe.execute()
         return len(signals)
@@ -132,8 +139,7 @@ def publish_signals(signals: list[dict[str, Any]], event_type: str = EVENT_TYPE)
         return 0
 
 
-def replay_signals(last_event_id: int, limit: int) -> list[dict[str, Any]]:
-    """Events after ``last_event_id`` (plus the last moments' ones, see REPLAY_LOOKBACK), oldest first."""
+def _replay_rows(last_event_id: int, limit: int) -> list[tuple[OrderEvent, ImagingOrder]]:
     condition = OrderEvent.id > last_event_id
     if db.session.get_bind().dialect.name != "sqlite":
         condition = or_(condition, OrderEvent.created_at >= utcnow() - REPLAY_LOOKBACK)
@@ -144,8 +150,37 @@ def replay_signals(last_event_id: int, limit: int) -> list[dict[str, Any]]:
         .order_by(OrderEvent.id.desc())
         .limit(limit)
     )
-    rows = db.session.execute(statement).unique().all()
-    return [order_signal(row, order) for row, order in reversed(rows)]
+    return list(reversed(db.session.execute(statement).unique().all()))
+
+
+def replay_signals(last_event_id: int, limit: int) -> list[dict[str, Any]]:
+    """Events after ``last_event_id`` (plus the last moments' ones, see REPLAY_LOOKBACK), oldest first."""
+    return [order_signal(row, order) for row, order in _replay_rows(last_event_id, limit)]
+
+
+# Other event types that go with an order event (e.g. critical-result, webapp.reporting.live):
+# each function takes the replayed (row, order) pairs and answers {event row id: [(type, signal)]},
+# sent just before that row's order-changed event, as they were published.
+REPLAY_COMPANIONS: list[Callable[[list[tuple[OrderEvent, ImagingOrder]]], dict[int, list[tuple[str, dict]]]]] = []
+
+
+def replay_messages(last_event_id: int, limit: int) -> list:
+    """What a stream coming back with ``Last-Event-ID`` is sent, oldest first, as flask-sse
+    Messages: every order event after it (``replay_signals``) and what went with them (a
+    critical result raised or acknowledged, without an ``id:``), so a short Redis outage loses
+    nothing, critical results included."""
+    from flask_sse import Message
+
+    rows = _replay_rows(last_event_id, limit)
+    companions: dict[int, list[tuple[str, dict]]] = {}
+    for companion in REPLAY_COMPANIONS:
+        for row_id, extra in companion(rows).items():
+            companions.setdefault(row_id, []).extend(extra)
+    messages = []
+    for row, order in rows:
+        messages.extend(Message(signal, type=event_type) for event_type, signal in companions.get(row.id, ()))
+        messages.append(Message(order_signal(row, order), type=EVENT_TYPE, id=row.id))
+    return messages
 
 
 def latest_event_id() -> int:

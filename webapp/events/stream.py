@@ -27,7 +27,7 @@ from flask_sse import Message, ServerSentEventsBlueprint
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.errors import problem
 from webapp.events import display, redis_pool, slots
-from webapp.events.publishing import EVENT_TYPE, replay_signals
+from webapp.events.publishing import replay_messages
 from webapp.extensions import db
 from webapp.paging import MAX_DB_ID
 
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 
 # How often an idle stream looks at its client socket and at the server's shutdown flag.
 POLL_SECONDS = 1.0
+# What a quiet stream sends Redis on its subscription to hear that Redis still answers.
+PING_TOKEN = "imaging-live-check"
+
+
+class RedisSilent(redis.TimeoutError):
+    """Redis did not answer a stream's PING in time (frozen, or the network is gone)."""
 
 _stopping: Callable[[], bool] = lambda: False  # noqa: E731
 
@@ -101,10 +107,6 @@ def _problem(status: int, title: str, detail: str, headers: dict | None = None):
     return problem(status, title, detail, headers=headers)
 
 
-def _full_signal(signal: dict) -> str:
-    return str(Message(signal, type=EVENT_TYPE, id=signal["event_id"]))
-
-
 def _give_back(pubsub: redis.client.PubSub | None, slot: slots.StreamSlot | None) -> None:
     if pubsub is not None:
         pubsub.close()
@@ -142,6 +144,18 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
         return redis_pool.client(url, config["SSE_REDIS_MAX_CONNECTIONS"],
                                  timeout=float(config.get("SSE_PUBLISH_TIMEOUT_SECONDS", 0.5)))
 
+    def _check_seconds(self) -> float:
+        return float(current_app.config.get("SSE_REDIS_CHECK_SECONDS", 2.0))
+
+    @property
+    def commands(self) -> redis.Redis:
+        """A client for a stream's own commands (its slot), whose every answer waits at most
+        SSE_REDIS_CHECK_SECONDS: a frozen Redis must not hold a stream longer than its PING would."""
+        url = self.redis_url()
+        if not url:
+            raise KeyError("No REDIS_URL configured for live events.")
+        return redis_pool.client(url, current_app.config["SSE_REDIS_MAX_CONNECTIONS"], timeout=self._check_seconds())
+
     def publish(self, data, type=None, id=None, retry=None, channel="sse"):
         """flask-sse's ``publish``, through :attr:`publisher`."""
         message = Message(data, type=type, id=id, retry=retry)
@@ -155,14 +169,20 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
         heartbeat: float = 15.0,
         client_socket: socket.socket | None = None,
         max_seconds: float | None = None,
+        check: float | None = None,
     ) -> Iterator[Message | None]:
         """Messages from ``channel``; ``None`` when a heartbeat is due. Ends when the client has
         gone, the server is stopping, the stream is old enough to re-authenticate, or Redis fails
-        (raising ``redis.RedisError``). Always releases the subscription's connection."""
+        (raising ``redis.RedisError``). Always releases the subscription's connection.
+
+        A subscription hears nothing from a frozen Redis, and nothing tells it so. When it has
+        heard nothing for ``check`` seconds it sends a PING on the subscription (answered in the
+        stream, without waiting); no answer ``check`` seconds later raises RedisSilent."""
         if pubsub is None:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(channel)
-        started = last_write = time.monotonic()
+        started = last_write = heard = time.monotonic()
+        pinged: float | None = None
         try:
             while True:
                 now = time.monotonic()
@@ -170,13 +190,22 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
                     return
                 wait = max(0.0, min(POLL_SECONDS, heartbeat - (now - last_write)))
                 raw = pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
-                if raw is not None and raw.get("type") == "message":
-                    last_write = time.monotonic()
-                    yield _decoded(raw["data"])
-                    continue
+                if raw is not None:
+                    heard, pinged = time.monotonic(), None
+                    if raw.get("type") == "message":
+                        last_write = heard
+                        yield _decoded(raw["data"])
+                        continue
                 # Idle: look at the client and the server (not after every message: cheap under load).
                 if _stopping() or _client_gone(client_socket):
                     return
+                if check:
+                    now = time.monotonic()
+                    if pinged is not None and now - pinged >= check:
+                        raise RedisSilent(f"no answer from Redis for {now - heard:.1f} s")
+                    if pinged is None and now - heard >= check:
+                        pubsub.ping(PING_TOKEN)
+                        pinged = now
                 if time.monotonic() - last_write >= heartbeat:
                     last_write = time.monotonic()
                     yield None
@@ -201,7 +230,7 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
         try:
             if limit > 0:
                 key = slots.slots_key(channel, current_user.id)
-                slot = slots.acquire(self.redis, key, limit=limit, lease_seconds=self._lease_seconds())
+                slot = slots.acquire(self.commands, key, limit=limit, lease_seconds=self._lease_seconds())
                 if slot is None:
                     raise _AllSlotsTaken
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -233,17 +262,13 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
                             f"This account already has {limit} live update streams open; close a tab or window.",
                             headers={"Retry-After": str(max(1, math.ceil(heartbeat)))})
         try:
-            replay = replay_signals(last_id, int(config["SSE_REPLAY_LIMIT"])) if last_id is not None else []
+            replay = replay_messages(last_id, int(config["SSE_REPLAY_LIMIT"])) if last_id is not None else []
         except Exception:  # the database failed (answered 503): the slot and subscription go back now
             _give_back(pubsub, slot)
             raise
         # A stream may stay open for hours: give its database connection back now.
         db.session.remove()
-        generate = self._generator(
-            replay, pubsub, slot,
-            signal_text=_full_signal if full else display.counts_text,
-            message_text=str if full else display.counts_message,
-        )
+        generate = self._generator(replay, pubsub, slot, message_text=str if full else display.counts_message)
         response = current_app.response_class(generate(), mimetype="text/event-stream")
         # Also when the server closes the response before the generator ever ran.
         if pubsub is not None:
@@ -254,8 +279,9 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
         response.headers["X-Accel-Buffering"] = "no"
         return response
 
-    def _generator(self, replay, pubsub, slot, *, signal_text, message_text):
+    def _generator(self, replay, pubsub, slot, *, message_text):
         config = current_app.config
+        check = self._check_seconds()
         channel = config["SSE_CHANNEL"]
         heartbeat = float(config["SSE_HEARTBEAT_SECONDS"])
         retry_ms = int(config["SSE_RETRY_MS"])
@@ -267,16 +293,19 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
                 # Sent at once, so the browser has its headers and knows how soon to come back.
                 yield f"retry: {retry_ms}\n" + _comment("connected")
                 replayed = set()
-                for signal in replay:
-                    replayed.add(signal["event_id"])
-                    yield signal_text(signal)
+                for message in replay:
+                    if message.id is not None:
+                        replayed.add(message.id)
+                    if text := message_text(message):
+                        yield text
                 if pubsub is None:
                     # No Redis: the browser comes back after `retry` and gets what it missed then.
                     yield _comment("live updates unavailable; reconnect")
                     return
                 opened, lapsed = time.monotonic(), False
                 for message in self.messages(
-                    channel, pubsub=pubsub, heartbeat=heartbeat, client_socket=client_socket, max_seconds=max_seconds
+                    channel, pubsub=pubsub, heartbeat=heartbeat, client_socket=client_socket, max_seconds=max_seconds,
+                    check=check,
                 ):
                     if message is None:
                         yield _comment("heartbeat")
@@ -289,7 +318,10 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
                     # A planned end (to re-check the sign-in): come back at once, from the last id.
                     yield "retry: 300\n" + _comment("reconnect")
             except redis.RedisError as exc:
+                # The client comes back with Last-Event-ID at once and is sent what it missed from
+                # the table (replay_messages), whether Redis is back by then or not.
                 log.warning("live events: Redis connection lost (%s); the client will reconnect", exc)
+                yield "retry: 300\n" + _comment("reconnect")
             finally:
                 _give_back(pubsub, slot)
 
