@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from webapp.db_types import utcnow
+from webapp.extensions import db
 from webapp.fhir import codes
+from webapp.hl7.models import Hl7PlacerOrder
 from webapp.imaging.models import ImagingOrder
 from webapp.patients.models import Patient
 from webapp.visits.models import Diagnosis, Visit
@@ -75,11 +77,18 @@ def diagnosis_concept(diagnosis: Diagnosis) -> dict:
 
 
 def order_identifiers(order: ImagingOrder) -> list[dict]:
-    return [
+    """The accession number, our order number and, for an order an EHR placed over HL7, the EHR's
+    own placer number (ORC-2), so the EHR finds the order by the number it gave it."""
+    identifiers = [
         {"use": "official", "type": codes.ACCESSION_TYPE, "system": codes.accession_system(),
          "value": order.accession_number},
         {"use": "usual", "type": codes.PLACER_TYPE, "system": codes.order_system(), "value": order.order_number},
     ]
+    placer = db.session.get(Hl7PlacerOrder, order.id)
+    if placer is not None:
+        identifiers.append({"use": "secondary", "type": codes.PLACER_TYPE, "value": placer.placer_number,
+                            "assigner": {"display": placer.sending_application or "the EHR"}})
+    return identifiers
 
 
 def procedure_concept(order: ImagingOrder) -> dict:

@@ -108,7 +108,10 @@ def _values(name: str, value: str) -> list[str]:
 
 
 def identifier(search: Search, name: str, value: str) -> None:
-    """``[system]|value`` or ``value``: the accession number (ACSN) or the order number (placer)."""
+    """``[system]|value`` or ``value``: the accession number (ACSN), the order number (placer), or,
+    without a system, the placer number an EHR gave the order over HL7 (ORC-2, any case)."""
+    from webapp.hl7.models import Hl7PlacerOrder
+
     options = []
     for item in _values(name, value):
         system, bar, number = item.rpartition("|")
@@ -118,7 +121,9 @@ def identifier(search: Search, name: str, value: str) -> None:
         by_accession = ImagingOrder.accession_number == number
         by_order_number = ImagingOrder.order_number == number
         if not bar or not system:
-            options += [by_accession, by_order_number]
+            by_placer = ImagingOrder.id.in_(select(Hl7PlacerOrder.order_id)
+                                            .where(func.upper(Hl7PlacerOrder.placer_number) == number))
+            options += [by_accession, by_order_number, by_placer]
         elif system == codes.accession_system():
             options.append(by_accession)
         elif system == codes.order_system():
