@@ -56,6 +56,27 @@ def _float(name: str, default: float) -> float:
     return _number(name, default, float, "a number")
 
 
+def _minutes(name: str, default: float) -> float:
+    """A number of minutes > 0, decimals allowed (0.05 is 3 seconds)."""
+    value = _float(name, default)
+    if not 0 < value < 10**6:  # also refuses nan and inf
+        raise ValueError(f"{name} must be a number of minutes above 0, not {value!r}.")
+    return value
+
+
+def _url(name: str, schemes: tuple[str, ...]) -> str:
+    """An empty value (not configured) or a URL with one of ``schemes`` and a host."""
+    from urllib.parse import urlsplit
+
+    value = os.environ.get(name, "").strip()
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+                             f" and naming a host.")
+    return value
+
+
 def _count(name: str, default: int) -> int:
     """A whole number >= 0."""
     value = _env(name, default)
@@ -118,8 +139,15 @@ SETTINGS = (
     # (seconds); PACS_COMPLETES_ORDERS=1 completes an in-progress order when its images arrive.
     ("ORTHANC_TIMEOUT", _float, 5), ("PACS_POLL_SECONDS", _float, 2), ("PACS_MAX_BACKOFF_SECONDS", _float, 60),
     ("PACS_COMPLETES_ORDERS", _flag, False),
-    # An unacknowledged critical result is overdue after this (webapp.reporting.critical).
-    ("CRITICAL_ACK_MINUTES", _int, 15),
+    # An unacknowledged critical result is overdue, and escalated, after this many minutes
+    # (decimals allowed; webapp.reporting.critical, webapp.reporting.escalation).
+    ("CRITICAL_ACK_MINUTES", _minutes, 15),
+    # Where an escalation goes (webapp.outbox.notify): a JSON POST to the webhook; an e-mail to
+    # CRITICAL_NOTIFY_EMAIL (comma-separated) through SMTP_URL (smtp:// or smtps://, user:pass@
+    # optional), sent from SMTP_FROM.
+    ("CRITICAL_WEBHOOK_URL", lambda name, _default: _url(name, ("http", "https")), ""),
+    ("SMTP_URL", lambda name, _default: _url(name, ("smtp", "smtps")), ""),
+    ("CRITICAL_NOTIFY_EMAIL", _names, ""), ("SMTP_FROM", _text, "imaging-orders@localhost"),
     # HL7 (webapp/hl7, webapp/outbox): who we are in MSH-3/MSH-4, where the listener binds, how long
     # a receiver may take to answer; the outbox's waits between attempts double from the first to
     # the longest (seconds); how often an idle dispatcher looks for new messages.
