@@ -50,6 +50,7 @@ from webapp.outbox.models import OutboxMessage
 from webapp.reporting.escalation import escalate_due
 
 log = logging.getLogger(__name__)
+ESCALATION_EVERY = 1.0  # seconds between two looks for critical results to escalate
 
 
 @dataclass
@@ -94,6 +95,7 @@ class Dispatcher:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.app = app
         self.clock = clock  # what time it is for the escalation of critical results (tests move it)
+        self.next_escalation = 0.0  # monotonic: escalations are looked for at most once per ESCALATION_EVERY
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.batch_size = batch_size
         self.timeout = float(app.config["HL7_TIMEOUT_SECONDS"])
@@ -200,7 +202,9 @@ class Dispatcher:
         """One round; how many messages it claimed."""
         started = time.monotonic()
         with self.app.app_context():
-            escalate_due(self.clock())
+            if started >= self.next_escalation:
+                self.next_escalation = started + ESCALATION_EVERY
+                escalate_due(self.clock())
             claimed = self.claim()
             if not claimed:
                 return 0
