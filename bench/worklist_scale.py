@@ -79,8 +79,9 @@ def book(app, stations: int = STATIONS, per_station: int = PER_STATION, day: dat
         count = stations * per_station
         for index in range(count):
             patient_id, visit_id = uuid.uuid4(), uuid.uuid4()
+            born = date(1950 + index % 60, 1 + index % 12, 1 + index % 28)
             patients.append({"id": patient_id, "mrn": f"BW{index:07d}", "first_name": f"Given{index % 977}",
-                             "last_name": f"Family{index % 1009}ová", "date_of_birth": date(1950 + index % 60, 1 + index % 12, 1 + index % 28),
+                             "last_name": f"Family{index % 1009}ová", "date_of_birth": born,
                              "sex": ("male", "female")[index % 2], "created_at": now})
             visits.append({"id": visit_id, "patient_id": patient_id, "visit_date": now, "reason": "Benchmark",
                            "attending_doctor_id": doctor.id, "created_at": now})
@@ -89,7 +90,8 @@ def book(app, stations: int = STATIONS, per_station: int = PER_STATION, day: dat
                 "id": uuid.uuid4(), "accession_number": f"ACC-{number}", "order_number": f"ORD-{number}",
                 "patient_id": patient_id, "visit_id": visit_id, "ordered_by": doctor.id, "modality": "CT",
                 "body_part": "HEAD", "procedure_code": "70450", "procedure_name": "CT head without contrast",
-                "clinical_indication": "Headache after a fall", "special_instructions": "Bring prior CT" if index % 3 else None,
+                "clinical_indication": "Headache after a fall",
+                "special_instructions": "Bring prior CT" if index % 3 else None,
                 "status": "scheduled", "priority": ("routine", "urgent", "stat")[index % 3], "ordered_date": now,
                 "scheduled_date": first + timedelta(seconds=(12 * 3600 * (index // stations)) // per_station),
                 "study_instance_uid": f"2.25.{uuid.uuid4().int}", "scheduled_station_ae": titles[index % stations],
