@@ -64,6 +64,13 @@ def _minutes(name: str, default: float) -> float:
     return value
 
 
+def _at_least_one(name: str, default: int) -> int:
+    value = _count(name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, not {value!r}.")
+    return value
+
+
 def _url(name: str, schemes: tuple[str, ...]) -> str:
     """An empty value (not configured) or a URL with one of ``schemes`` and a host."""
     from urllib.parse import urlsplit
@@ -119,6 +126,9 @@ SETTINGS = (
     ("STREAM_MAX_PER_USER", _int, 8), ("STREAM_MAX_PER_DISPLAY", _int, 16), ("STREAM_SLOT_LEASE_SECONDS", _float, 60),
     ("APP_TIMEZONE", _text, "UTC"),
     ("DICOM_ALLOWED_AE_TITLES", _names, ""),
+    # The worklist (webapp/dicom/worklist.py): a calling AE title registered as a station gets that
+    # station's bookings when its query names none; at most this many items per answer (then A700).
+    ("DICOM_STATION_FROM_CALLING_AE", _flag, False), ("DICOM_WORKLIST_MAX_ITEMS", _at_least_one, 1000),
     # Sessions and API tokens: idle and absolute limits of a signed-in session, a token's life.
     ("SESSION_IDLE_MINUTES", _int, 30), ("SESSION_MAX_HOURS", _int, 12), ("API_TOKEN_MINUTES", _int, 60),
     ("SESSION_COOKIE_SECURE", _flag, False),
