@@ -143,7 +143,7 @@ def measure(port: int, calling_ae: str, identifier: Dataset, repeat: int) -> dic
         raise RuntimeError("association refused")
     try:
         for _ in range(3):
-            print(f"    warm-up {find(assoc, identifier)}", file=sys.stderr, flush=True)
+            find(assoc, identifier)
         runs = [find(assoc, identifier) for _ in range(repeat)]
     finally:
         assoc.release()

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydicom.charset import convert_encodings
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.tag import BaseTag, Tag
+from pydicom.tag import BaseTag
 
 from webapp.dicom.items import CHARACTER_SET, LATIN_1, LEVELS
 
@@ -27,6 +27,9 @@ LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "S
 ASCII_VRS = {"AE", "AS", "CS", "DA", "DT", "TM", "UI", "DS", "IS"}
 CODECS = {CHARACTER_SET: "utf-8", LATIN_1: "latin-1"}
 ALL = None  # a sequence key asking for whole items
+_CHARSET_TAG = BaseTag(SPECIFIC_CHARACTER_SET)
+_CHARSET_ELEMENTS = {term: DataElement(_CHARSET_TAG, "CS", term) for term in CODECS}
+_ENCODINGS = {term: convert_encodings(term) for term in CODECS}
 
 
 @dataclass(frozen=True)
@@ -104,15 +107,15 @@ class Encoder:
                 yield key.tag, attribute.vr, self.value(attribute.vr, values[key.tag])
 
     def dataset(self, values: dict[int, Any], keys: tuple[Key, ...]) -> Dataset:
-        """The answer as raw elements pynetdicom writes as they are."""
-        elements: dict[BaseTag, RawDataElement] = {}
-        charset = self.value("CS", self.charset)
-        elements[Tag(SPECIFIC_CHARACTER_SET)] = RawDataElement(
-            Tag(SPECIFIC_CHARACTER_SET), "CS", len(charset), charset, 0, self.implicit, self.little)
+        """The answer as raw elements pynetdicom writes as they are. Specific Character Set is one
+        shared, already converted element (pydicom reads it back to pick the text encoding)."""
+        elements: dict[BaseTag, DataElement | RawDataElement] = {_CHARSET_TAG: _CHARSET_ELEMENTS[self.charset]}
+        implicit, little = self.implicit, self.little
         for tag, vr, data in self.elements(values, None, keys):
-            elements[Tag(tag)] = RawDataElement(Tag(tag), vr, len(data), data, 0, self.implicit, self.little)
+            tag = BaseTag(tag)
+            elements[tag] = RawDataElement(tag, vr, len(data), data, 0, implicit, little)
         ds = Dataset(elements)
-        ds.set_original_encoding(self.implicit, self.little, convert_encodings(self.charset))
+        ds.set_original_encoding(implicit, little, _ENCODINGS[self.charset])
         return ds
 
 
