@@ -236,5 +236,5 @@ def worklist_at_scale(app, port: int, modality: str, day: str, raw_driver, repea
             dicom.n_create(mpps_in_progress(item, "CTSCALE", modality), generate_uid(), assoc)
     finally:
         assoc.release()
-    return {"samples": dict(samples), "errors": dict(errors), "items": len(items), "answered": len(answered),
+    return {"samples": dict(samples), "errors": dict(errors), "items": len(items), "answered": len(answered.items),
             "sql": [s for s, _ in sql]}

@@ -48,6 +48,7 @@ def _pacs_follower(env: Mapping[str, str]) -> list[str] | None:
 
 
 COMMANDS: tuple[ChildCommand, ...] = (
+    # Also escalates overdue critical results (webapp.reporting.escalation): always started.
     ChildCommand("outbox dispatcher", lambda env: ["outbox", "run"]),
     ChildCommand("HL7 listener", _hl7_listener),
     ChildCommand("PACS follower", _pacs_follower),

@@ -58,6 +58,34 @@ def _float(name: str, default: float) -> float:
     return _number(name, default, float, "a number")
 
 
+def _minutes(name: str, default: float) -> float:
+    """A number of minutes > 0, decimals allowed (0.05 is 3 seconds)."""
+    value = _float(name, default)
+    if not 0 < value < 10**6:  # also refuses nan and inf
+        raise ValueError(f"{name} must be a number of minutes above 0, not {value!r}.")
+    return value
+
+
+def _at_least_one(name: str, default: int) -> int:
+    value = _count(name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, not {value!r}.")
+    return value
+
+
+def _url(name: str, schemes: tuple[str, ...]) -> str:
+    """An empty value (not configured) or a URL with one of ``schemes`` and a host."""
+    from urllib.parse import urlsplit
+
+    value = os.environ.get(name, "").strip()
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+                             f" and naming a host.")
+    return value
+
+
 def _count(name: str, default: int) -> int:
     """A whole number >= 0."""
     value = _env(name, default)
@@ -134,6 +162,9 @@ SETTINGS = (
     ("DICOM_MAX_ASSOCIATIONS", _int, 32),
     # Seconds a started HL7 message may take to arrive whole (webapp.hl7.listener).
     ("HL7_FRAME_TIMEOUT_SECONDS", _float, 10),
+    # The worklist (webapp/dicom/worklist.py): a calling AE title registered as a station gets that
+    # station's bookings when its query names none; at most this many items per answer (then A700).
+    ("DICOM_STATION_FROM_CALLING_AE", _flag, False), ("DICOM_WORKLIST_MAX_ITEMS", _at_least_one, 1000),
     # Sessions and API tokens: idle and absolute limits of a signed-in session, a token's life.
     ("SESSION_IDLE_MINUTES", _int, 30), ("SESSION_MAX_HOURS", _int, 12), ("API_TOKEN_MINUTES", _int, 60),
     ("SESSION_COOKIE_SECURE", _flag, False),
@@ -159,8 +190,15 @@ SETTINGS = (
     ("FHIR_MRN_SYSTEM", _system, "https://imaging-orders.example.org/fhir/sid/mrn"),
     ("FHIR_ACCESSION_SYSTEM", _system, "https://imaging-orders.example.org/fhir/sid/accession-number"),
     ("FHIR_ORDER_SYSTEM", _system, "https://imaging-orders.example.org/fhir/sid/order-number"),
-    # An unacknowledged critical result is overdue after this (webapp.reporting.critical).
-    ("CRITICAL_ACK_MINUTES", _int, 15),
+    # An unacknowledged critical result is overdue, and escalated, after this many minutes
+    # (decimals allowed; webapp.reporting.critical, webapp.reporting.escalation).
+    ("CRITICAL_ACK_MINUTES", _minutes, 15),
+    # Where an escalation goes (webapp.outbox.notify): a JSON POST to the webhook; an e-mail to
+    # CRITICAL_NOTIFY_EMAIL (comma-separated) through SMTP_URL (smtp:// or smtps://, user:pass@
+    # optional), sent from SMTP_FROM.
+    ("CRITICAL_WEBHOOK_URL", lambda name, _default: _url(name, ("http", "https")), ""),
+    ("SMTP_URL", lambda name, _default: _url(name, ("smtp", "smtps")), ""),
+    ("CRITICAL_NOTIFY_EMAIL", _names, ""), ("SMTP_FROM", _text, "imaging-orders@localhost"),
     # HL7 (webapp/hl7, webapp/outbox): who we are in MSH-3/MSH-4, where the listener binds, how long
     # a receiver may take to answer; the outbox's waits between attempts double from the first to
     # the longest (seconds); how often an idle dispatcher looks for new messages.

@@ -58,7 +58,7 @@ def test_critical_results_reach_staff_streams_and_never_the_wall(app, make_order
         critical = [data for kind, data in staff if kind == "critical-result"]
         assert critical == [
             {"id": result_id, "order_id": str(order.id), "accession_number": order.accession_number,
-             "doctor_id": str(doctor.id), "state": state} for state in ("open", "acknowledged")]
+             "doctor_id": str(doctor.id), "state": state, "escalated": False} for state in ("open", "acknowledged")]
         assert "Acute subdural" not in json.dumps(critical)  # no clinical text on the channel
 
         # The wall gets the two order changes (report, acknowledge) as counts, published after

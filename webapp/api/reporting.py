@@ -85,6 +85,8 @@ class CriticalResultOut(BaseModel):
     acknowledged_by: str | None
     acknowledged_at: datetime | None
     on_behalf: bool = Field(description="Acknowledged by someone other than the ordering doctor.")
+    escalated_at: datetime | None = Field(
+        description="When it was escalated, still unacknowledged CRITICAL_ACK_MINUTES after it was raised.")
 
 
 class CriticalResultList(BaseModel):
@@ -228,7 +230,7 @@ def critical_out(result) -> CriticalResultOut:
     return CriticalResultOut(
         id=result.id, order_id=result.order_id, accession_number=result.order.accession_number, note=result.note,
         raised_by=result.raised_by_label, raised_at=result.raised_at, acknowledged_by=result.acknowledged_by_label,
-        acknowledged_at=result.acknowledged_at, on_behalf=bool(result.on_behalf),
+        acknowledged_at=result.acknowledged_at, on_behalf=bool(result.on_behalf), escalated_at=result.escalated_at,
     )
 
 

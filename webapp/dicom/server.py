@@ -12,6 +12,7 @@ import threading
 
 from flask import Flask
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import (
     ModalityPerformedProcedureStep,
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 FIND_PENDING = 0xFF00
 FIND_CANCELLED = 0xFE00
+FIND_OUT_OF_RESOURCES = 0xA700  # PS3.4 Table K.4-1: the final status of an answer cut at the cap
 FIND_IDENTIFIER_DOES_NOT_MATCH = 0xA900
 FIND_IDENTIFIER_UNREADABLE = 0xC000
 FIND_UNABLE_TO_PROCESS = 0xC001
@@ -55,12 +57,15 @@ def handle_echo(event) -> int:
 
 
 def handle_find(event, app: Flask):
-    """Modality Worklist C-FIND: one pending response per matching order, then success."""
+    """Modality Worklist C-FIND: one pending response per matching order, then success; or, past
+    DICOM_WORKLIST_MAX_ITEMS, the first items and then A700 saying the answer is incomplete."""
     caller = _calling_ae(event)
     try:
         query = parse_query(event.identifier)
+        syntax = UID(event.context.transfer_syntax)
         with app.app_context():
-            items = find_items(query)
+            answer = find_items(query, calling_ae=caller, implicit=syntax.is_implicit_VR,
+                                little=syntax.is_little_endian)
     except UnreadableIdentifier as exc:
         log.warning("Worklist query from %s refused: %s", caller, exc)
         yield _failure(FIND_IDENTIFIER_UNREADABLE, str(exc), exc.tag), None
@@ -77,12 +82,17 @@ def handle_find(event, app: Flask):
         log.exception("Worklist query from %s failed", caller)
         yield _failure(FIND_UNABLE_TO_PROCESS, f"Unable to process the query: {exc}"), None
         return
-    log.info("Worklist query from %s: %d item(s)", caller, len(items))
-    for item in items:
+    station = f" (station {answer.station})" if answer.station else ""
+    log.info("Worklist query from %s%s: %d item(s)%s", caller, station, len(answer.items),
+             f", cut at {answer.limit}" if answer.truncated else "")
+    for item in answer.items:
         if event.is_cancelled:
             yield FIND_CANCELLED, None
             return
         yield FIND_PENDING, item
+    if answer.truncated:
+        yield _failure(FIND_OUT_OF_RESOURCES, f"More than {answer.limit} items match; the first {answer.limit} were "
+                       "sent. Ask for a station or a time."), None
 
 
 def handle_n_create(event, app: Flask):

@@ -1,32 +1,74 @@
 """Modality Worklist C-FIND (IHE RAD-5): which orders answer a query.
 
 ``webapp.dicom.query`` turns the identifier into a ``WorklistQuery``; ``find_items`` asks
-``webapp.imaging.boards`` for the orders, builds one item per order (``webapp.dicom.items``)
-and matches the keys the database does not against the built item.
+``webapp.imaging.boards`` for the orders, takes one item's values per order
+(``webapp.dicom.items``), matches the keys the database does not against them and encodes the
+asked keys straight to bytes (``webapp.dicom.encoding``).
+
+* **A scanner's own bookings**: ScheduledStationAETitle in the query matches the booked scanner;
+  with DICOM_STATION_FROM_CALLING_AE=1 a query without one, from a calling AE title registered as
+  a station, gets that station's bookings only (an explicit key still wins).
+* **A cap**: at most DICOM_WORKLIST_MAX_ITEMS items (default 1000). A query matching more is
+  answered with the first ones (earliest start first) and then the final status A700 "Refused:
+  Out of Resources" (PS3.4 Table K.4-1) naming the cap, instead of a success that would hide the
+  rest (``WorklistAnswer.truncated``; webapp.dicom.server sends it).
 """
 
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from flask import current_app
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from sqlalchemy import select
 
 from webapp.db_types import clinic_zone
-from webapp.dicom.items import restrict_to_keys, start_of, worklist_item
-from webapp.dicom.query import SPS_SEQUENCE, MalformedQuery, WorklistQuery, date_range, parse_date, parse_query
+from webapp.dicom.encoding import answer_dataset, asks_for_latin1, shape_of
+from webapp.dicom.items import item_values, start_of, worklist_item
+from webapp.dicom.query import (
+    SPS_SEQUENCE,
+    MalformedQuery,
+    WorklistQuery,
+    date_range,
+    like_pattern,
+    parse_date,
+    parse_query,
+)
 from webapp.extensions import db
 from webapp.imaging import boards
-from webapp.imaging.models import ImagingModality, ImagingOrder
+from webapp.imaging.models import ImagingModality, ImagingOrder, Station
 
-__all__ = ["MalformedQuery", "WorklistQuery", "find_items", "parse_query", "restrict_to_keys", "worklist_item"]
+__all__ = ["MalformedQuery", "WorklistAnswer", "WorklistQuery", "find_items", "parse_query", "worklist_item"]
 
 # Scanners of plain radiography call themselves CR or DX; our XRAY is DX in the reference data.
 MODALITY_ALIASES = {"CR": "DX"}
-MAX_ITEMS = 1000
+DEFAULT_MAX_ITEMS = 1000
+
+
+@dataclass
+class WorklistAnswer:
+    items: list[Dataset]
+    truncated: bool = False  # more orders matched than the cap: the answer is incomplete
+    limit: int = DEFAULT_MAX_ITEMS
+    station: str | None = None  # the station the calling AE title stood for, if any
+
+
+def max_items() -> int:
+    return int(current_app.config.get("DICOM_WORKLIST_MAX_ITEMS", DEFAULT_MAX_ITEMS))
+
+
+def station_of_caller(calling_ae: str | None) -> str | None:
+    """With DICOM_STATION_FROM_CALLING_AE: the calling AE title when it is a registered, active station."""
+    if not calling_ae or not current_app.config.get("DICOM_STATION_FROM_CALLING_AE"):
+        return None
+    title = calling_ae.strip().upper()
+    found = db.session.scalar(select(Station.ae_title).where(Station.ae_title == title, Station.is_active))
+    return found
 
 
 def offered_statuses() -> tuple[str, ...]:
@@ -65,17 +107,24 @@ def _start_bounds(query: WorklistQuery) -> tuple[datetime | None, datetime | Non
     return start, end
 
 
-def find_items(query: WorklistQuery) -> list[Dataset]:
-    """The worklist items answering ``query`` (inside an app context)."""
+def find_items(query: WorklistQuery, *, calling_ae: str | None = None, implicit: bool = True,
+               little: bool = True) -> WorklistAnswer:
+    """The worklist items answering ``query`` (inside an app context), encoded for the
+    association's transfer syntax (``implicit`` VR, ``little`` endian)."""
     codes, answer_as = (None, {})
     if query.modality_values is not None:
         codes, answer_as = _modality_codes(query.modality_values)
         if not codes:
-            return []
+            return WorklistAnswer([], limit=max_items())
+    station_like, station = query.station_ae_like, None
+    if station_like is None:
+        station = station_of_caller(calling_ae)
+        station_like = like_pattern(station) if station else None
     start_from, start_before = _start_bounds(query)
+    limit = max_items()
     orders = boards.scheduled_step_orders(
         statuses=offered_statuses(),
-        station_ae_like=query.station_ae_like,
+        station_ae_like=station_like,
         modality_codes=codes,
         start_from=start_from,
         start_before=start_before,
@@ -84,17 +133,19 @@ def find_items(query: WorklistQuery) -> list[Dataset]:
         family_name_like=query.family_name_like,
         given_name_like=query.given_name_like,
         full_name_like=query.full_name_like,
-        limit=MAX_ITEMS,
+        limit=limit + 1,
     )
+    truncated = len(orders) > limit
     zone = clinic_zone()
+    keys, latin1 = shape_of(query.identifier), asks_for_latin1(query.identifier)
     items = []
-    for order in orders:
+    for order in orders[:limit]:
         if query.time_range and query.date_range is None and not _time_matches(order, query.time_range, zone):
             continue
-        item = worklist_item(order, answer_as.get(order.modality))
-        if _other_keys_match(item, query):
-            items.append(restrict_to_keys(item, query.identifier))
-    return items
+        values = item_values(order, answer_as.get(order.modality), zone)
+        if _other_keys_match(values, query):
+            items.append(answer_dataset(values, keys, latin1=latin1, implicit=implicit, little=little))
+    return WorklistAnswer(items, truncated=truncated, limit=limit, station=station)
 
 
 def _time_matches(order: ImagingOrder, bounds: tuple[time | None, time | None], zone) -> bool:
@@ -124,14 +175,12 @@ def _value_matches(have: object, wanted: DataElement) -> bool:
     return False
 
 
-def _other_keys_match(item: Dataset, query: WorklistQuery) -> bool:
+def _other_keys_match(values: dict[int, Any], query: WorklistQuery) -> bool:
     for element in query.other_top:
-        if not _value_matches(item.get(element.tag).value if element.tag in item else None, element):
+        if not _value_matches(values.get(element.tag), element):
             return False
-    sps = item[SPS_SEQUENCE].value[0]
+    step = values[SPS_SEQUENCE][0]
     for element in query.other_sps:
-        if not _value_matches(sps.get(element.tag).value if element.tag in sps else None, element):
+        if not _value_matches(step.get(element.tag), element):
             return False
     return True
-
-

@@ -13,7 +13,8 @@ reads (a describe function of webapp.imaging.timeline), and its service step
 * the order page builds each action's form from its fields (templates/_macros/actions.html
   loops over them), shows its label and success text, and shows each timeline entry as its
   event kind says (timeline_entry; OTHER_EVENTS holds those that are no action: created,
-  discontinued, mpps_refused, images_received, study_match_refused, study_corrected);
+  discontinued, mpps_refused, images_received, study_match_refused, study_corrected,
+  critical_escalated);
 * the technician's tablet (imaging/views/tablet.py) offers the actions that have a tablet text;
 * the API (PATCH …/status) and MPPS go through services.change_status.
 
@@ -69,6 +70,7 @@ from webapp.imaging.timeline import (
     describe_addendum,
     describe_cancel,
     describe_complete,
+    describe_escalation,
     describe_images,
     describe_report,
     describe_schedule,
@@ -272,6 +274,8 @@ OTHER_EVENTS: dict[str, EventKind] = {kind.event_type: kind for kind in (
     EventKind("images_received", "Images received", describe_images),  # the PACS has the study (webapp.pacs)
     EventKind("study_match_refused", "Study match refused"),  # a held study of another patient (webapp.pacs)
     EventKind("study_corrected", "Study corrected in the PACS"),  # its patient rewritten, then matched
+    # nobody acknowledged a critical result in time (webapp.reporting.escalation)
+    EventKind("critical_escalated", "Critical result escalated", describe_escalation),
 )}
 
 

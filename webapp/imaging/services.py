@@ -398,6 +398,20 @@ def record_study_corrected(who: User | Actor, order: ImagingOrder, note: str, ch
                           note=note)
 
 
+def record_critical_escalated(who: User | Actor, order: ImagingOrder, changes: dict,
+                              at: datetime | None = None) -> OrderEvent:
+    """A critical result nobody acknowledged in time was escalated (webapp.reporting.escalation):
+    a timeline entry, status unchanged; the event row. ``changes`` holds ``critical_result``,
+    ``note``, ``ack_minutes`` and ``notified`` (the channels the outbox will use)."""
+    moment = at or utcnow()
+    order.updated_at = moment
+    _flush(order)
+    event = record_event(order, _actor(who), "critical_escalated", at=moment, from_status=order.status,
+                         changes=changes)
+    _flush(order)
+    return event
+
+
 def allowed_actions_for(user: User | Actor, order: ImagingOrder) -> list[str]:
     """What the user may do to this order now (buttons, API links)."""
     return workflow.allowed_actions(_actor(user).role, order.status)

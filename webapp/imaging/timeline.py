@@ -85,6 +85,18 @@ def describe_acknowledge(event) -> TimelineEntry:
     return TimelineEntry("", lines=tuple(lines))
 
 
+def describe_escalation(event) -> TimelineEntry:
+    """Not acknowledged within CRITICAL_ACK_MINUTES: the note, and whom the escalation went to."""
+    changes = _changes(event)
+    lines = [TimelineLine(f"Critical finding: {changes['note']}", "clinical-text")] if changes.get("note") else []
+    if changes.get("ack_minutes") is not None:
+        lines.append(TimelineLine(f"Not acknowledged within {changes['ack_minutes']:g} min"))
+    notified = changes.get("notified") or []
+    lines.append(TimelineLine(f"Notified: {', '.join(notified)}" if notified else
+                              "No webhook or e-mail configured (CRITICAL_WEBHOOK_URL, SMTP_URL)"))
+    return TimelineEntry("", lines=tuple(lines))
+
+
 # ---------------------------------------------------------------------------- an edit's changes
 
 # What the timeline calls the fields of an "updated" event (services.update_order's diff), in this

@@ -1,7 +1,8 @@
 """The transactional outbox: messages to other systems written with the order change, then delivered.
 
 ``writer`` adds the rows in the change's own flush (every road an order changes by goes through
-an OrderEvent row); ``dispatcher`` delivers them (``flask outbox run``); ``views`` is the admins'
+an OrderEvent row), ``notify`` those of an escalated critical result; ``dispatcher`` delivers
+them (``flask outbox run``); ``views`` is the admins'
 page ``/admin/outbox``.
 """
 

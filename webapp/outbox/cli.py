@@ -1,4 +1,6 @@
-"""``flask --app wsgi outbox run``: deliver the outbox until Ctrl-C or SIGTERM (``make run`` starts it)."""
+"""``flask --app wsgi outbox run``: deliver the outbox until Ctrl-C or SIGTERM (``make run`` starts it).
+
+Each round also escalates the critical results past CRITICAL_ACK_MINUTES (webapp.reporting.escalation)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,13 @@ from flask.cli import AppGroup
 
 from webapp.children import watch_parent
 
-outbox_group = AppGroup("outbox", help="Outgoing messages (HL7) to other systems.")
+outbox_group = AppGroup("outbox", help="Outgoing messages (HL7, critical-result notifications) to other systems.")
 
 
 @outbox_group.command("run")
 @click.option("--once", is_flag=True, help="One round, then stop.")
 def run_command(once: bool) -> None:
-    """Deliver due messages, retrying while a receiver is down."""
+    """Deliver due messages, retrying while a receiver is down; escalate overdue critical results."""
     from webapp.outbox.dispatcher import Dispatcher
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -14,7 +14,11 @@ record the outcomes (short transaction).
   stops beating, and its claims are free again within 15 s instead of after the lease (sent
   again: at least once). A dispatcher does not start a send unless its claim outlasts the
   send's timeout.
-* Failures: no connection, no answer in time, or an ACK other than AA/CA. The message is tried
+* Channels: ``hl7`` (MLLP, webapp.hl7) and the escalation's ``webhook`` and ``email``
+  (webapp.outbox.notify); each round first escalates the critical results past
+  CRITICAL_ACK_MINUTES (webapp.reporting.escalation), whose rows are then sent in that round.
+* Failures: no connection, no answer in time, an ACK other than AA/CA (HL7), an answer other than
+  2xx (webhook), a refusal by the SMTP server. The message is tried
   again after a wait that doubles (OUTBOX_RETRY_SECONDS up to OUTBOX_RETRY_MAX_SECONDS); after
   OUTBOX_MAX_ATTEMPTS it is dead, with its last error.
 """
@@ -27,8 +31,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import exists, or_, select, update
@@ -43,15 +48,19 @@ from webapp.hl7.listener import header_of
 from webapp.hl7.messages import build_message
 from webapp.hl7.mllp import MllpClient, MllpError
 from webapp.hl7.snapshot import with_ehr_numbers
+from webapp.outbox import notify
 from webapp.outbox.models import OutboxMessage
+from webapp.reporting.escalation import escalate_due
 
 log = logging.getLogger(__name__)
 ROLE = "outbox dispatcher"
+ESCALATION_EVERY = 1.0  # seconds between two looks for critical results to escalate
 
 
 @dataclass
 class Claimed:
     id: int
+    channel: str
     destination: str
     kind: str
     payload: dict
@@ -88,8 +97,11 @@ def retry_delay(attempts: int, first: float, longest: float) -> float:
 
 
 class Dispatcher:
-    def __init__(self, app: Flask, *, name: str | None = None, batch_size: int = 100) -> None:
+    def __init__(self, app: Flask, *, name: str | None = None, batch_size: int = 100,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.app = app
+        self.clock = clock  # what time it is for the escalation of critical results (tests move it)
+        self.next_escalation = 0.0  # monotonic: escalations are looked for at most once per ESCALATION_EVERY
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.batch_size = batch_size
         self.timeout = float(app.config["HL7_TIMEOUT_SECONDS"])
@@ -111,7 +123,7 @@ class Dispatcher:
             return []
         with writing():
             rows = db.session.scalars(due_messages(now, self.batch_size)).all()
-            claimed = [Claimed(row.id, row.destination, row.kind, row.payload) for row in rows]
+            claimed = [Claimed(row.id, row.channel, row.destination, row.kind, row.payload) for row in rows]
             if claimed:
                 db.session.execute(
                     update(OutboxMessage).where(OutboxMessage.id.in_([c.id for c in claimed]))
@@ -119,12 +131,15 @@ class Dispatcher:
                 )
             db.session.commit()
         if claimed:
-            snapshots = with_ehr_numbers(db.session, {c.id: c.payload for c in claimed})
+            snapshots = with_ehr_numbers(db.session, {c.id: c.payload for c in claimed if c.channel == "hl7"})
             db.session.rollback()  # end the read
             header = header_of(self.app)
             for item in claimed:
                 try:
-                    item.text = build_message(item.kind, snapshots[item.id], str(item.id), header)
+                    if item.channel == "hl7":
+                        item.text = build_message(item.kind, snapshots[item.id], str(item.id), header)
+                    else:
+                        item.text = notify.build(item.channel, item.payload, item.id, self.app.config["SMTP_FROM"])
                 except Exception as exc:  # a snapshot this version cannot read: kept, reported, retried
                     item.error = f"cannot build the message: {type(exc).__name__}: {exc}"
         return claimed
@@ -141,6 +156,15 @@ class Dispatcher:
             if time.monotonic() + 2 * self.timeout > deadline:
                 return  # the claim would run out during the send: leave it for the next round
             item.tried = True
+            if item.channel != "hl7":
+                try:
+                    notify.send(item.channel, item.payload, item.text, item.id, self.timeout)
+                except notify.DeliveryError as exc:
+                    item.error = str(exc)
+                    down[item.destination] = item.error
+                else:
+                    item.sent, item.error = True, None
+                continue
             client = self.clients.setdefault(item.destination, MllpClient(item.destination, self.timeout))
             try:
                 check_ack(client.send(item.text), str(item.id))
@@ -187,6 +211,9 @@ class Dispatcher:
         """One round; how many messages it claimed."""
         started = time.monotonic()
         with self.app.app_context():
+            if started >= self.next_escalation:
+                self.next_escalation = started + ESCALATION_EVERY
+                escalate_due(self.clock())
             claimed = self.claim()
             if not claimed:
                 return 0

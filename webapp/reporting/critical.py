@@ -1,6 +1,6 @@
 """Critical results: raised with a signed report or an addendum, acknowledged by the ordering
 doctor (or another doctor or an administrator on their behalf), overdue after
-CRITICAL_ACK_MINUTES.
+CRITICAL_ACK_MINUTES, and then escalated once (webapp.reporting.escalation).
 
 Raising and acknowledging happen inside order actions (webapp.imaging.steps: ``report``,
 ``addendum``, ``acknowledge``), so each is an audited order event. Each also queues the critical
@@ -25,8 +25,14 @@ PENDING_KEY = "pending_critical_results"
 DEFAULT_ACK_MINUTES = 15
 
 
-def ack_minutes() -> int:
-    return int(current_app.config.get("CRITICAL_ACK_MINUTES", DEFAULT_ACK_MINUTES))
+def ack_minutes() -> float:
+    """CRITICAL_ACK_MINUTES: decimals allowed (0.05 is 3 seconds)."""
+    return float(current_app.config.get("CRITICAL_ACK_MINUTES", DEFAULT_ACK_MINUTES))
+
+
+def ack_minutes_text() -> str:
+    """The limit as pages say it: "15", "0.05"."""
+    return f"{ack_minutes():g}"
 
 
 def critical_note(values: dict) -> str | None:

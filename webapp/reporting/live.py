@@ -32,6 +32,7 @@ def critical_signal(result: CriticalResult) -> dict[str, Any]:
         "accession_number": result.order.accession_number if result.order else None,
         "doctor_id": str(result.doctor_id),
         "state": "open" if result.acknowledged_at is None else "acknowledged",
+        "escalated": result.escalated_at is not None,
     }
 
 

@@ -9,7 +9,8 @@
 * ``report_templates``: starting text per modality and body part (``flask templates``).
 * ``report_addenda``: text added after sign-off (the ``addendum`` action; its event is audited).
 * ``critical_results``: a critical finding raised when signing or with an addendum, and who
-  acknowledged it when (the ``acknowledge`` action; audited as an order event).
+  acknowledged it when (the ``acknowledge`` action; audited as an order event), or when it was
+  escalated for want of an acknowledgement (webapp.reporting.escalation; also an order event).
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class CriticalResult(db.Model):
     acknowledged_by_label: Mapped[str | None] = mapped_column(String(128))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     on_behalf: Mapped[bool] = mapped_column(Boolean, default=False)  # acknowledged by someone else
+    # Still open CRITICAL_ACK_MINUTES after it was raised: when it was escalated (once; webapp.reporting.escalation).
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     order = relationship("ImagingOrder", backref=backref("critical_results", order_by="CriticalResult.id"))
 
@@ -115,6 +118,9 @@ class CriticalResult(db.Model):
     def is_open(self) -> bool:
         return self.acknowledged_at is None
 
+    @property
+    def is_escalated(self) -> bool:
+        return self.acknowledged_at is None and self.escalated_at is not None
 
 # Addenda are text added under a signed report, never edited or removed: append-only by trigger
 # like the audit tables (webapp.audit.guards), and checked against the chain by `audit verify`.

@@ -189,11 +189,13 @@ def drafts_shown(orders) -> set:
     return drafts.draft_order_ids(o.id for o in orders if o.status == "completed")
 
 
-def overdue_count() -> tuple[int, int]:
-    """How many critical results are overdue, and the oldest one's age in minutes (the wall: no identities)."""
+def overdue_count() -> tuple[int, int, int]:
+    """How many critical results are overdue, the oldest one's age in minutes, and how many of them
+    were escalated (the wall: counts only, no identities)."""
     now = utcnow()
     results = critical.overdue(now, limit=1000)
-    return len(results), max((critical.age_minutes(r, now) for r in results), default=0)
+    return (len(results), max((critical.age_minutes(r, now) for r in results), default=0),
+            sum(1 for r in results if r.escalated_at is not None))
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -253,7 +255,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(banner_results, "critical_banner_results")
     app.add_template_global(overdue_results, "overdue_critical_results")
     app.add_template_global(overdue_count, "overdue_critical_count")
-    app.add_template_global(critical.ack_minutes, "critical_ack_minutes")
+    app.add_template_global(critical.ack_minutes_text, "critical_ack_minutes")
     app.add_template_global(drafts.draft_order_ids, "report_draft_ids")
     app.add_template_global(drafts_shown, "report_drafts_shown")
     app.add_template_global(services.priors, "report_priors")
