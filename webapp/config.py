@@ -92,6 +92,9 @@ SETTINGS = (
     # Publishing runs after the commit, in the request: a Redis that stops answering may
     # hold the request this long (connect and answer), then the event is left to replay.
     ("SSE_PUBLISH_TIMEOUT_SECONDS", _float, 0.5),
+    # Live regions rendered once per (view, variant, version) and kept this long in Redis for
+    # identical screens (webapp/web/live_cache.py); 0 renders every request.
+    ("LIVE_RENDER_CACHE_SECONDS", _int, 30),
     # Open streams per account, counted in Redis across workers and hosts (webapp/events/slots.py);
     # 0 switches the cap off. The wall display's account is often signed in on several screens.
     # A crashed worker's slots free themselves after the lease (at least three heartbeats).

@@ -69,6 +69,11 @@ def _order_signals(session: Session, pending: list[OrderEvent]) -> list[dict[str
     return signals
 
 
+def generation_key(channel: str) -> str:
+    """The Redis counter of published event batches (webapp.web.live_cache keys renders by it)."""
+    return f"{channel}:live-generation"
+
+
 _registered: set[str] = set()
 
 
@@ -122,6 +127,9 @@ def publish_signals(signals: list[dict[str, Any]], event_type: str = EVENT_TYPE)
             return 0
         channel = current_app.config["SSE_CHANNEL"]
         pipe = bp.publisher.pipeline(transaction=False)
+        # Live regions rendered before this commit are not to be served after it
+        # (webapp.web.live_cache): the generation moves in the same round trip, before the events.
+        pipe.incr(generation_key(channel))
         for signal in signals:
             message = Message(signal, type=event_type, id=signal.get("event_id"))
             pipe.publish(channel, json.dumps(message.to_dict()))
