@@ -157,3 +157,19 @@ def test_without_redis_every_request_renders(app, make_user, make_order):
     before = renders()
     assert [t.get("/imaging/worklist", headers=REGION).status_code for t in tablets] == [200, 200]
     assert renders() - before == 2
+
+
+def test_the_tablet_station_filter_through_the_shared_render(app, make_user, make_order, make_station):
+    ct_room = make_station("CT_ROOM_1", "CT")
+    xray = make_order("scheduled")
+    tablet = signed_in(app, make_user("technician"))
+    for _ in range(2):  # refused each time, nothing left holding the render
+        refused = tablet.get("/imaging/worklist?station=NOPE", headers=REGION)
+        assert refused.status_code == 400 and "no station" in refused.get_data(as_text=True)
+    chosen = tablet.get(f"/imaging/worklist?station={ct_room.lower()}", headers=REGION)
+    assert chosen.status_code == 200 and f"worklist_station={ct_room}" in chosen.headers["Set-Cookie"]
+    assert f"worklist-order-{xray.id}" not in chosen.get_data(as_text=True), "an X-ray is not on the CT's list"
+    remembered = tablet.get("/imaging/worklist", headers=REGION).get_data(as_text=True)
+    assert f"worklist-order-{xray.id}" not in remembered
+    everything = tablet.get("/imaging/worklist?station=", headers=REGION).get_data(as_text=True)
+    assert f"worklist-order-{xray.id}" in everything

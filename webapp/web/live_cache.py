@@ -37,6 +37,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,22 +58,27 @@ _POLL_SECONDS = 0.01
 @dataclass
 class Shown:
     """A rendered region: its HTML (with ``CSRF_HOLE`` for the token), what it is (the access
-    log's ``what``), the patients it shows, and its status."""
+    log's ``what``), the patients it shows, and its status; once shared, the generation it was
+    rendered in and a digest of its HTML (the ETag's base)."""
 
     html: str
     what: str
     patients: list[str] = field(default_factory=list)
     status: int = 200
     generation: int | None = None
+    digest: str = ""
 
-    def to_json(self) -> str:
-        return json.dumps({"h": self.html, "w": self.what, "p": self.patients, "s": self.status,
-                           "g": self.generation})
+    def dump(self) -> bytes:
+        """A small JSON line, then the HTML as it is (no JSON escaping of 100 KB of markup)."""
+        meta = json.dumps({"w": self.what, "p": self.patients, "s": self.status, "g": self.generation,
+                           "d": self.digest})
+        return f"{meta}\n{self.html}".encode()
 
     @classmethod
-    def from_json(cls, text: bytes | str) -> Shown:
-        data = json.loads(text)
-        return cls(data["h"], data["w"], data["p"], data["s"], data["g"])
+    def load(cls, raw: bytes) -> Shown:
+        meta, _, html = raw.decode().partition("\n")
+        data = json.loads(meta)
+        return cls(html, data["w"], data["p"], data["s"], data["g"], data["d"])
 
 
 def _redis():
@@ -100,16 +106,14 @@ class _Flights:
     def run(self, key: str, build: Callable[[], Shown]) -> Shown:
         with self._lock:
             running = self._running.get(key)
-            if running is None:
+            leader = running is None
+            if leader:
                 running = self._running[key] = (threading.Event(), [])
-                leader = True
-            else:
-                leader = False
         done, box = running
         if not leader:
             if done.wait(_WAIT_SECONDS) and box:
                 return box[0]
-            return build()
+            return _counted(build)()
         try:
             shown = build()
             box.append(shown)
@@ -120,7 +124,31 @@ class _Flights:
             done.set()
 
 
+class _Recent:
+    """Per process: the last few shared regions, so a worker fetches each version's HTML from
+    Redis at most once (the generation is still read from Redis on every request)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, int], Shown] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, generation: int) -> Shown | None:
+        with self._lock:
+            shown = self._entries.get((key, generation))
+            if shown is not None:
+                self._entries.move_to_end((key, generation))
+            return shown
+
+    def put(self, key: str, shown: Shown) -> None:
+        with self._lock:
+            self._entries[(key, shown.generation)] = shown
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
 _flights = _Flights()
+_recent = _Recent()
 renders = {"count": 0}  # how many regions this process rendered (tests and the benchmark read it)
 
 
@@ -136,16 +164,19 @@ def answer(view: str, build: Callable[[], Shown]):
     minute = int(time.time() // 60)
     try:
         key = _key(variant, publishing.latest_event_id(), minute)
-        channel = current_app.config["SSE_CHANNEL"]
-        generation, cached = client.mget(publishing.generation_key(channel), key)
+        generation = int(client.get(publishing.generation_key(current_app.config["SSE_CHANNEL"])) or 0)
+        shown = _recent.get(key, generation)
+        if shown is None:
+            cached = client.get(key)
+            shown = Shown.load(cached) if cached else None
     except Exception as exc:  # Redis away: render per request, as without the cache
         log.warning("live render cache unavailable (%s): %s", type(exc).__name__, exc)
         return _respond(_counted(build)(), None)
-    generation = int(generation or 0)
-    shown = Shown.from_json(cached) if cached else None
     if shown is None or shown.generation != generation:
-        shown = _flights.run(key, lambda: _shared_render(client, key, generation, build))
-    return _respond(shown, _etag(key, generation))
+        shown = _flights.run(f"{key}|{generation}", lambda: _shared_render(client, key, generation, build))
+    if shown.status == 200:
+        _recent.put(key, shown)
+    return _respond(shown, _etag(shown))
 
 
 def _key(variant: tuple, head: int, minute: int) -> str:
@@ -153,9 +184,10 @@ def _key(variant: tuple, head: int, minute: int) -> str:
     return f"{current_app.config['SSE_CHANNEL']}:live-render:{digest}"
 
 
-def _etag(key: str, generation: int) -> str:
-    """Strong, per viewer and session (a region's forms carry the session's CSRF token)."""
-    mine = f"{key}|{generation}|{current_user.get_id()}|{session.get('csrf_token', '')}"
+def _etag(shown: Shown) -> str:
+    """Strong, from the HTML shown (an event that leaves a region as it was answers 304), per
+    viewer and session (a region's forms carry the session's CSRF token)."""
+    mine = f"{shown.digest}|{current_user.get_id()}|{session.get('csrf_token', '')}"
     return hashlib.sha1(mine.encode()).hexdigest()[:32]
 
 
@@ -177,23 +209,35 @@ def _shared_render(client, key: str, generation: int, build: Callable[[], Shown]
                 time.sleep(_POLL_SECONDS)
                 cached = client.get(key)
                 if cached:
-                    shown = Shown.from_json(cached)
+                    shown = Shown.load(cached)
                     if shown.generation == generation:
                         return shown
     except Exception as exc:
         log.warning("live render cache unavailable (%s): %s", type(exc).__name__, exc)
         return _counted(build)()
-    shown = _counted(build)()
+    try:
+        shown = _counted(build)()
+    except Exception:  # a refused request (400, 404…): let the others render (and be refused) now
+        _forget(client, lock)
+        raise
     shown.generation = generation
+    shown.digest = hashlib.sha1(shown.html.encode()).hexdigest()
     if shown.status == 200:
         try:
             pipe = client.pipeline(transaction=False)
-            pipe.set(key, shown.to_json(), ex=int(current_app.config.get("LIVE_RENDER_CACHE_SECONDS", 30)))
+            pipe.set(key, shown.dump(), ex=int(current_app.config.get("LIVE_RENDER_CACHE_SECONDS", 30)))
             pipe.delete(lock)
             pipe.execute()
         except Exception as exc:
             log.warning("live render not cached (%s): %s", type(exc).__name__, exc)
     return shown
+
+
+def _forget(client, lock: str) -> None:
+    try:
+        client.delete(lock)
+    except Exception as exc:
+        log.warning("live render lock not released (%s): %s", type(exc).__name__, exc)
 
 
 def _respond(shown: Shown, etag: str | None):

@@ -60,23 +60,25 @@ def _chosen_station(stations) -> tuple[str | None, bool]:
 
 
 def _render(message=None, status: int = 200):
-    stations = queries.all_stations()
-    station, remember = _chosen_station(stations)
     day = _chosen_day()
-    build = lambda csrf=None: _shown(stations, station, day, message, status, csrf)  # noqa: E731
+    build = lambda csrf=None: _shown(day, message, status, csrf)  # noqa: E731
     if message is None and is_live_region_get():  # identical tablets share one render (live_cache)
-        response = live_cache.answer(f"worklist:{station}", build)
+        wanted = request.values.get("station") if "station" in request.values else request.cookies.get(STATION_COOKIE)
+        response = live_cache.answer(f"worklist:{(wanted or '').strip().upper()}", build)
     else:
         shown = build({})
         record_read(current_user, shown.what, shown.patients)
         response = render_page_text(shown)
-    if remember:
-        response.set_cookie(STATION_COOKIE, station or "", max_age=180 * 24 * 3600, httponly=True, samesite="Lax")
+    if "station" in request.values:  # valid, or _chosen_station refused it (400)
+        station = (request.values.get("station") or "").strip().upper()
+        response.set_cookie(STATION_COOKIE, station, max_age=180 * 24 * 3600, httponly=True, samesite="Lax")
     return response
 
 
-def _shown(stations, station, day, message, status, csrf) -> live_cache.Shown:
+def _shown(day, message, status, csrf) -> live_cache.Shown:
     """The tablet's region; the actions offered depend on the viewer's role only."""
+    stations = queries.all_stations()
+    station, _ = _chosen_station(stations)
     now = utcnow()
     today = clinic_today(now)
     day = day or today
