@@ -44,16 +44,17 @@ from bench.peak import gunicorn  # noqa: E402
 from bench.run import redis_url  # noqa: E402
 
 TARGET_RATIO = 2.0
+PROFILE = os.environ.get("BENCH_LIVE_PROFILE") == "1"  # py-spy on the workers during the events
 REGION = "/imaging/worklist"
 
 
 class Tablet:
     """One screen: its stream, and live.js's re-fetch rule for the worklist region."""
 
-    def __init__(self, port: int, cookie: str) -> None:
-        self.port, self.cookie = port, cookie
+    def __init__(self, port: int, cookie: str, refetching: bool = True) -> None:
+        self.port, self.cookie, self.refetching = port, cookie, refetching
         self.etag: str | None = None
-        self.statuses: dict[int, int] = {}
+        self.statuses: dict = {}
         self.lock = threading.Lock()
         self.timer: threading.Timer | None = None
         self.busy = self.dirty = False
@@ -74,7 +75,8 @@ class Tablet:
             for line in self.reader:
                 if line.startswith(b"id:"):
                     self.events += 1
-                    self.schedule()
+                    if self.refetching:
+                        self.schedule()
         except (OSError, ValueError):
             return
 
@@ -97,15 +99,21 @@ class Tablet:
                    "X-Live-Refresh": "1"}
         if self.etag:
             headers["If-None-Match"] = self.etag
-        try:
-            self.http.request("GET", REGION, headers=headers)
-            response = self.http.getresponse()
-            response.read()
-            self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+        for attempt in (1, 2):  # the server closes an idle keep-alive connection (gunicorn keepalive 5 s)
+            try:
+                self.http.request("GET", REGION, headers=headers)
+                response = self.http.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                self.http.close()
+                self.http = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                if attempt == 2:
+                    self.statuses[-1] = self.statuses.get(-1, 0) + 1
+                continue
+            kind = f"{response.status} {response.getheader('X-Live-Render') or ''}".strip()
+            self.statuses[kind] = self.statuses.get(kind, 0) + 1
             self.etag = response.getheader("ETag") or self.etag
-        except (OSError, http.client.HTTPException):
-            self.statuses[-1] = self.statuses.get(-1, 0) + 1
-            self.http = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            break
         with self.lock:
             self.busy, self.done_at = False, time.monotonic()
             again = self.dirty
@@ -119,6 +127,20 @@ class Tablet:
             pass
         self.sock.close()
         self.http.close()
+
+
+def ready(port: int, seconds: float = 180) -> None:
+    """Until both workers answer (they import the app after the master listens)."""
+    deadline = time.monotonic() + seconds
+    answered = 0
+    while answered < 8 and time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("GET", "/login")
+            answered += conn.getresponse().status == 200
+            conn.close()
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.5)
 
 
 def technicians(app, wanted: int) -> list[str]:
@@ -152,10 +174,12 @@ def start_scan(app, order_id) -> None:
         db.session.remove()
 
 
-def measure(app, env: dict, screens: int, cookies: list[str], orders: list, events: int, gap: float) -> dict:
+def measure(app, env: dict, screens: int, cookies: list[str], orders: list, events: int, gap: float,
+            refetching: bool = True) -> dict:
     port, server = gunicorn(env, 2, f"live-render-{screens}")
     with server as process:
-        tablets = [Tablet(port, cookies[i % len(cookies)]) for i in range(screens)]
+        ready(port)
+        tablets = [Tablet(port, cookies[i % len(cookies)], refetching) for i in range(screens)]
         for tablet in tablets:  # each screen loaded once, as after opening the page
             tablet.refetch()
         time.sleep(2)
@@ -165,12 +189,16 @@ def measure(app, env: dict, screens: int, cookies: list[str], orders: list, even
         before = {s: dict(t.statuses) for s, t in enumerate(tablets)}
         began = time.monotonic()
         meter.start()
+        spies = peak_report.start_profile(workers, int(events * gap), RESULTS) if PROFILE else []
         for _ in range(events):
             start_scan(app, orders.pop())
             time.sleep(gap)
         cpu = meter.stop()["workers"]
+        for spy, _ in spies:
+            spy.wait(timeout=60)
+        profile = peak_report.profile_summary([path for _, path in spies]) if spies else None
         seconds = time.monotonic() - began
-        refetches: dict[int, int] = {}
+        refetches: dict = {}
         for s, tablet in enumerate(tablets):
             for status, count in tablet.statuses.items():
                 refetches[status] = refetches.get(status, 0) + count - before[s].get(status, 0)
@@ -181,7 +209,7 @@ def measure(app, env: dict, screens: int, cookies: list[str], orders: list, even
     cpu_ms = cpu * seconds * 1000
     return {"screens": screens, "events": events, "cpu_ms_per_event": cpu_ms / events,
             "cpu_ms_per_refetch": cpu_ms / total if total else None, "refetches": refetches,
-            "events_received": received, "load_average": load}
+            "events_received": received, "load_average": load, "profile": profile}
 
 
 def main() -> int:
@@ -189,7 +217,9 @@ def main() -> int:
     events = int(os.environ.get("BENCH_LIVE_EVENTS", "12"))
     gap = float(os.environ.get("BENCH_LIVE_GAP", "1.5"))
     orders = int(os.environ.get("BENCH_LIVE_ORDERS", "20000"))
-    modes = os.environ.get("BENCH_LIVE_MODES", "cache,nocache").split(",")
+    # cache: the render cache on; nocache: every re-fetch rendered (before issue 22); streams: the
+    # cache on and the tablets only hold their streams (what the events' delivery alone costs).
+    modes = os.environ.get("BENCH_LIVE_MODES", "cache,nocache,streams").split(",")
     server = normalise_url(os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
                            or DEFAULT_PG_SERVER)
     redis = redis_url()
@@ -203,7 +233,7 @@ def main() -> int:
     app = make_app(url)
     have = scheduled_today(app)
     if len(have) < wanted:
-        peak_data.book_worklist(url, "XRAY", wanted - len(have) + 20)
+        peak_data.book_worklist(url, "XRAY", wanted - len(have) + 20, seed=time.time_ns() % 1_000_000)
         have = scheduled_today(app)
     cookies = technicians(app, max(screens))
     secret = app.config["SECRET_KEY"]
@@ -214,10 +244,12 @@ def main() -> int:
                "LIVE_RENDER_CACHE_SECONDS": "30" if mode == "cache" else "0"}
         app.config["SSE_CHANNEL"], app.config["REDIS_URL"] = channel, redis
         for n in screens:
-            result = measure(app, env, n, cookies, have, events, gap) | {"mode": mode}
+            result = measure(app, env, n, cookies, have, events, gap, mode != "streams") | {"mode": mode}
             print(f"[live-render] {mode:8} {n:3} screens: {result['cpu_ms_per_event']:.1f} ms CPU per event, "
                   f"{result['cpu_ms_per_refetch'] or 0:.1f} ms per re-fetch, re-fetches {result['refetches']}, "
                   f"load average {result['load_average'][0]:.2f}", file=sys.stderr)
+            if result["profile"]:
+                print(f"[live-render]   profile {json.dumps(result['profile'])}", file=sys.stderr)
             rows.append(result)
     verdicts = []
     for mode in modes:

@@ -41,7 +41,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import current_app, make_response, request, session
+from flask import current_app, g, make_response, request, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -194,6 +194,7 @@ def _etag(shown: Shown) -> str:
 def _counted(build: Callable[[], Shown]) -> Callable[[], Shown]:
     def run() -> Shown:
         renders["count"] += 1
+        g.live_rendered = True
         return build()
     return run
 
@@ -254,4 +255,6 @@ def _respond(shown: Shown, etag: str | None):
         response.cache_control.private = True
         response.cache_control.no_cache = True
     response.vary.update(("HX-Request", "HX-Target"))
+    # Rendered for this request, or shared with an identical screen (the benchmark counts them).
+    response.headers["X-Live-Render"] = "rendered" if g.get("live_rendered") else "shared"
     return response
