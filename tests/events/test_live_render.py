@@ -20,6 +20,14 @@ def app_config(events_redis_url, sse_channel):
     return {"REDIS_URL": events_redis_url, "SSE_CHANNEL": sse_channel, "WTF_CSRF_ENABLED": True}
 
 
+@pytest.fixture(autouse=True)
+def one_minute(monkeypatch):
+    """Renders serve one minute (waiting times); the tests stay inside one, whatever the clock."""
+    minute = [29_000_000]
+    monkeypatch.setattr(live_cache, "_minute", lambda: minute[0])
+    return minute
+
+
 def signed_in(app, user):
     client = app.test_client()
     with client.session_transaction() as session:
@@ -173,3 +181,15 @@ def test_the_tablet_station_filter_through_the_shared_render(app, make_user, mak
     assert f"worklist-order-{xray.id}" not in remembered
     everything = tablet.get("/imaging/worklist?station=", headers=REGION).get_data(as_text=True)
     assert f"worklist-order-{xray.id}" in everything
+
+
+def test_a_render_serves_its_minute_only(app, make_user, make_order, one_minute):
+    """The wall and the tablets show waiting times and "now": the next minute renders again."""
+    make_order("scheduled")
+    tablets = [signed_in(app, make_user("technician")) for _ in range(2)]
+    before = renders()
+    tablets[0].get("/imaging/worklist", headers=REGION)
+    tablets[1].get("/imaging/worklist", headers=REGION)
+    one_minute[0] += 1
+    tablets[1].get("/imaging/worklist", headers=REGION)
+    assert renders() - before == 2

@@ -41,4 +41,4 @@ def _shown(block: str, csrf: dict | None = None) -> live_cache.Shown:
         **(live_cache.csrf_context() if csrf is None else csrf),
     )
     # The queues name patients and their indications; the counts region shows no one.
-    return live_cache.Shown(html, "dashboard", [str(o.patient_id) for o in priority_orders + today_orders])
+    return live_cache.Shown(html, "dashboard", [o.patient_id for o in priority_orders + today_orders])

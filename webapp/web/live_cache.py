@@ -37,6 +37,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,22 +64,23 @@ class Shown:
 
     html: str
     what: str
-    patients: list[str] = field(default_factory=list)
+    patients: list = field(default_factory=list)  # UUIDs (or their text)
     status: int = 200
     generation: int | None = None
     digest: str = ""
 
     def dump(self) -> bytes:
         """A small JSON line, then the HTML as it is (no JSON escaping of 100 KB of markup)."""
-        meta = json.dumps({"w": self.what, "p": self.patients, "s": self.status, "g": self.generation,
+        meta = json.dumps({"w": self.what, "p": [str(p) for p in self.patients], "s": self.status, "g": self.generation,
                            "d": self.digest})
         return f"{meta}\n{self.html}".encode()
 
     @classmethod
     def load(cls, raw: bytes) -> Shown:
+        """Patients come back as UUIDs, made once per worker and version, not once per viewer."""
         meta, _, html = raw.decode().partition("\n")
         data = json.loads(meta)
-        return cls(html, data["w"], data["p"], data["s"], data["g"], data["d"])
+        return cls(html, data["w"], [uuid.UUID(p) for p in data["p"]], data["s"], data["g"], data["d"])
 
 
 def _redis():
@@ -161,9 +163,9 @@ def answer(view: str, build: Callable[[], Shown]):
     if client is None:
         return _respond(_counted(build)(), None)
     variant = (view, str(current_user.role), request.full_path, request.headers.get("HX-Target") or "")
-    minute = int(time.time() // 60)
+    minute = _minute()
     try:
-        key = _key(variant, publishing.latest_event_id(), minute)
+        key = _key(variant, _head_event_id(), minute)
         generation = int(client.get(publishing.generation_key(current_app.config["SSE_CHANNEL"])) or 0)
         shown = _recent.get(key, generation)
         if shown is None:
@@ -177,6 +179,18 @@ def answer(view: str, build: Callable[[], Shown]):
     if shown.status == 200:
         _recent.put(key, shown)
     return _respond(shown, _etag(shown))
+
+
+def _minute() -> int:
+    """Regions show waiting times and "now": a render serves at most its minute."""
+    return int(time.time() // 60)
+
+
+def _head_event_id() -> int:
+    """The newest event id, by the shortest road (the ORM's query costs more than the answer)."""
+    from webapp.extensions import db
+
+    return db.session.connection().exec_driver_sql("SELECT max(id) FROM order_events").scalar() or 0
 
 
 def _key(variant: tuple, head: int, minute: int) -> str:

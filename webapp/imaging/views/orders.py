@@ -68,7 +68,7 @@ def _order_list_shown(csrf: dict | None = None) -> live_cache.Shown:
         labels=FILTER_LABELS, args=request.args, modalities=catalogue.active_modalities(), statuses=STATUS_LABELS,
         priorities=PRIORITY_LABELS, **(live_cache.csrf_context() if csrf is None else csrf),
     )
-    return live_cache.Shown(html, "order list", [str(o.patient_id) for o in orders], 422 if errors else 200)
+    return live_cache.Shown(html, "order list", [o.patient_id for o in orders], 422 if errors else 200)
 
 
 # ---------------------------------------------------------------------------- the order page

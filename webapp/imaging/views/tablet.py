@@ -93,7 +93,7 @@ def _shown(day, message, status, csrf) -> live_cache.Shown:
         allowed={o.id: services.allowed_actions_for(current_user, o) for o in orders},
         **(live_cache.csrf_context() if csrf is None else csrf),
     )
-    return live_cache.Shown(html, "worklist", [str(o.patient_id) for o in orders], status)
+    return live_cache.Shown(html, "worklist", [o.patient_id for o in orders], status)
 
 
 @bp.route("/imaging/worklist")
