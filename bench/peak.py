@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.peak                      # what `make bench-peak` runs
     BENCH_PEAK_SECONDS=30 BENCH_PEAK_STEPS=90 .venv/bin/python -m bench.peak   # a short run
+    BENCH_PEAK_MODELS=department BENCH_PEAK_TWO_HOSTS_SECONDS=0 BENCH_PEAK_WORKLIST=0 .venv/bin/python -m bench.peak
 
 Phases, one table (bench/README.md, "Department at peak"):
 
@@ -13,6 +14,9 @@ Phases, one table (bench/README.md, "Department at peak"):
 3. capacity: desk staff stepped up (BENCH_PEAK_STEPS, 90,120,160,200) until pages p95 passes
    250 ms or errors appear, within the time budget; when the peak itself misses a target, down
    (BENCH_PEAK_STEPS_DOWN, 30,15,5) until a step meets every target;
+   (then, with BENCH_PEAK_MODELS holding "department", the department model: whole departments at
+   the pace of a large department's busiest hour, 1, 2, 3… while every target holds; bench/README.md,
+   "Two load models");
 4. the worklist at scale: 10,000 orders of one modality booked for today, C-FIND beside its raw
    SQL, and MPPS N-CREATE round trips.
 
