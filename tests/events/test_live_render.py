@@ -193,3 +193,21 @@ def test_a_render_serves_its_minute_only(app, make_user, make_order, one_minute)
     one_minute[0] += 1
     tablets[1].get("/imaging/worklist", headers=REGION)
     assert renders() - before == 2
+
+
+def test_the_wall_follows_a_cancelled_stat_order(app, make_user, make_order):
+    """The wall's shared render: a STAT order cancelled elsewhere leaves every wall at the next re-fetch."""
+    from webapp.imaging import queries, services
+
+    doctor = make_user("doctor")
+    stat = make_order("ordered", priority="stat", doctor=doctor)
+    walls = [signed_in(app, make_user("display")) for _ in range(2)]
+    headers = {"HX-Request": "true", "HX-Target": "wall", "X-Live-Refresh": "1"}
+    first = [w.get("/dashboard/wall", headers=headers) for w in walls]
+    assert all(f"wall-stat-{stat.id}" in r.get_data(as_text=True) for r in first)
+    with app.app_context(), writing():
+        services.cancel_order(db.session.merge(doctor), queries.get_order(stat.id), reason="Duplicate")
+        db.session.commit()
+    for wall, before in zip(walls, first, strict=True):
+        after = wall.get("/dashboard/wall", headers=headers | {"If-None-Match": before.headers["ETag"]})
+        assert after.status_code == 200 and f"wall-stat-{stat.id}" not in after.get_data(as_text=True)
