@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.peak                      # what `make bench-peak` runs
     BENCH_PEAK_SECONDS=30 BENCH_PEAK_STEPS=90 .venv/bin/python -m bench.peak   # a short run
+    BENCH_PEAK_MODELS=department BENCH_PEAK_TWO_HOSTS_SECONDS=0 BENCH_PEAK_WORKLIST=0 .venv/bin/python -m bench.peak
 
 Phases, one table (bench/README.md, "Department at peak"):
 
@@ -13,6 +14,9 @@ Phases, one table (bench/README.md, "Department at peak"):
 3. capacity: desk staff stepped up (BENCH_PEAK_STEPS, 90,120,160,200) until pages p95 passes
    250 ms or errors appear, within the time budget; when the peak itself misses a target, down
    (BENCH_PEAK_STEPS_DOWN, 30,15,5) until a step meets every target;
+   (then, with BENCH_PEAK_MODELS holding "department", the department model: whole departments at
+   the pace of a large department's busiest hour, 1, 2, 3… while every target holds; bench/README.md,
+   "Two load models");
 4. the worklist at scale: 10,000 orders of one modality booked for today, C-FIND beside its raw
    SQL, and MPPS N-CREATE round trips.
 
@@ -66,9 +70,14 @@ class Settings:
         self.steps_down = [int(s) for s in setting("BENCH_PEAK_STEPS_DOWN", "30,15,5").split(",") if s.strip()]
         self.worklist = setting("BENCH_PEAK_WORKLIST", 10_000)
         self.desk_streams = setting("BENCH_PEAK_DESK_STREAMS", 1) == 1
-        self.budget = setting("BENCH_PEAK_BUDGET", 560)
+        self.budget = setting("BENCH_PEAK_BUDGET", 840)
         self.cfind_repeat = setting("BENCH_PEAK_CFIND_REPEAT", 15)
         self.reuse = os.environ.get("BENCH_REUSE") == "1"
+        # Both load models by default (bench/README.md, "Two load models").
+        self.models = setting("BENCH_PEAK_MODELS", "stress,department").split(",")
+        self.department_seconds = setting("BENCH_PEAK_DEPARTMENT_SECONDS", 90)
+        self.department_steps = [int(s) for s in setting("BENCH_PEAK_DEPARTMENT_STEPS", "1,2,3").split(",")
+                                 if s.strip()]
 
 
 # ---------------------------------------------------------------------------- processes
@@ -138,14 +147,17 @@ class Bench:
         return time.monotonic() - self.began
 
     def load(self, label: str, hosts: list[tuple[int, subprocess.Popen]], desk: int, seconds: int, *,
-             warmup: int, profile: bool = False) -> peak_report.Phase:
-        """One run of the load tool with the scanners beside it; its figures."""
+             warmup: int, profile: bool = False, model: str = "stress", scale: int = 1) -> peak_report.Phase:
+        """One run of the load tool with the scanners beside it; its figures. ``model``: the stress
+        model's think times or the department's (bench/peak_load.py, DEPARTMENT); ``scale``
+        multiplies the tablets and walls (a department model step is whole departments)."""
         from bench.peak_dicom import Scanners
 
-        counts = peak_data.desk_counts(desk) | {"tablet": self.s.tablets, "wall": self.s.walls}
+        counts = peak_data.desk_counts(desk) | {"tablet": self.s.tablets * scale, "wall": self.s.walls * scale}
         ramp = 10
         config = self.base_config | {"hosts": [f"http://127.0.0.1:{port}" for port, _ in hosts], "counts": counts,
-                                     "seconds": seconds, "warmup_seconds": warmup, "ramp_seconds": ramp}
+                                     "seconds": seconds, "warmup_seconds": warmup, "ramp_seconds": ramp,
+                                     "model": model}
         name = label.split(":")[0].replace(" ", "-")
         config_path, result_path = RESULTS / f"peak-{name}-config.json", RESULTS / f"peak-{name}-result.json"
         config_path.write_text(json.dumps(config))
@@ -194,34 +206,13 @@ def run_phases(bench: Bench, settings: Settings, rows: list[Row], report: dict) 
     with ExitStack() as stack:
         port, server = gunicorn(bench.env, 2, "gunicorn")
         process = stack.enter_context(server)
-        peak = bench.load("peak", [(port, process)], settings.desk, settings.seconds, warmup=settings.warmup,
-                          profile=True)
-        rows.extend(peak_report.phase_rows(peak))
-        report["peak"] = peak.__dict__
-        report["profile"] = bench.profile
-        steps = [step_of(peak, settings.desk)]
-        # Up while the last step held (pages p95 under 250 ms, no errors); when the peak itself
-        # missed its targets, down until a step meets them, so there is a figure either way.
-        down = not steps[0]["within"]
-        for desk in settings.steps_down if down else settings.steps:
-            if down and steps[-1]["within"]:
-                break
-            if not down and (steps[-1]["pages_p95"] > peak_report.CAPACITY_PAGES_P95_MS or steps[-1]["errors"]):
-                break
-            # A step, then the two hosts and the worklist at scale, must still fit in the budget.
-            if bench.elapsed() + settings.step_seconds + 25 + settings.two_hosts_seconds + 25 + 75 > settings.budget:
-                print(f"[peak] capacity: no time left for {desk} staff", file=sys.stderr)
-                break
-            p = bench.load(f"capacity {desk}", [(port, process)], desk, settings.step_seconds, warmup=5)
-            steps.append(step_of(p, desk))
-            rows.append(Row(f"capacity step: {desk} staff", "postgresql",
-                            f"pages {peak_report.fmt(p.pages)}; API p95 {p.api['p95']:.0f} ms; live p95 "
-                            f"{p.live['p95']:.0f} ms; {p.errors} errors; CPU "
-                            + ", ".join(f"{k} {v:.2f}" for k, v in p.cpu.items()),
-                            "", None, "(step)", "info", {"errors": p.error_examples}))
-        rows.append(peak_report.capacity_row(steps, settings.tablets, settings.walls))
-        report["capacity"] = steps
+        if "stress" in settings.models:
+            stress_phases(bench, settings, port, process, rows, report)
+        if "department" in settings.models:
+            department_phases(bench, settings, [(port, process)], rows, report)
         stack.close()
+    if settings.two_hosts_seconds <= 0:
+        return
     with ExitStack() as stack:
         hosts = []
         for name in ("host-a", "host-b"):
@@ -235,6 +226,69 @@ def run_phases(bench: Bench, settings: Settings, rows: list[Row], report: dict) 
                         f"streams per instance {list(two.streams_by_host.values())}, lost per instance "
                         f"{two.lost_by_host or 0}", "", None, "0 lost on each", verdict(both and two.lost == 0)))
         report["two_hosts"] = two.__dict__
+
+
+def stress_phases(bench: Bench, settings: Settings, port: int, process, rows: list[Row], report: dict) -> None:
+    """The stress model: the peak, then capacity steps of desk staff."""
+    peak = bench.load("peak", [(port, process)], settings.desk, settings.seconds, warmup=settings.warmup,
+                      profile=True)
+    rows.extend(peak_report.phase_rows(peak))
+    report["peak"] = peak.__dict__
+    report["profile"] = bench.profile
+    steps = [step_of(peak, settings.desk)]
+    # Up while the last step held (pages p95 under 250 ms, no errors); when the peak itself
+    # missed its targets, down until a step meets them, so there is a figure either way.
+    down = not steps[0]["within"]
+    for desk in settings.steps_down if down else settings.steps:
+        if down and steps[-1]["within"]:
+            break
+        if not down and (steps[-1]["pages_p95"] > peak_report.CAPACITY_PAGES_P95_MS or steps[-1]["errors"]):
+            break
+        # A step, then the two hosts and the worklist at scale, must still fit in the budget.
+        if bench.elapsed() + settings.step_seconds + 25 + settings.two_hosts_seconds + 25 + 75 > settings.budget:
+            print(f"[peak] capacity: no time left for {desk} staff", file=sys.stderr)
+            break
+        p = bench.load(f"capacity {desk}", [(port, process)], desk, settings.step_seconds, warmup=5)
+        steps.append(step_of(p, desk))
+        rows.append(Row(f"capacity step: {desk} staff", "postgresql",
+                        f"pages {peak_report.fmt(p.pages)}; API p95 {p.api['p95']:.0f} ms; live p95 "
+                        f"{p.live['p95']:.0f} ms; {p.errors} errors; CPU "
+                        + ", ".join(f"{k} {v:.2f}" for k, v in p.cpu.items()),
+                        "", None, "(step)", "info", {"errors": p.error_examples}))
+    rows.append(peak_report.capacity_row(steps, settings.tablets, settings.walls))
+    report["capacity"] = steps
+
+
+def department_phases(bench: Bench, settings: Settings, hosts, rows: list[Row], report: dict) -> None:
+    """The department model (bench/README.md, "Two load models"): one department (the peak's
+    desk staff, tablets and walls at the department's think times), then two, three… on the same
+    server while every target holds, within the time budget."""
+    steps = []
+    for scale in settings.department_steps:
+        if bench.elapsed() + settings.department_seconds + 25 + settings.two_hosts_seconds + 25 + 75 > settings.budget:
+            print(f"[peak] department model: no time left for {scale} department(s)", file=sys.stderr)
+            break
+        label = f"department x{scale}"
+        first = scale == settings.department_steps[0]
+        p = bench.load(label, hosts, settings.desk * scale, settings.department_seconds, warmup=10,
+                       model="department", scale=scale, profile=first)
+        if first:
+            report["department_profile"] = bench.profile
+        step = step_of(p, settings.desk * scale) | {"scale": scale, "tablets": settings.tablets * scale,
+                                                      "walls": settings.walls * scale, "events": p.events}
+        steps.append(step)
+        if first:
+            rows.extend(peak_report.phase_rows(p))
+        else:
+            rows.append(Row(f"{label}: targets", "postgresql",
+                            f"pages {peak_report.fmt(p.pages)}; API p95 {p.api['p95']:.0f} ms; live p95 "
+                            f"{p.live['p95']:.0f} ms; {p.errors} errors, {p.lost} lost; {p.events} events; CPU "
+                            + ", ".join(f"{k} {v:.2f}" for k, v in p.cpu.items()),
+                            "", None, "(step)", "info", {"errors": p.error_examples}))
+        if not step["within"]:
+            break
+    report["department"] = steps
+    rows.append(peak_report.department_capacity_row(steps))
 
 
 def step_of(p: peak_report.Phase, desk: int) -> dict:
@@ -317,13 +371,16 @@ def main() -> int:
              "--port", str(dicom_port)], bench.env, dicom_port, "dicom"))
         bench.dicom_port, bench.dicom_pid = dicom_port, dicom.pid
         run_phases(bench, settings, rows, report)
-        worklist, report["worklist"] = worklist_rows(bench, settings, app)
-        rows.extend(worklist)
+        if settings.worklist > 0:
+            worklist, report["worklist"] = worklist_rows(bench, settings, app)
+            rows.extend(worklist)
     finished = datetime.now(UTC)
     table = "\n".join([HEADER, *(row.as_markdown() for row in rows)])
     print(table)
     for title, profile in (("the gunicorn workers at peak", report.get("profile")),
-                           ("the DICOM service during the C-FINDs at scale", report["worklist"].get("profile"))):
+                           ("the gunicorn workers, one department", report.get("department_profile")),
+                           ("the DICOM service during the C-FINDs at scale",
+                            report.get("worklist", {}).get("profile"))):
         if profile and profile.get("samples"):
             print(f"\nWhere {title} spent their time (py-spy, {profile['samples']:,} samples):")
             print("  self time by package: " + ", ".join(f"{p} {v}%" for p, v in profile["self_by_package"]))

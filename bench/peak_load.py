@@ -224,6 +224,7 @@ class Staff(FastHttpUser):
         self.cookie = f"session={self.account['cookie']}"
         self.api_headers = {"Authorization": f"Bearer {self.account['token']}"}
         self.live_page = LivePage(self)
+        self.etags: dict[str, tuple[str, str]] = {}
         self.orders: list[str] = []
         self.patients: list[str] = []
         if self.role in ("technician", "display") or CONFIG.get("desk_streams", True):
@@ -233,12 +234,24 @@ class Staff(FastHttpUser):
     # -------------------------------------------------------------- requests
 
     def page(self, path: str, name: str, headers: dict | None = None, cookie: str = "") -> str:
+        """A page or region; a live re-fetch sends the ETag it holds, as the browser's cache does,
+        and a 304 answers the text it already has."""
+        headers = dict(headers or {})
+        held = self.etags.get(path) if "X-Live-Refresh" in headers else None
+        if held:
+            headers["If-None-Match"] = held[0]
         with self.client.get(self.hosts.url(path), name=f"page: {name}", catch_response=True,
-                             headers={"Cookie": self.cookie + cookie} | (headers or {})) as response:
+                             headers={"Cookie": self.cookie + cookie} | headers) as response:
+            if response.status_code == 304 and held:
+                return held[1]
             if response.status_code != 200:
                 response.failure(failure_text(response))
                 return ""
-            return response.text or ""
+            text = response.text or ""
+            etag = response.headers.get("ETag")
+            if etag and "X-Live-Refresh" in headers:
+                self.etags[path] = (etag, text)
+            return text
 
     def api(self, method: str, path: str, name: str, body=None, headers=None, ok=(200, 201)):
         with self.client.request(method, self.hosts.url(path), name=f"api: {name}", catch_response=True,
@@ -413,18 +426,45 @@ class Wall(Staff):
         self.live_page.refresh()
 
 
-def user_classes(counts: dict[str, int]) -> list[type]:
+# The department model (bench/README.md, "Two load models"): how often each person acts in a large
+# department's peak hour, derived from published volumes; the stress model keeps the classes' own
+# think times (5-15 s desk staff, 10-30 s tablets).
+DEPARTMENT = {
+    # a clinician looks at the app every 1-3 minutes and orders 3-4 exams an hour
+    "doctor": (between(60, 180), {Doctor.browse: 8, Doctor.place_order: 1}),
+    # about 9 bookings an hour each: ~105 bookings an hour over 12 schedulers
+    "scheduler": (between(150, 250), None),
+    # about 8 reports an hour each (one every 7.5 minutes): act and browse alternate
+    "radiologist": (between(150, 300), None),
+    "admin": (between(60, 180), None),
+    # a scan every 5-15 minutes, two taps each (start, complete): a tap every 2.5-7.5 minutes
+    "tablet": (between(150, 450), None),
+    "wall": (between(30, 30), None),
+}
+
+
+def user_classes(counts: dict[str, int], model: str = "stress") -> list[type]:
     """One concrete class per role with its fixed count (Locust spawns exactly that many)."""
     bases = {"doctor": Doctor, "scheduler": Scheduler, "radiologist": Radiologist, "admin": Admin,
              "tablet": Tablet, "wall": Wall}
-    return [type(f"{name.title()}User", (bases[name],), {"abstract": False, "fixed_count": count})
-            for name, count in counts.items() if count]
+    classes = []
+    for name, count in counts.items():
+        if not count:
+            continue
+        body = {"abstract": False, "fixed_count": count}
+        if model == "department":
+            wait, tasks = DEPARTMENT[name]
+            body["wait_time"] = wait
+            if tasks:
+                body["tasks"] = tasks
+        classes.append(type(f"{name.title()}User", (bases[name],), body))
+    return classes
 
 
 def run(config: dict) -> dict:
     CONFIG.clear()
     CONFIG.update(config)
-    classes = user_classes(config["counts"])
+    classes = user_classes(config["counts"], config.get("model", "stress"))
     env = Environment(user_classes=classes, events=events)
     runner = env.create_local_runner()
     total = sum(config["counts"].values())

@@ -172,6 +172,22 @@ def capacity_row(steps: list[dict], tablets: int, walls: int) -> Row:
                "largest step within targets", "info", {"steps": steps})
 
 
+def department_capacity_row(steps: list[dict]) -> Row:
+    """The department model's figure: the most whole departments (staff, tablets, walls) one
+    server of 2 cores served within every target."""
+    trail = "; ".join(f"x{s['scale']} ({s['desk']} staff, {s['tablets']} tablets, {s['walls']} walls, "
+                      f"{s['events']} events): pages p95 {s['pages_p95']:.0f} ms, API p95 {s['api_p95']:.0f} ms, "
+                      f"live p95 {s['live_p95']:.0f} ms, {s['errors']} errors, {s['lost']} lost" for s in steps)
+    good = [s for s in steps if s["within"]]
+    if not good:
+        return Row("department model: capacity within the targets", "postgresql", f"none of the steps ({trail})",
+                   "", None, "one department within targets", "FAIL", {"steps": steps})
+    best = max(good, key=lambda s: s["scale"])
+    figure = f"{best['desk']} staff, {best['tablets']} tablets, {best['walls']} walls per 2 cores"
+    return Row("department model: capacity within the targets", "postgresql", f"{figure} ({trail})", "", None,
+               "one department within targets", "pass", {"steps": steps})
+
+
 # ---------------------------------------------------------------------------- CPU and profiles
 
 

@@ -150,6 +150,9 @@ SETTINGS = (
     # back and replays from the table) when the answer takes as long again: a frozen Redis is
     # noticed within about twice this. Also bounds each of a stream's own commands (its slot).
     ("SSE_REDIS_CHECK_SECONDS", _float, 2.0),
+    # Live regions rendered once per (view, variant, version) and kept this long in Redis for
+    # identical screens (webapp/web/live_cache.py); 0 renders every request.
+    ("LIVE_RENDER_CACHE_SECONDS", _int, 30),
     # Open streams per account, counted in Redis across workers and hosts (webapp/events/slots.py);
     # 0 switches the cap off. The wall display's account is often signed in on several screens.
     # A crashed worker's slots free themselves after the lease (at least three heartbeats).

@@ -19,7 +19,8 @@ from webapp.db_types import clinic_day_bounds, clinic_today, clinic_zone, utcnow
 from webapp.extensions import db
 from webapp.imaging import boards, day_lists
 from webapp.imaging.models import STATUS_LABELS, ImagingModality, OrderEvent
-from webapp.web.htmx import render_page
+from webapp.web import live_cache
+from webapp.web.htmx import is_live_region_get, render_body, render_page_text
 
 # Stages of the workflow: the time from entering one status to entering the next.
 STAGES = (
@@ -62,12 +63,18 @@ def todays_turnaround(now: datetime | None = None) -> list[dict]:
 @bp.route("/dashboard/wall")
 @roles_required(ALL_ROLES)
 def wall():
+    if is_live_region_get():  # every wall shows the same: one render (webapp.web.live_cache)
+        return live_cache.answer("wall", lambda: live_cache.Shown(_wall_html(), "wall"))
+    return render_page_text(live_cache.Shown(_wall_html(), "wall"))
+
+
+def _wall_html() -> str:
     now = utcnow()
     names = dict(db.session.execute(select(ImagingModality.code, ImagingModality.name)).all())
     waiting, waiting_total = day_lists.wall_waiting(now)
     scanning, scanning_total = day_lists.wall_scanning(now)
     offset = now.astimezone(clinic_zone()).utcoffset()
-    return render_page(
+    return render_body(
         "dashboard/wall.html", "wall",
         counts=boards.dashboard_counts(now), statuses=STATUS_LABELS, modality_names=names,
         waiting=waiting, waiting_total=waiting_total, scanning=scanning, scanning_total=scanning_total,

@@ -70,6 +70,11 @@ def _order_signals(session: Session, pending: list[OrderEvent]) -> list[dict[str
     return signals
 
 
+def generation_key(channel: str) -> str:
+    """The Redis counter of published event batches (webapp.web.live_cache keys renders by it)."""
+    return f"{channel}:live-generation"
+
+
 # pending key -> (to_signals, event_type); one set of session listeners serves them all.
 _kinds: dict[str, tuple[Callable, str]] = {}
 _TO_PUBLISH = "live_events:to_publish"
@@ -129,6 +134,9 @@ def publish_signals(signals: list[dict[str, Any]], event_type: str | list[str] =
             return 0
         channel = current_app.config["SSE_CHANNEL"]
         pipe = bp.publisher.pipeline(transaction=False)
+        # Live regions rendered before this commit are not to be served after it
+        # (webapp.web.live_cache): the generation moves in the same round trip, before the events.
+        pipe.incr(generation_key(channel))
         for kind, signal in zip(types, signals, strict=True):
             message = Message(signal, type=kind, id=signal.get("event_id"))
             pipe.publish(channel, json.dumps(message.to_dict()))

@@ -14,7 +14,8 @@ from webapp.errors import ServiceError, StaleVersion, ValidationFailed
 from webapp.imaging import actions, bp, catalogue, queries, services
 from webapp.imaging.forms import action_form
 from webapp.imaging.models import PRIORITY_LABELS, STATUS_LABELS, ImagingOrder
-from webapp.web.htmx import is_htmx, render_page
+from webapp.web import live_cache
+from webapp.web.htmx import is_htmx, is_live_region_get, render_body, render_page, render_page_text
 from webapp.web.service_calls import or_404
 
 PAGE_SIZE = 25
@@ -50,16 +51,24 @@ def _filters_and_page(errors: dict[str, str]):
 @bp.route("/imaging/orders")
 @roles_required(CAN_VIEW_ORDERS)
 def order_list():
+    if is_live_region_get():  # identical lists share one render (webapp.web.live_cache)
+        return live_cache.answer("order list", _order_list_shown)
+    shown = _order_list_shown(csrf={})
+    record_read(current_user, shown.what, shown.patients)
+    return render_page_text(shown)
+
+
+def _order_list_shown(csrf: dict | None = None) -> live_cache.Shown:
     errors: dict[str, str] = {}
     filters, cursor, orders, next_cursor = _filters_and_page(errors)
-    record_read(current_user, "order list", [o.patient_id for o in orders])
     # Input that was not understood is said on the page, which lists the orders without it (422).
-    return render_page(
-        "imaging/order_list.html", "results", status=422 if errors else 200,
+    html = render_body(
+        "imaging/order_list.html", "results",
         orders=orders, next_cursor=next_cursor, cursor=cursor, filters=filters, errors=errors,
         labels=FILTER_LABELS, args=request.args, modalities=catalogue.active_modalities(), statuses=STATUS_LABELS,
-        priorities=PRIORITY_LABELS,
+        priorities=PRIORITY_LABELS, **(live_cache.csrf_context() if csrf is None else csrf),
     )
+    return live_cache.Shown(html, "order list", [o.patient_id for o in orders], 422 if errors else 200)
 
 
 # ---------------------------------------------------------------------------- the order page

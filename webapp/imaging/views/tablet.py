@@ -23,7 +23,8 @@ from webapp.db_types import clinic_today, utcnow
 from webapp.errors import ValidationFailed
 from webapp.imaging import actions, bp, day_lists, queries, services
 from webapp.imaging.rules import MAX_IMAGES
-from webapp.web.htmx import is_htmx, render_page
+from webapp.web import live_cache
+from webapp.web.htmx import is_htmx, is_live_region_get, render_body, render_page_text
 from webapp.web.service_calls import or_404, saving
 
 STATION_COOKIE = "worklist_station"
@@ -59,25 +60,40 @@ def _chosen_station(stations) -> tuple[str | None, bool]:
 
 
 def _render(message=None, status: int = 200):
+    day = _chosen_day()
+    build = lambda csrf=None: _shown(day, message, status, csrf)  # noqa: E731
+    if message is None and is_live_region_get():  # identical tablets share one render (live_cache)
+        wanted = request.values.get("station") if "station" in request.values else request.cookies.get(STATION_COOKIE)
+        response = live_cache.answer(f"worklist:{(wanted or '').strip().upper()}", build)
+    else:
+        shown = build({})
+        record_read(current_user, shown.what, shown.patients)
+        response = render_page_text(shown)
+    if "station" in request.values:  # valid, or _chosen_station refused it (400)
+        station = (request.values.get("station") or "").strip().upper()
+        response.set_cookie(STATION_COOKIE, station, max_age=180 * 24 * 3600, httponly=True, samesite="Lax")
+    return response
+
+
+def _shown(day, message, status, csrf) -> live_cache.Shown:
+    """The tablet's region; the actions offered depend on the viewer's role only."""
     stations = queries.all_stations()
-    station, remember = _chosen_station(stations)
+    station, _ = _chosen_station(stations)
     now = utcnow()
     today = clinic_today(now)
-    day = _chosen_day() or today
+    day = day or today
     entries = day_lists.tablet_day(day, station, now)
     orders = [entry.order for entry in entries]
-    record_read(current_user, "worklist", [o.patient_id for o in orders])
     day_arg = day.isoformat() if day != today else None
-    response = render_page(
-        "imaging/worklist.html", "worklist", status=status,
+    html = render_body(
+        "imaging/worklist.html", "worklist",
         entries=entries, stations=stations, station=station, message=message, now=now,
         day=day, today=today, day_arg=day_arg,
         previous_day=(day - timedelta(days=1)).isoformat(), next_day=(day + timedelta(days=1)).isoformat(),
         allowed={o.id: services.allowed_actions_for(current_user, o) for o in orders},
+        **(live_cache.csrf_context() if csrf is None else csrf),
     )
-    if remember:
-        response.set_cookie(STATION_COOKIE, station or "", max_age=180 * 24 * 3600, httponly=True, samesite="Lax")
-    return response
+    return live_cache.Shown(html, "worklist", [o.patient_id for o in orders], status)
 
 
 @bp.route("/imaging/worklist")

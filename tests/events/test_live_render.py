@@ -1,0 +1,213 @@
+"""Render once per view (webapp/web/live_cache.py): identical live screens share one render, each
+viewer still passes its role check, has its read logged and gets its own CSRF token; a change
+(its event's generation, or a newer event id) is never answered with the older render."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.access_log import last_id, reads
+from webapp.extensions import db, writing
+from webapp.web import live_cache
+
+REGION = {"HX-Request": "true", "HX-Target": "worklist", "X-Live-Refresh": "1"}
+
+
+@pytest.fixture
+def app_config(events_redis_url, sse_channel):
+    return {"REDIS_URL": events_redis_url, "SSE_CHANNEL": sse_channel, "WTF_CSRF_ENABLED": True}
+
+
+@pytest.fixture(autouse=True)
+def one_minute(monkeypatch):
+    """Renders serve one minute (waiting times); the tests stay inside one, whatever the clock."""
+    minute = [29_000_000]
+    monkeypatch.setattr(live_cache, "_minute", lambda: minute[0])
+    return minute
+
+
+def signed_in(app, user):
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+    return client
+
+
+def renders() -> int:
+    return live_cache.renders["count"]
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_identical_tablets_cost_one_render_and_each_keeps_its_own_token_and_log(app, make_user, make_order):
+    order = make_order("scheduled")
+    tablets = [signed_in(app, make_user("technician")) for _ in range(4)]
+    before, logged = renders(), last_id(app)
+
+    pages = [t.get("/imaging/worklist", headers=REGION) for t in tablets]
+
+    assert [p.status_code for p in pages] == [200] * 4
+    assert renders() - before == 1, "four identical tablets, one render"
+    htmls = [p.get_data(as_text=True) for p in pages]
+    assert all(f'id="start-{order.id}"' in h for h in htmls)
+    assert live_cache.CSRF_HOLE not in "".join(htmls)
+    tokens = [csrf_of(h) for h in htmls]
+    assert len(set(tokens)) == 4, "every tablet's form carries its own session's token"
+    # The token works: the second tablet starts the scan from the shared render.
+    started = tablets[1].post(f"/imaging/worklist/{order.id}/start",
+                              data={"csrf_token": tokens[1], "version": order.version}, headers=REGION)
+    assert started.status_code == 200 and "scan started" in started.get_data(as_text=True)
+    # Every viewer's read is logged, naming the patient shown.
+    rows = [r for r in reads(app, logged) if r.what == "worklist" and r.request_path.startswith("GET")]
+    assert len(rows) == 4 and all(r.patients == {order.patient_id} for r in rows)
+    assert len({r.user_id for r in rows}) == 4
+
+
+def test_a_change_is_never_answered_with_the_older_render(app, make_user, make_order):
+    order = make_order("scheduled")
+    tablet = signed_in(app, make_user("technician"))
+    first = tablet.get("/imaging/worklist", headers=REGION)
+    assert f'id="start-{order.id}"' in first.get_data(as_text=True)
+
+    started = tablet.post(f"/imaging/worklist/{order.id}/start",
+                          data={"csrf_token": csrf_of(first.get_data(as_text=True)), "version": order.version},
+                          headers=REGION)
+    assert started.status_code == 200
+    before = renders()
+    again = tablet.get("/imaging/worklist", headers=REGION).get_data(as_text=True)
+    assert renders() - before == 1
+    assert f'id="start-{order.id}"' not in again and f'id="complete-{order.id}"' in again
+
+
+def test_an_event_committed_out_of_order_still_renders_again(app, make_user, make_order):
+    """PostgreSQL: an event with a lower id can commit after a higher one, so the head id does not
+    move. The publisher's generation does: the region is rendered again."""
+    from webapp.events.publishing import publish_signals
+    from webapp.imaging.models import ImagingOrder
+
+    order = make_order("scheduled")
+    tablet = signed_in(app, make_user("technician"))
+    assert "Portable" not in tablet.get("/imaging/worklist", headers=REGION).get_data(as_text=True)
+    with app.app_context(), writing():  # a change whose event id is not above the head
+        db.session.get(ImagingOrder, order.id).special_instructions = "Portable, ICU bed 4"
+        db.session.commit()
+        same_head = tablet.get("/imaging/worklist", headers=REGION).get_data(as_text=True)
+        assert publish_signals([{"id": str(order.id), "event_id": 1}]) == 1
+    assert "Portable" not in same_head, "cached until an event says otherwise (this is the test's premise)"
+    after = tablet.get("/imaging/worklist", headers=REGION).get_data(as_text=True)
+    assert "Portable, ICU bed 4" in after
+
+
+def test_if_none_match_answers_304_and_still_logs_the_read(app, make_user, make_order):
+    order = make_order("ordered", priority="stat")
+    doctor = signed_in(app, make_user("doctor"))
+    headers = {"HX-Request": "true", "HX-Target": "dashboard", "X-Live-Refresh": "1"}
+    first = doctor.get("/dashboard", headers=headers)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and "no-cache" in first.headers["Cache-Control"]
+    assert "HX-Target" in first.headers["Vary"] and "HX-Request" in first.headers["Vary"]
+    logged = last_id(app)
+
+    same = doctor.get("/dashboard", headers=headers | {"If-None-Match": etag})
+    assert same.status_code == 304 and same.get_data() == b""
+    assert [r.patients for r in reads(app, logged)] == [{order.patient_id}], "a 304 is a read too"
+
+    # Another doctor's ETag is not this one's (own session, own token), and a change moves it.
+    other = signed_in(app, make_user("doctor")).get("/dashboard", headers=headers | {"If-None-Match": etag})
+    assert other.status_code == 200
+    make_order("ordered", priority="stat")
+    changed = doctor.get("/dashboard", headers=headers | {"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_roles_get_their_own_render_and_their_own_checks(app, make_user, make_order):
+    order = make_order("scheduled")
+    technician = signed_in(app, make_user("technician")).get("/imaging/worklist", headers=REGION)
+    doctor = signed_in(app, make_user("doctor")).get("/imaging/worklist", headers=REGION)
+    assert f'id="start-{order.id}"' in technician.get_data(as_text=True)
+    assert f'worklist-order-{order.id}' in doctor.get_data(as_text=True)
+    assert f'id="start-{order.id}"' not in doctor.get_data(as_text=True), "a doctor's screen has no start button"
+
+    # The display role is refused the dashboard even though a doctor's render is cached.
+    display = signed_in(app, make_user("display"))
+    headers = {"HX-Request": "true", "HX-Target": "dashboard"}
+    assert signed_in(app, make_user("doctor")).get("/dashboard", headers=headers).status_code == 200
+    assert display.get("/dashboard", headers=headers).status_code == 403
+    wall = display.get("/dashboard/wall", headers={"HX-Request": "true", "HX-Target": "wall"})
+    assert wall.status_code == 200 and "Garcia" not in wall.get_data(as_text=True)
+
+
+def test_the_order_list_is_shared_per_filter(app, make_user, make_order):
+    ct = make_order("ordered", modality="CT", body_part="HEAD", procedure_code="70450")
+    xray = make_order("ordered")
+    headers = {"HX-Request": "true", "HX-Target": "order-results"}
+    doctors = [signed_in(app, make_user("doctor")) for _ in range(3)]
+    before = renders()
+    ct_lists = [d.get("/imaging/orders?modality=CT", headers=headers).get_data(as_text=True) for d in doctors]
+    all_list = doctors[0].get("/imaging/orders", headers=headers).get_data(as_text=True)
+    assert renders() - before == 2, "one render per filter"
+    assert all(ct.accession_number in h and xray.accession_number not in h for h in ct_lists)
+    assert xray.accession_number in all_list
+    # A filter that is not understood answers 422 (not cached, never served as a 200).
+    bad = doctors[1].get("/imaging/orders?date_from=yesterday", headers=headers)
+    assert bad.status_code == 422 and "ETag" not in bad.headers
+
+
+@pytest.mark.sqlite_only
+def test_without_redis_every_request_renders(app, make_user, make_order):
+    make_order("scheduled")
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    tablets = [signed_in(app, make_user("technician")) for _ in range(2)]
+    before = renders()
+    assert [t.get("/imaging/worklist", headers=REGION).status_code for t in tablets] == [200, 200]
+    assert renders() - before == 2
+
+
+def test_the_tablet_station_filter_through_the_shared_render(app, make_user, make_order, make_station):
+    ct_room = make_station("CT_ROOM_1", "CT")
+    xray = make_order("scheduled")
+    tablet = signed_in(app, make_user("technician"))
+    for _ in range(2):  # refused each time, nothing left holding the render
+        refused = tablet.get("/imaging/worklist?station=NOPE", headers=REGION)
+        assert refused.status_code == 400 and "no station" in refused.get_data(as_text=True)
+    chosen = tablet.get(f"/imaging/worklist?station={ct_room.lower()}", headers=REGION)
+    assert chosen.status_code == 200 and f"worklist_station={ct_room}" in chosen.headers["Set-Cookie"]
+    assert f"worklist-order-{xray.id}" not in chosen.get_data(as_text=True), "an X-ray is not on the CT's list"
+    remembered = tablet.get("/imaging/worklist", headers=REGION).get_data(as_text=True)
+    assert f"worklist-order-{xray.id}" not in remembered
+    everything = tablet.get("/imaging/worklist?station=", headers=REGION).get_data(as_text=True)
+    assert f"worklist-order-{xray.id}" in everything
+
+
+def test_a_render_serves_its_minute_only(app, make_user, make_order, one_minute):
+    """The wall and the tablets show waiting times and "now": the next minute renders again."""
+    make_order("scheduled")
+    tablets = [signed_in(app, make_user("technician")) for _ in range(2)]
+    before = renders()
+    tablets[0].get("/imaging/worklist", headers=REGION)
+    tablets[1].get("/imaging/worklist", headers=REGION)
+    one_minute[0] += 1
+    tablets[1].get("/imaging/worklist", headers=REGION)
+    assert renders() - before == 2
+
+
+def test_the_wall_follows_a_cancelled_stat_order(app, make_user, make_order):
+    """The wall's shared render: a STAT order cancelled elsewhere leaves every wall at the next re-fetch."""
+    from webapp.imaging import queries, services
+
+    doctor = make_user("doctor")
+    stat = make_order("ordered", priority="stat", doctor=doctor)
+    walls = [signed_in(app, make_user("display")) for _ in range(2)]
+    headers = {"HX-Request": "true", "HX-Target": "wall", "X-Live-Refresh": "1"}
+    first = [w.get("/dashboard/wall", headers=headers) for w in walls]
+    assert all(f"wall-stat-{stat.id}" in r.get_data(as_text=True) for r in first)
+    with app.app_context(), writing():
+        services.cancel_order(db.session.merge(doctor), queries.get_order(stat.id), reason="Duplicate")
+        db.session.commit()
+    for wall, before in zip(walls, first, strict=True):
+        after = wall.get("/dashboard/wall", headers=headers | {"If-None-Match": before.headers["ETag"]})
+        assert after.status_code == 200 and f"wall-stat-{stat.id}" not in after.get_data(as_text=True)

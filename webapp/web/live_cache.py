@@ -1,0 +1,274 @@
+"""Render once per view: identical live screens share one render of a region.
+
+When an order changes, every open screen that shows it re-fetches its region (static/live.js).
+Twenty tablets on the same worklist, or three walls, asked the workers for twenty identical
+renders of the same data. Here a live region's fragment (an htmx GET of the dashboard, the wall,
+the tablet's worklist, the order list) is rendered once per **(view, variant, version)** and kept
+in Redis for a short time; every other identical screen gets that HTML, and a browser that already
+holds it gets ``304 Not Modified`` (its ``If-None-Match`` matches the region's ``ETag``).
+
+* **view**: the endpoint and the block (``HX-Target``) it renders;
+* **variant**: what can make two viewers' fragments differ: the viewer's role (the actions a
+  role may take, and the counts-only display role), the request's path and query (filters,
+  station, day); nothing in these fragments depends on the user beyond that (tests check it);
+* **version**: the ``order_events`` head id (read from the database before the region's own
+  queries), the minute (regions show waiting times and "now"), and the live **generation**, a
+  Redis counter the publisher increments in the same round trip as it publishes an event
+  (``webapp.events.publishing.publish_signals``). The generation covers what the head id cannot:
+  on PostgreSQL an event with a lower id can commit after a higher one, and its re-fetch must
+  not meet the older render. An entry rendered under another generation is not used.
+
+Every viewer still goes through the view's role check, and every viewer's read is logged
+(``record_read`` with the patients the cached region shows, also for a 304). The CSRF token in a
+region's forms is the viewer's own: the region is rendered with a placeholder that is replaced
+per request. Entries live ``LIVE_RENDER_CACHE_SECONDS`` (30; ``0`` turns the cache off); changes
+that write no order event (a patient's name corrected by ADT) show on the next render, at the
+latest after that time. When Redis is unreachable, regions are rendered per request as before.
+
+Concurrent misses of one key render once: in a process, later requests wait for the first; across
+processes, one holds a short Redis lock and the others wait for its entry (at most
+``_WAIT_SECONDS``, then they render themselves).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import current_app, g, make_response, request, session
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+
+from webapp.audit import record_read
+
+log = logging.getLogger(__name__)
+
+CSRF_HOLE = "LIVECSRFHOLE0x7e3a"  # letters only: survives HTML escaping unchanged
+_LOCK_MS = 3000
+_WAIT_SECONDS = 2.0
+_POLL_SECONDS = 0.01
+
+
+@dataclass
+class Shown:
+    """A rendered region: its HTML (with ``CSRF_HOLE`` for the token), what it is (the access
+    log's ``what``), the patients it shows, and its status; once shared, the generation it was
+    rendered in and a digest of its HTML (the ETag's base)."""
+
+    html: str
+    what: str
+    patients: list = field(default_factory=list)  # UUIDs (or their text)
+    status: int = 200
+    generation: int | None = None
+    digest: str = ""
+
+    def dump(self) -> bytes:
+        """A small JSON line, then the HTML as it is (no JSON escaping of 100 KB of markup)."""
+        meta = json.dumps({"w": self.what, "p": [str(p) for p in self.patients], "s": self.status, "g": self.generation,
+                           "d": self.digest})
+        return f"{meta}\n{self.html}".encode()
+
+    @classmethod
+    def load(cls, raw: bytes) -> Shown:
+        """Patients come back as UUIDs, made once per worker and version, not once per viewer."""
+        meta, _, html = raw.decode().partition("\n")
+        data = json.loads(meta)
+        return cls(html, data["w"], [uuid.UUID(p) for p in data["p"]], data["s"], data["g"], data["d"])
+
+
+def _redis():
+    """The publisher's client (answers bounded by SSE_PUBLISH_TIMEOUT_SECONDS), or None."""
+    from webapp.events import bp
+
+    if not bp.redis_url() or current_app.config.get("LIVE_RENDER_CACHE_SECONDS", 30) <= 0:
+        return None
+    return bp.publisher
+
+
+def csrf_context() -> dict:
+    """Template context that renders the CSRF token as the placeholder (Jinja's context wins
+    over the ``csrf_token`` global)."""
+    return {"csrf_token": lambda: CSRF_HOLE}
+
+
+class _Flights:
+    """Per process: one render per key at a time; others wait for its result."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[threading.Event, list]] = {}
+
+    def run(self, key: str, build: Callable[[], Shown]) -> Shown:
+        with self._lock:
+            running = self._running.get(key)
+            leader = running is None
+            if leader:
+                running = self._running[key] = (threading.Event(), [])
+        done, box = running
+        if not leader:
+            if done.wait(_WAIT_SECONDS) and box:
+                return box[0]
+            return _counted(build)()
+        try:
+            shown = build()
+            box.append(shown)
+            return shown
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+            done.set()
+
+
+class _Recent:
+    """Per process: the last few shared regions, so a worker fetches each version's HTML from
+    Redis at most once (the generation is still read from Redis on every request)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, int], Shown] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, generation: int) -> Shown | None:
+        with self._lock:
+            shown = self._entries.get((key, generation))
+            if shown is not None:
+                self._entries.move_to_end((key, generation))
+            return shown
+
+    def put(self, key: str, shown: Shown) -> None:
+        with self._lock:
+            self._entries[(key, shown.generation)] = shown
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+_flights = _Flights()
+_recent = _Recent()
+renders = {"count": 0}  # how many regions this process rendered (tests and the benchmark read it)
+
+
+def answer(view: str, build: Callable[[], Shown]):
+    """The region's response: from the cache when an identical screen rendered it in this
+    version, else ``build()`` (which renders with :func:`csrf_context`)."""
+    from webapp.events import publishing
+
+    client = _redis()
+    if client is None:
+        return _respond(_counted(build)(), None)
+    variant = (view, str(current_user.role), request.full_path, request.headers.get("HX-Target") or "")
+    minute = _minute()
+    try:
+        key = _key(variant, _head_event_id(), minute)
+        generation = int(client.get(publishing.generation_key(current_app.config["SSE_CHANNEL"])) or 0)
+        shown = _recent.get(key, generation)
+        if shown is None:
+            cached = client.get(key)
+            shown = Shown.load(cached) if cached else None
+    except Exception as exc:  # Redis away: render per request, as without the cache
+        log.warning("live render cache unavailable (%s): %s", type(exc).__name__, exc)
+        return _respond(_counted(build)(), None)
+    if shown is None or shown.generation != generation:
+        shown = _flights.run(f"{key}|{generation}", lambda: _shared_render(client, key, generation, build))
+    if shown.status == 200:
+        _recent.put(key, shown)
+    return _respond(shown, _etag(shown))
+
+
+def _minute() -> int:
+    """Regions show waiting times and "now": a render serves at most its minute."""
+    return int(time.time() // 60)
+
+
+def _head_event_id() -> int:
+    """The newest event id, by the shortest road (the ORM's query costs more than the answer)."""
+    from webapp.extensions import db
+
+    return db.session.connection().exec_driver_sql("SELECT max(id) FROM order_events").scalar() or 0
+
+
+def _key(variant: tuple, head: int, minute: int) -> str:
+    digest = hashlib.sha1(json.dumps([*variant, head, minute]).encode()).hexdigest()
+    return f"{current_app.config['SSE_CHANNEL']}:live-render:{digest}"
+
+
+def _etag(shown: Shown) -> str:
+    """Strong, from the HTML shown (an event that leaves a region as it was answers 304), per
+    viewer and session (a region's forms carry the session's CSRF token)."""
+    mine = f"{shown.digest}|{current_user.get_id()}|{session.get('csrf_token', '')}"
+    return hashlib.sha1(mine.encode()).hexdigest()[:32]
+
+
+def _counted(build: Callable[[], Shown]) -> Callable[[], Shown]:
+    def run() -> Shown:
+        renders["count"] += 1
+        g.live_rendered = True
+        return build()
+    return run
+
+
+def _shared_render(client, key: str, generation: int, build: Callable[[], Shown]) -> Shown:
+    """Render and store; unless another process holds the key's lock, then wait for its entry."""
+    lock = f"{key}:lock:{generation}"
+    try:
+        mine = client.set(lock, "1", nx=True, px=_LOCK_MS)
+        if not mine:
+            deadline = time.monotonic() + _WAIT_SECONDS
+            while time.monotonic() < deadline:
+                time.sleep(_POLL_SECONDS)
+                cached = client.get(key)
+                if cached:
+                    shown = Shown.load(cached)
+                    if shown.generation == generation:
+                        return shown
+    except Exception as exc:
+        log.warning("live render cache unavailable (%s): %s", type(exc).__name__, exc)
+        return _counted(build)()
+    try:
+        shown = _counted(build)()
+    except Exception:  # a refused request (400, 404…): let the others render (and be refused) now
+        _forget(client, lock)
+        raise
+    shown.generation = generation
+    shown.digest = hashlib.sha1(shown.html.encode()).hexdigest()
+    if shown.status == 200:
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.set(key, shown.dump(), ex=int(current_app.config.get("LIVE_RENDER_CACHE_SECONDS", 30)))
+            pipe.delete(lock)
+            pipe.execute()
+        except Exception as exc:
+            log.warning("live render not cached (%s): %s", type(exc).__name__, exc)
+    return shown
+
+
+def _forget(client, lock: str) -> None:
+    try:
+        client.delete(lock)
+    except Exception as exc:
+        log.warning("live render lock not released (%s): %s", type(exc).__name__, exc)
+
+
+def _respond(shown: Shown, etag: str | None):
+    """Log the viewer's read, then 304 when the browser holds this version, else the HTML with
+    the viewer's own CSRF token."""
+    record_read(current_user, shown.what, shown.patients)
+    if etag and shown.status == 200 and etag in request.if_none_match:
+        response = make_response("", 304)
+    else:
+        html = shown.html.replace(CSRF_HOLE, generate_csrf()) if CSRF_HOLE in shown.html else shown.html
+        response = make_response(html, shown.status)
+    if etag and shown.status == 200:
+        response.set_etag(etag)
+        response.cache_control.private = True
+        response.cache_control.no_cache = True
+    response.vary.update(("HX-Request", "HX-Target"))
+    # Rendered for this request, or shared with an identical screen (the benchmark counts them).
+    response.headers["X-Live-Render"] = "rendered" if g.get("live_rendered") else "shared"
+    return response
