@@ -120,6 +120,9 @@ SETTINGS = (
     ("PACS_COMPLETES_ORDERS", _flag, False),
     # An unacknowledged critical result is overdue after this (webapp.reporting.critical).
     ("CRITICAL_ACK_MINUTES", _int, 15),
+    # The reading room (webapp.reporting.claims, .peer_review): a claim nobody has used for this
+    # long lapses; the share (percent) of each radiologist's signed reports offered for peer review.
+    ("REPORT_CLAIM_IDLE_MINUTES", _int, 20), ("PEER_REVIEW_PERCENT", _int, 5),
     # HL7 (webapp/hl7, webapp/outbox): who we are in MSH-3/MSH-4, where the listener binds, how long
     # a receiver may take to answer; the outbox's waits between attempts double from the first to
     # the longest (seconds); how often an idle dispatcher looks for new messages.

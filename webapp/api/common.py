@@ -120,6 +120,12 @@ def _refuse_nul(field: str | None) -> None:
                        errors={field: NUL_MESSAGE})
 
 
+def no_body_needed(view):
+    """Mark an API view whose request may come without a body (and so without a Content-Type)."""
+    view.no_body_needed = True
+    return view
+
+
 def before_api_request() -> None:
     """Size limit, then who is calling, then a parseable JSON body (before Pydantic looks at it)."""
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
@@ -131,6 +137,8 @@ def before_api_request() -> None:
     security.authenticate(view)
     _refuse_nul(next((name for name, value in request.args.items(multi=True) if "\x00" in name + value), None))
     if request.method in BODY_METHODS:
+        if getattr(view, "no_body_needed", False) and not request.get_data(cache=True):
+            return  # an action without a body (claim) needs no Content-Type
         if not request.is_json:
             raise ApiError(400, "Malformed request", "Send a JSON body with 'Content-Type: application/json'.",
                            kind="malformed")

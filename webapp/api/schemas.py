@@ -324,6 +324,8 @@ class OrderOut(BaseModel):
         default_factory=list, description="What the signed-in user may do to the order now."
     )
     images: ImagesOut = Field(default_factory=ImagesOut, description="The order's images in the PACS.")
+    claimed_by: str | None = Field(None, description="The radiologist reading the study now (an active claim).")
+    claimed_at: datetime | None = Field(None, description="Since when they hold the claim.")
 
 
 class OrderList(BaseModel):

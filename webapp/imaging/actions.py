@@ -72,6 +72,7 @@ from webapp.imaging.timeline import (
     describe_images,
     describe_report,
     describe_schedule,
+    describe_take_over,
     describe_update,
     no_details,
 )
@@ -251,6 +252,15 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
         success_text="Addendum added to the report of order {acc}.", timeline_label="Addendum",
         describe=describe_addendum, denied_text="Only radiologists add addenda to reports.",
         button_class="btn-outline-primary", section="report",
+    ),
+    OrderAction(
+        # The reading room (webapp.reporting.claims): an attending or an administrator takes a
+        # study another radiologist holds, with a reason; not offered as an order's action.
+        "take_over", "Take over the report", _roles(Role.RADIOLOGIST, Role.ADMIN), statuses=frozenset({"completed"}),
+        fields=(ActionField("reason", "text", "Why you take the study over", required=True),),
+        step=steps.take_over, success_text="You have taken over the report of order {acc}.",
+        timeline_label="Report taken over", describe=describe_take_over,
+        denied_text="Only an attending radiologist or an administrator takes over a study.", listed=False,
     ),
     OrderAction(
         # Taken on one critical result (webapp.reporting.critical): not offered as an order's action.

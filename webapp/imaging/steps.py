@@ -17,7 +17,7 @@ from webapp.errors import ValidationFailed
 from webapp.extensions import db
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import MAX_NOTES_LENGTH, check_booking_time
-from webapp.reporting import critical, drafts
+from webapp.reporting import claims, critical, drafts
 from webapp.reporting.models import ReportAddendum, ReportDetails
 
 Changes = dict[str, Any]
@@ -81,6 +81,7 @@ def report(order: ImagingOrder, actor, values: dict, moment: datetime) -> Change
     order.reported_date = moment
     order.reporting_radiologist = actor.user_id
     drafts.discard(order)
+    claims.end(order)
     signed = {name: values[name] for name in ("findings", "impression", "report_text")}
     signed |= {name: values[name] for name in ("technique", "comparison") if values[name] is not None}
     changes: Changes = {"report": signed}
@@ -100,6 +101,11 @@ def addendum(order: ImagingOrder, actor, values: dict, moment: datetime) -> Chan
     if note is not None:
         changes["critical"] = critical.raise_critical(order, actor, note, moment)
     return changes
+
+
+def take_over(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """An attending or an administrator takes over a study another radiologist is reading."""
+    return claims.take_over_step(order, actor, values, moment)
 
 
 def acknowledge(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:

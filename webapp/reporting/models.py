@@ -4,6 +4,12 @@
   overwrites it every few seconds. It is no change to the order (no order event, no version, no
   live event): a draft saved every few seconds must not flood the audit chain or every open
   page. Signing (the order's ``report`` action) copies it onto the order and deletes it.
+  Each save bumps the draft's ``version`` (its ETag ``"draft-N"``): a save or a signature that
+  names an older version is refused (412), so nobody signs or overwrites text they have not seen.
+  ``editor_token`` names the editor page (one per opened tab) that saved it last: that tab's own
+  saves still in flight are not a conflict; another tab's are.
+* ``report_claims``: who is reading a study now (webapp.reporting.claims); the primary key on
+  ``order_id`` lets the database, not a check-then-insert, decide between two radiologists.
 * ``report_details``: the signed report's technique, comparison and template (the order holds
   findings and impression).
 * ``report_templates``: starting text per modality and body part (``flask templates``).
@@ -37,8 +43,24 @@ class ReportDraft(db.Model):
     template_code: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    editor_token: Mapped[str | None] = mapped_column(String(40))
 
     author = relationship("User")
+
+
+class ReportClaim(db.Model):
+    """A radiologist reading a study: one row per order at most (the primary key). An idle claim
+    (``last_active_at`` older than REPORT_CLAIM_IDLE_MINUTES) has lapsed and may be taken."""
+
+    __tablename__ = "report_claims"
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imaging_orders.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    reader = relationship("User")
 
 
 class ReportDetails(db.Model):

@@ -21,18 +21,30 @@ from webapp.errors import PermissionDenied
 from webapp.extensions import db
 from webapp.imaging import queries, services
 from webapp.imaging.models import ImagingOrder
-from webapp.reporting import critical, drafts
-from webapp.reporting.models import REPORT_SECTIONS, ReportAddendum
+from webapp.reporting import claims, critical, drafts
+from webapp.db_types import utcnow
+from webapp.reporting.models import REPORT_SECTIONS, ReportAddendum, ReportClaim
 
 PRIORITY_RANK = case({"stat": 0, "urgent": 1}, value=ImagingOrder.priority, else_=2)
 
 
 def sign(user, order: ImagingOrder, *, critical_flag: Any = False, critical_note: Any = None,
-         expected_version: int | None = None) -> ImagingOrder:
-    """Sign the radiologist's draft: the order becomes ``reported`` (findings and impression required)."""
+         expected_version: int | None = None, draft_version: int | None = None,
+         editor_token: str | None = None) -> ImagingOrder:
+    """Sign the radiologist's draft: the order becomes ``reported`` (findings and impression required).
+
+    Exactly the text the radiologist saw is signed: ``draft_version`` is the draft version they
+    read (412 when it changed since). Without one, the draft must be the signer's own last save
+    (412 when another radiologist saved it last). The signer must hold the study's claim (409)."""
     if not drafts.may_draft(user):
         raise PermissionDenied("Only radiologists sign reports.")
+    claims.require_holder(user, order)
     draft = drafts.get_draft(order)
+    if draft_version is not None:
+        drafts.check_draft_version(draft, draft_version, editor_token)
+    elif draft is not None and draft.updated_by != user.id:
+        raise drafts.DraftChanged("Another radiologist saved this draft last: read it and sign with its "
+                                  "draft_version (nothing was signed).", draft)
     sections = {name: getattr(draft, name) if draft else None for name in REPORT_SECTIONS}
     return services.change_status(
         user, order, "reported", expected_version=expected_version, report_text=None,
@@ -72,6 +84,7 @@ class ReportView:
     signed_by: str | None = None
     signed_at: datetime | None = None
     addenda: list = field(default_factory=list)
+    draft_version: int | None = None
 
 
 def report_view(user, order: ImagingOrder) -> ReportView:
@@ -87,9 +100,9 @@ def report_view(user, order: ImagingOrder) -> ReportView:
         raise PermissionDenied("Only radiologists see a report before it is signed.")
     draft = drafts.get_draft(order)
     if draft is None:
-        return ReportView("draft")
+        return ReportView("draft", draft_version=0)
     return ReportView("draft", *(getattr(draft, name) for name in REPORT_SECTIONS), draft.template_code,
-                      draft.updated_at)
+                      draft.updated_at, draft_version=draft.version)
 
 
 def preload_addenda(orders: list[ImagingOrder]) -> None:
@@ -117,10 +130,15 @@ def priors(order: ImagingOrder, limit: int = 10) -> list[ImagingOrder]:
     return list(db.session.execute(statement).unique().scalars())
 
 
-def next_to_report(after: uuid.UUID | None = None) -> ImagingOrder | None:
-    """The first order of the "To report" queue: completed, STAT then urgent then routine, oldest first."""
+def next_to_report(after: uuid.UUID | None = None, reader=None) -> ImagingOrder | None:
+    """The first order of the "To report" queue: completed, STAT then urgent then routine, oldest
+    first; with ``reader``, none another radiologist is reading (an active claim)."""
     statement = select(ImagingOrder).where(ImagingOrder.status == "completed")
     if after is not None:
         statement = statement.where(ImagingOrder.id != after)
+    if reader is not None:
+        held = select(ReportClaim.order_id).where(ReportClaim.user_id != reader.id,
+                                                  ReportClaim.last_active_at > utcnow() - claims.idle_limit())
+        statement = statement.where(ImagingOrder.id.not_in(held))
     statement = statement.order_by(PRIORITY_RANK, ImagingOrder.ordered_date, ImagingOrder.id).limit(1)
     return db.session.execute(statement).unique().scalar_one_or_none()

@@ -1,0 +1,40 @@
+"""reading room: draft versions, claims, trainees, co-sign, peer review, MRRT templates
+
+Revision ID: 7c1e5a9d2f40
+Revises: 4a4ff1d6d58d
+Create Date: 2026-12-07 03:10:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+import webapp.db_types
+
+
+revision = '7c1e5a9d2f40'
+down_revision = '4a4ff1d6d58d'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('report_drafts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('version', sa.Integer(), server_default='1', nullable=False))
+        batch_op.add_column(sa.Column('editor_token', sa.String(length=40), nullable=True))
+
+    op.create_table('report_claims',
+    sa.Column('order_id', sa.Uuid(), nullable=False),
+    sa.Column('user_id', sa.Uuid(), nullable=False),
+    sa.Column('claimed_at', webapp.db_types.UTCDateTime(), nullable=False),
+    sa.Column('last_active_at', webapp.db_types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['imaging_orders.id'], name=op.f('fk_report_claims_order_id_imaging_orders')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_report_claims_user_id_users')),
+    sa.PrimaryKeyConstraint('order_id', name=op.f('pk_report_claims'))
+    )
+
+
+def downgrade():
+    op.drop_table('report_claims')
+    with op.batch_alter_table('report_drafts', schema=None) as batch_op:
+        batch_op.drop_column('editor_token')
+        batch_op.drop_column('version')
