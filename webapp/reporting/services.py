@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import case, select
 from sqlalchemy.orm.attributes import set_committed_value
 
+from webapp.db_types import utcnow
 from webapp.errors import PermissionDenied
 from webapp.extensions import db
 from webapp.imaging import queries, services
 from webapp.imaging.models import ImagingOrder
 from webapp.reporting import claims, critical, drafts
-from webapp.db_types import utcnow
 from webapp.reporting.models import REPORT_SECTIONS, ReportAddendum, ReportClaim
 
 PRIORITY_RANK = case({"stat": 0, "urgent": 1}, value=ImagingOrder.priority, else_=2)
