@@ -137,13 +137,18 @@ def service_request(order: ImagingOrder):
 
 
 def report_status(order: ImagingOrder) -> str:
-    """A reported order's report is final (no draft or addendum is kept on an order yet)."""
-    return "final"
+    """DiagnosticReport.status (FHIR R4 value set diagnostic-report-status,
+    http://hl7.org/fhir/R4/valueset-diagnostic-report-status.html): ``final`` once signed,
+    ``appended`` once an addendum is under it ("subsequent to being final, the report has been
+    modified by adding new content; the existing content is unchanged")."""
+    return "appended" if order.addenda else "final"
 
 
 def report_text(order: ImagingOrder) -> str:
     parts = [order.report_text, order.findings and f"FINDINGS:\n{order.findings}",
              order.impression and f"IMPRESSION:\n{order.impression}"]
+    parts += [f"ADDENDUM ({a.author_label}, {instant(a.created_at)}):\n{a.text}" for a in order.addenda]
+    parts += [f"CRITICAL FINDING ({c.raised_by_label}, {instant(c.raised_at)}): {c.note}" for c in order.critical_results]
     return "\n\n".join(part for part in parts if part)
 
 

@@ -17,7 +17,9 @@ HL7_MESSAGES: dict[str, tuple[str, str]] = {
     "complete": ("ORM^O01", "SC"),
     "cancel": ("ORM^O01", "CA"),  # cancelled
     "report": ("ORU^R01", "F"),  # final report: impression and findings as OBX
-    # Addenda (issue 15): the addendum's event type goes here as ("ORU^R01", "C"), corrected result.
+    # An addendum under a signed report: the report again with every addendum as OBX, OBR-25 C
+    # ("Record coming over is a correction and thus replaces a final result", HL7 v2.5.1 table 0123).
+    "addendum": ("ORU^R01", "C"),
 }
 
 # ORC-5 order status (HL7 table 0038). A placed order that is not booked yet has none.
@@ -40,3 +42,5 @@ SEX_FROM_CODE = {code: sex for sex, code in SEX_CODES.items()} | {"A": "other", 
 # OBX-3 of the report's text (LOINC).
 IMPRESSION_CODE = ("19005-8", "Radiology Imaging study [Impression] (narrative)", "LN")
 FINDINGS_CODE = ("18782-3", "Radiology Study observation (narrative)", "LN")
+# OBX-3 of an addendum: no LOINC code names one, so a local code (coding system L).
+ADDENDUM_CODE = ("ADDENDUM", "Report addendum", "L")

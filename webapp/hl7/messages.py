@@ -16,6 +16,7 @@ from hl7apy.core import Message
 
 from webapp.hl7 import VERSION
 from webapp.hl7.mapping import (
+    ADDENDUM_CODE,
     FINDINGS_CODE,
     IMPRESSION_CODE,
     ORDER_STATUS,
@@ -144,7 +145,8 @@ def build_orm(snapshot: dict, control: str, control_id: str, header: Header) -> 
 
 
 def build_oru(snapshot: dict, result_status: str, control_id: str, header: Header) -> str:
-    """ORU^R01: OBR-25 ``result_status`` (F final, C corrected), impression and findings as OBX."""
+    """ORU^R01: OBR-25 ``result_status`` (F final, C corrected: an addendum), impression, findings
+    and each addendum as OBX."""
     message = Message("ORU_R01", version=VERSION)
     _msh(message, header, "ORU^R01^ORU_R01", control_id, snapshot["at"])
     result = message.add_group("ORU_R01_PATIENT_RESULT")
@@ -156,9 +158,10 @@ def build_oru(snapshot: dict, result_status: str, control_id: str, header: Heade
     observation.obr.obr_25 = result_status
     if snapshot["radiologist"]:
         observation.obr.obr_32 = _provider(snapshot["radiologist"]).replace("^", "&")
-    for index, (code, text) in enumerate(
-        ((IMPRESSION_CODE, snapshot["impression"]), (FINDINGS_CODE, snapshot["findings"])), start=1
-    ):
+    texts = [(IMPRESSION_CODE, snapshot["impression"]), (FINDINGS_CODE, snapshot["findings"])]
+    texts += [(ADDENDUM_CODE, f"{a['text']} ({a['author']}, {timestamp(a['created_at'], header.zone)[:12]})")
+              for a in snapshot.get("addenda") or ()]
+    for index, (code, text) in enumerate(texts, start=1):
         obx = observation.add_group("ORU_R01_OBSERVATION").obx
         obx.obx_1 = str(index)
         obx.obx_2 = "TX"

@@ -85,4 +85,7 @@ def order_snapshot(session: Session, order: ImagingOrder, event: OrderEvent) -> 
         "diagnosis": {"code": diagnosis.code, "description": diagnosis.description} if diagnosis else None,
         "ordering_provider": _person(session, order.ordered_by),
         "radiologist": _person(session, order.reporting_radiologist),
+        # Addenda under the signed report (the one being added is in the list already).
+        "addenda": [{"text": a.text, "author": a.author_label, "created_at": _json(a.created_at)}
+                    for a in order.addenda] if order.status == "reported" else [],
     }
