@@ -20,9 +20,16 @@
   var saved = form.dataset.conflict ? null : snapshot();
   function dirty() { return snapshot() !== saved; }
 
+  form.addEventListener("htmx:confirm", function (event) {
+    if (form.dataset.conflict) { event.preventDefault(); }
+  });
   form.addEventListener("htmx:beforeRequest", function () { pending = snapshot(); });
   form.addEventListener("htmx:afterRequest", function (event) {
     if (event.detail.successful && pending !== null) { saved = pending; }
+    if (event.detail.xhr && event.detail.xhr.status === 412) {
+      // The draft changed elsewhere: both texts are shown; nothing more is saved behind the user's back.
+      form.dataset.conflict = "1";
+    }
     pending = null;
   });
   form.addEventListener("submit", function () { leaving = true; });

@@ -12,7 +12,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Flask, abort, flash, redirect, request, url_for
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from webapp.audit import record_read
@@ -94,22 +94,23 @@ def _seen_version(form: ReportForm) -> int | None:
 
 
 def _refused(order, form: ReportForm, refused):
-    """The editor again after a refused save or signature: both texts when the draft changed."""
+    """The editor again after a refused save or signature: both texts when the draft changed
+    (the autosave gets only the status line and the two texts, swapped in place)."""
     conflict = refused.draft if isinstance(refused, drafts.DraftChanged) else None
     if conflict is None and isinstance(refused, drafts.DraftChanged):
         conflict = drafts.ReportDraft(order_id=order.id, version=0)
+    if conflict is not None and is_htmx():
+        body = render_template("reporting/_draft_conflict_oob.html", order=order, form=form, conflict=conflict,
+                               draft_url=url_for("reporting.save_draft", order_id=order.id))
+        return body, 412
     status = refused.status if refused.status in (409, 412) else 422
     errors = getattr(refused, "errors", {}) or {}
     for name, text in errors.items():
         if name in form:
             form[name].errors = [*form[name].errors, text]
     kind = "warning" if status in (409, 412) else "danger"
-    response = _editor(order, form, status=status, message=(kind, "; ".join(dict.fromkeys(errors.values()))
-                                                            or refused.detail), conflict=conflict)
-    if is_htmx():
-        response.headers["HX-Retarget"] = "body"
-        response.headers["HX-Reswap"] = "innerHTML"
-    return response
+    return _editor(order, form, status=status, conflict=conflict,
+                   message=(kind, "; ".join(dict.fromkeys(errors.values())) or refused.detail))
 
 
 @bp.route("/imaging/orders/<uuid:order_id>/report/draft", methods=["POST"])
@@ -275,6 +276,13 @@ def drafts_shown(orders) -> set:
     return drafts.draft_order_ids(o.id for o in orders if o.status == "completed")
 
 
+def claims_shown(orders) -> dict:
+    """Who is reading which of these completed orders (every queue and list shows it)."""
+    if not current_user.is_authenticated or current_user.role == Role.DISPLAY:
+        return {}
+    return claims.active_claims(o.id for o in orders if o.status == "completed")
+
+
 def overdue_count() -> tuple[int, int]:
     """How many critical results are overdue, and the oldest one's age in minutes (the wall: no identities)."""
     now = utcnow()
@@ -337,4 +345,5 @@ def init_app(app: Flask) -> None:
     app.add_template_global(critical.ack_minutes, "critical_ack_minutes")
     app.add_template_global(drafts.draft_order_ids, "report_draft_ids")
     app.add_template_global(drafts_shown, "report_drafts_shown")
+    app.add_template_global(claims_shown, "report_claims_shown")
     app.add_template_global(services.priors, "report_priors")
