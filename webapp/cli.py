@@ -43,8 +43,9 @@ def demo_password(username: str) -> str:
     return f"{username}-demo-2026"
 
 
-def create_user(username: str, role: str, password: str, full_name: str = "") -> User:
-    """Create a user (flushes). Raises ValueError with a message for bad input."""
+def create_user(username: str, role: str, password: str, full_name: str = "", trainee: bool = False) -> User:
+    """Create a user (flushes). Raises ValueError with a message for bad input. ``trainee``: a
+    radiologist in training, whose reports are preliminary until an attending co-signs them."""
     username = (username or "").strip()
     if not username or len(username) > 64:
         raise ValueError("The username must be 1 to 64 characters.")
@@ -54,7 +55,9 @@ def create_user(username: str, role: str, password: str, full_name: str = "") ->
         raise ValueError("The password must be at least 8 characters.")
     if db.session.scalar(select(User).where(func.lower(User.username) == username.lower())):
         raise ValueError(f"A user named {username!r} exists already.")
-    user = User(username=username, role=role, full_name=full_name[:128] or username)
+    if trainee and role != str(Role.RADIOLOGIST):
+        raise ValueError("Only a radiologist is a trainee (--trainee needs --role radiologist).")
+    user = User(username=username, role=role, full_name=full_name[:128] or username, is_trainee=trainee)
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
@@ -215,12 +218,14 @@ def register(app: Flask) -> None:
     @click.option("--role", required=True, type=click.Choice([str(r) for r in Role]))
     @click.option("--password", required=True)
     @click.option("--full-name", default="")
-    def create_user_command(username: str, role: str, password: str, full_name: str) -> None:
+    @click.option("--trainee", is_flag=True,
+                  help="A radiologist in training: their reports need an attending's co-signature.")
+    def create_user_command(username: str, role: str, password: str, full_name: str, trainee: bool) -> None:
         """Create a user with a role."""
         with writing():
             try:
-                user = create_user(username, role, password, full_name)
+                user = create_user(username, role, password, full_name, trainee)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             db.session.commit()
-        click.echo(f"Created {user.username} ({user.role}).")
+        click.echo(f"Created {user.username} ({user.role}{', trainee' if user.is_trainee else ''}).")

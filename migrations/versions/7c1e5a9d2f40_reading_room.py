@@ -22,6 +22,19 @@ def upgrade():
         batch_op.add_column(sa.Column('version', sa.Integer(), server_default='1', nullable=False))
         batch_op.add_column(sa.Column('editor_token', sa.String(length=40), nullable=True))
 
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('is_trainee', sa.Boolean(), server_default='0', nullable=False))
+
+    with op.batch_alter_table('report_details', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('preliminary_by', sa.Uuid(), nullable=True))
+        batch_op.add_column(sa.Column('preliminary_at', webapp.db_types.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('preliminary_impression', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('cosigned_by', sa.Uuid(), nullable=True))
+        batch_op.add_column(sa.Column('cosigned_at', webapp.db_types.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('impression_changed', sa.Boolean(), server_default='0', nullable=False))
+        batch_op.create_foreign_key(batch_op.f('fk_report_details_preliminary_by_users'), 'users', ['preliminary_by'], ['id'])
+        batch_op.create_foreign_key(batch_op.f('fk_report_details_cosigned_by_users'), 'users', ['cosigned_by'], ['id'])
+
     op.create_table('report_claims',
     sa.Column('order_id', sa.Uuid(), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=False),
@@ -35,6 +48,14 @@ def upgrade():
 
 def downgrade():
     op.drop_table('report_claims')
+    with op.batch_alter_table('report_details', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_report_details_cosigned_by_users'), type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('fk_report_details_preliminary_by_users'), type_='foreignkey')
+        for column in ('impression_changed', 'cosigned_at', 'cosigned_by', 'preliminary_impression',
+                       'preliminary_at', 'preliminary_by'):
+            batch_op.drop_column(column)
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('is_trainee')
     with op.batch_alter_table('report_drafts', schema=None) as batch_op:
         batch_op.drop_column('editor_token')
         batch_op.drop_column('version')

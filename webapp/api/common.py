@@ -138,7 +138,10 @@ def before_api_request() -> None:
     _refuse_nul(next((name for name, value in request.args.items(multi=True) if "\x00" in name + value), None))
     if request.method in BODY_METHODS:
         if getattr(view, "no_body_needed", False) and not request.get_data(cache=True):
-            return  # an action without a body (claim) needs no Content-Type
+            # An action without a body (claim, co-sign) needs no Content-Type: it reads as {}.
+            request.environ["CONTENT_TYPE"] = "application/json"
+            request._cached_data = b"{}"
+            return
         if not request.is_json:
             raise ApiError(400, "Malformed request", "Send a JSON body with 'Content-Type: application/json'.",
                            kind="malformed")

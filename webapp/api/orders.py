@@ -38,7 +38,7 @@ from webapp.imaging import queries, services, workflow
 from webapp.imaging.models import ImagingOrder
 from webapp.pacs import display
 from webapp.patients.models import Patient
-from webapp.reporting import claims
+from webapp.reporting import claims, cosign
 from webapp.reporting.services import preload_addenda
 from webapp.visits.models import Visit
 
@@ -61,6 +61,9 @@ def order_out(order: ImagingOrder, studies: dict | None = None, claimed: dict | 
     """The order's JSON; ``studies`` (order id -> PACS study) and ``claimed`` (order id -> active
     claim) when a page looked them up at once."""
     out = OrderOut.model_validate(order)
+    if order.status in ("completed", "reported"):
+        out.report_state = cosign.report_state(order)
+        out.impression_changed = bool(order.report_details and order.report_details.impression_changed)
     claim = None
     if order.status == "completed":
         claim = (claims.active_claims([order.id]) if claimed is None else claimed).get(order.id)

@@ -23,6 +23,9 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))
     is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A radiologist in training: their signature makes a preliminary report that an attending
+    # (a radiologist who is no trainee) co-signs (webapp.reporting.cosign).
+    is_trainee: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Bumped whenever sessions and tokens issued before must stop working (logout, disable,
     # password change).
     session_generation: Mapped[int] = mapped_column(Integer, default=0)

@@ -141,6 +141,8 @@ def report_status(order: ImagingOrder) -> str:
     http://hl7.org/fhir/R4/valueset-diagnostic-report-status.html): ``final`` once signed,
     ``appended`` once an addendum is under it ("subsequent to being final, the report has been
     modified by adding new content; the existing content is unchanged")."""
+    if order.status != "reported":
+        return "preliminary"  # a trainee's report awaiting co-signature (webapp.reporting.cosign)
     return "appended" if order.addenda else "final"
 
 
@@ -168,7 +170,7 @@ def diagnostic_report_json(order: ImagingOrder) -> dict:
         "subject": reference("Patient", order.patient_id, order.patient.full_name),
         "encounter": reference("Encounter", order.visit_id),
         "effectiveDateTime": instant(order.performed_date),
-        "issued": instant(order.reported_date),
+        "issued": instant(order.reported_date or (order.report_details.preliminary_at if order.report_details else None)),
         "resultsInterpreter": [p for p in (person(order.radiologist),) if p],
         "conclusion": order.impression,
         "presentedForm": [form] if text else [],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, current_app, request
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
 from webapp.api import security
@@ -22,6 +22,8 @@ from webapp.fhir.responses import base_url, fhir_response, read_response, search
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.queries import get_order
 from webapp.patients.models import Patient
+from webapp.reporting import cosign
+from webapp.reporting.models import ReportDetails
 from webapp.visits.models import Visit
 
 bp = Blueprint("fhir", __name__, url_prefix=codes.BASE_PATH)
@@ -125,7 +127,7 @@ def search_service_requests():
 @requires(CAN_VIEW_ORDERS)
 def read_diagnostic_report(id: str):
     order = get_order(id)
-    if order.status != "reported":
+    if order.status != "reported" and not cosign.is_preliminary(order):
         raise NotFound(f"No report for {id}: the order is {order.status}, not reported.")
     _log(f"FHIR DiagnosticReport {order.accession_number}", [order.patient_id])
     return read_response(resources.diagnostic_report(order), order.version, order.updated_at)
@@ -135,7 +137,9 @@ def read_diagnostic_report(id: str):
 @requires(CAN_VIEW_ORDERS)
 def search_diagnostic_reports():
     return _order_search("DiagnosticReport", REPORT_SEARCH, resources.diagnostic_report,
-                         extra=[ImagingOrder.status == "reported"], loads=(ImagingOrder.radiologist,))
+                         extra=[or_(ImagingOrder.status == "reported", ImagingOrder.id.in_(
+                             select(ReportDetails.order_id).where(ReportDetails.preliminary_at.is_not(None))))],
+                         loads=(ImagingOrder.radiologist,))
 
 
 # ---------------------------------------------------------------------------- Patient and Encounter

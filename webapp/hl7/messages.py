@@ -18,6 +18,7 @@ from webapp.hl7 import VERSION
 from webapp.hl7.mapping import (
     ADDENDUM_CODE,
     FINDINGS_CODE,
+    IMPRESSION_CHANGED_CODE,
     IMPRESSION_CODE,
     ORDER_STATUS,
     PRIORITY_CODES,
@@ -159,6 +160,8 @@ def build_oru(snapshot: dict, result_status: str, control_id: str, header: Heade
     if snapshot["radiologist"]:
         observation.obr.obr_32 = _provider(snapshot["radiologist"]).replace("^", "&")
     texts = [(IMPRESSION_CODE, snapshot["impression"]), (FINDINGS_CODE, snapshot["findings"])]
+    if snapshot.get("impression_changed_from"):
+        texts.append((IMPRESSION_CHANGED_CODE, f"Preliminary impression was: {snapshot['impression_changed_from']}"))
     texts += [(ADDENDUM_CODE, f"{a['text']} ({a['author']}, {timestamp(a['created_at'], header.zone)[:12]})")
               for a in snapshot.get("addenda") or ()]
     for index, (code, text) in enumerate(texts, start=1):

@@ -85,6 +85,10 @@ def order_snapshot(session: Session, order: ImagingOrder, event: OrderEvent) -> 
         "diagnosis": {"code": diagnosis.code, "description": diagnosis.description} if diagnosis else None,
         "ordering_provider": _person(session, order.ordered_by),
         "radiologist": _person(session, order.reporting_radiologist),
+        # The impression of a trainee's preliminary report when the co-signed one says otherwise.
+        "impression_changed_from": (order.report_details.preliminary_impression
+                                    if order.report_details is not None and order.report_details.impression_changed
+                                    else None),
         # Addenda under the signed report (the one being added is in the list already).
         "addenda": [{"text": a.text, "author": a.author_label, "created_at": _json(a.created_at)}
                     for a in order.addenda] if order.status == "reported" else [],

@@ -13,11 +13,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from webapp.errors import ValidationFailed
+from webapp.errors import PermissionDenied, TransitionNotAllowed, ValidationFailed
 from webapp.extensions import db
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import MAX_NOTES_LENGTH, check_booking_time
-from webapp.reporting import claims, critical, drafts
+from webapp.reporting import claims, cosign, critical, drafts
 from webapp.reporting.models import ReportAddendum, ReportDetails
 
 Changes = dict[str, Any]
@@ -68,6 +68,11 @@ def complete(order: ImagingOrder, actor, values: dict, moment: datetime) -> Chan
 def report(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
     """Sign the report (the editor's sections, or findings and impression alone); its draft goes,
     and a critical finding is raised for the ordering doctor."""
+    if cosign.is_trainee(cosign.user_of(actor)):
+        raise PermissionDenied("A trainee's signature makes a preliminary report: sign it in the report editor "
+                               "(or POST …/report/sign); an attending co-signs it.")
+    if cosign.is_preliminary(order):
+        raise TransitionNotAllowed(f"Order {order.accession_number} has a trainee's preliminary report: co-sign it.")
     note = critical.critical_note(values)
     errors: dict[str, str] = {}
     template_code = drafts.check_template(values["template_code"], errors)
@@ -101,6 +106,16 @@ def addendum(order: ImagingOrder, actor, values: dict, moment: datetime) -> Chan
     if note is not None:
         changes["critical"] = critical.raise_critical(order, actor, note, moment)
     return changes
+
+
+def preliminary(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """A trainee signs a preliminary report (webapp.reporting.cosign)."""
+    return cosign.preliminary_step(order, actor, values, moment)
+
+
+def cosign_report(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """An attending co-signs a trainee's preliminary report (webapp.reporting.cosign)."""
+    return cosign.cosign_step(order, actor, values, moment)
 
 
 def take_over(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:

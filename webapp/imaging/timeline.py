@@ -76,6 +76,17 @@ def describe_addendum(event) -> TimelineEntry:
     return TimelineEntry("", lines=((TimelineLine(text, "clinical-text"),) if text else ()) + _critical_line(changes))
 
 
+def describe_cosign(event) -> TimelineEntry:
+    """Whose preliminary report was co-signed, and whether the impression changed."""
+    changes = _changes(event)
+    lines = [TimelineLine(f"Preliminary report by {changes['trainee']}")] if changes.get("trainee") else []
+    changed = changes.get("impression_changed")
+    if isinstance(changed, dict):
+        lines.append(TimelineLine(f"Impression changed from the preliminary report: was \"{changed.get('from')}\", "
+                                  f"now \"{changed.get('to')}\"", "critical-text"))
+    return TimelineEntry("", lines=tuple(lines))
+
+
 def describe_take_over(event) -> TimelineEntry:
     """Whose claim was taken over, and why (webapp.reporting.claims)."""
     claim = _changes(event).get("claim") or {}

@@ -76,6 +76,9 @@ def _check_reader(user, order) -> None:
     if order.status != "completed":
         raise TransitionNotAllowed(
             f"Order {order.accession_number} is {order.status_label.lower()}: only a completed scan is claimed.")
+    if order.report_details is not None and order.report_details.preliminary_at is not None:
+        raise TransitionNotAllowed(f"Order {order.accession_number} has a preliminary report: it awaits co-signature, "
+                                   "which needs no claim.")
 
 
 def _refuse(claim: ReportClaim, order) -> None:

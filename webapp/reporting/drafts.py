@@ -70,6 +70,9 @@ def _check_writer(user, order) -> None:
         raise TransitionNotAllowed(
             f"Order {order.accession_number} is {order.status_label.lower()}: only a completed scan is reported."
         )
+    if order.report_details is not None and order.report_details.preliminary_at is not None:
+        raise TransitionNotAllowed(f"Order {order.accession_number} has a trainee's preliminary report: an attending "
+                                   "co-signs it (POST …/report/cosign, edits allowed).")
 
 
 def get_draft(order) -> ReportDraft | None:

@@ -46,3 +46,16 @@ class PlainForm(FlaskForm):
 class TakeOverForm(FlaskForm):
     reason = TextAreaField("Why you take the study over", validators=[DataRequired(), Length(max=TEXT_LIMITS["reason"])],
                            render_kw={"rows": 2})
+
+
+class CosignForm(FlaskForm):
+    """An attending's co-signature of a trainee's preliminary report, with edits."""
+
+    version = IntegerField("Version", validators=[Optional()], render_kw={"hidden": True})
+    technique = _section("Technique", "technique", 3)
+    comparison = _section("Comparison", "comparison", 2)
+    findings = _section("Findings", "findings", 12)
+    impression = _section("Impression", "impression", 4)
+
+    def sections(self) -> dict:
+        return {name: self[name].data for name in ("technique", "comparison", "findings", "impression")}

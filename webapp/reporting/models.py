@@ -74,8 +74,19 @@ class ReportDetails(db.Model):
     technique: Mapped[str | None] = mapped_column(Text)
     comparison: Mapped[str | None] = mapped_column(Text)
     template_code: Mapped[str | None] = mapped_column(String(32))
+    # A trainee's signature (webapp.reporting.cosign): the report is preliminary until an
+    # attending co-signs it; the impression the ordering doctor read then, and whether the final
+    # one says something else.
+    preliminary_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    preliminary_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    preliminary_impression: Mapped[str | None] = mapped_column(Text)
+    cosigned_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    cosigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    impression_changed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     order = relationship("ImagingOrder", backref=backref("report_details", uselist=False))
+    trainee = relationship("User", foreign_keys=[preliminary_by])
+    cosigner = relationship("User", foreign_keys=[cosigned_by])
 
 
 class ReportTemplate(db.Model):

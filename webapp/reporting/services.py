@@ -22,7 +22,7 @@ from webapp.errors import PermissionDenied
 from webapp.extensions import db
 from webapp.imaging import queries, services
 from webapp.imaging.models import ImagingOrder
-from webapp.reporting import claims, critical, drafts
+from webapp.reporting import claims, cosign, critical, drafts
 from webapp.reporting.models import REPORT_SECTIONS, ReportAddendum, ReportClaim
 
 PRIORITY_RANK = case({"stat": 0, "urgent": 1}, value=ImagingOrder.priority, else_=2)
@@ -46,11 +46,29 @@ def sign(user, order: ImagingOrder, *, critical_flag: Any = False, critical_note
         raise drafts.DraftChanged("Another radiologist saved this draft last: read it and sign with its "
                                   "draft_version (nothing was signed).", draft)
     sections = {name: getattr(draft, name) if draft else None for name in REPORT_SECTIONS}
+    if cosign.is_trainee(user):
+        # A trainee's signature: a preliminary report; the order stays completed (webapp.reporting.cosign).
+        return services.apply_action(
+            user, order, "preliminary", expected_version=expected_version, report_text=None,
+            template_code=draft.template_code if draft else None, critical=critical_flag,
+            critical_note=critical_note, **sections,
+        )
     return services.change_status(
         user, order, "reported", expected_version=expected_version, report_text=None,
         template_code=draft.template_code if draft else None, critical=critical_flag, critical_note=critical_note,
         **sections,
     )
+
+
+def cosign_report(user, order: ImagingOrder, edits: dict[str, Any], *, expected_version: int | None = None,
+                  note: Any = None) -> ImagingOrder:
+    """An attending co-signs a trainee's preliminary report, with ``edits`` (findings, impression,
+    technique, comparison; those left out keep their text): final, the order reported. No claim needed."""
+    if not drafts.may_draft(user):
+        raise PermissionDenied("Only an attending radiologist co-signs reports.")
+    if cosign.is_trainee(user):
+        raise PermissionDenied("A trainee cannot co-sign: an attending radiologist does.")
+    return services.apply_action(user, order, "cosign", expected_version=expected_version, note=note, **edits)
 
 
 def add_addendum(user, order: ImagingOrder, text: Any, *, critical_flag: Any = False, critical_note: Any = None,
@@ -74,7 +92,7 @@ def acknowledge(user, critical_id: int):
 class ReportView:
     """A report as the API and the pages show it."""
 
-    state: str  # "draft" or "final"
+    state: str  # "draft", "preliminary" (a trainee signed) or "final"
     technique: str | None = None
     comparison: str | None = None
     findings: str | None = None
@@ -88,13 +106,16 @@ class ReportView:
 
 
 def report_view(user, order: ImagingOrder) -> ReportView:
-    """The signed report (anyone who may see the order) or the draft (radiologists only)."""
-    if order.status == "reported":
+    """The signed report, final or preliminary (anyone who may see the order), or the draft
+    (radiologists only)."""
+    state = cosign.report_state(order)
+    if state is not None:
         details = order.report_details
+        signed_at = order.reported_date if state == "final" else details.preliminary_at
         return ReportView(
-            "final", details.technique if details else None, details.comparison if details else None,
-            order.findings, order.impression, details.template_code if details else None, order.reported_date,
-            order.radiologist.display_name if order.radiologist else None, order.reported_date, list(order.addenda),
+            state, details.technique if details else None, details.comparison if details else None,
+            order.findings, order.impression, details.template_code if details else None, signed_at,
+            order.radiologist.display_name if order.radiologist else None, signed_at, list(order.addenda),
         )
     if not drafts.may_draft(user):
         raise PermissionDenied("Only radiologists see a report before it is signed.")

@@ -23,8 +23,8 @@ from webapp.errors import ValidationFailed
 from webapp.imaging import queries
 from webapp.imaging import services as services_imaging
 from webapp.imaging.models import PRIORITY_LABELS
-from webapp.reporting import claims, critical, drafts, live, metrics, services, templates
-from webapp.reporting.forms import PlainForm, ReportForm, TakeOverForm
+from webapp.reporting import claims, cosign, critical, drafts, live, metrics, services, templates
+from webapp.reporting.forms import CosignForm, PlainForm, ReportForm, TakeOverForm
 from webapp.web import local_time
 from webapp.web.htmx import is_htmx, render_page
 from webapp.web.service_calls import discard, or_404, saving
@@ -72,10 +72,45 @@ def _claim_on_open(order):
 def report_page(order_id: uuid.UUID):
     """Radiologists write the report of a completed order here; everyone reads the signed one."""
     order = or_404(queries.get_order, order_id)
-    if order.status == "completed" and drafts.may_draft(current_user):
+    preliminary = cosign.is_preliminary(order)
+    if preliminary and drafts.may_draft(current_user) and not cosign.is_trainee(current_user):
+        return _cosign_page(order)
+    if order.status == "completed" and not preliminary and drafts.may_draft(current_user):
         return _editor(order)
     record_read(current_user, f"report of order {order.accession_number}", [order.patient_id])
-    return render_page("reporting/report.html", order=order, priors=services.priors(order))
+    return render_page("reporting/report.html", order=order, priors=services.priors(order), preliminary=preliminary)
+
+
+def _cosign_page(order, form: CosignForm | None = None, *, status: int = 200, message=None):
+    """An attending co-signs a trainee's preliminary report here, editing it if need be."""
+    details = order.report_details
+    if form is None:
+        form = CosignForm(formdata=None, findings=order.findings, impression=order.impression,
+                          technique=details.technique, comparison=details.comparison, version=order.version)
+    record_read(current_user, f"co-signature of order {order.accession_number}", [order.patient_id])
+    return render_page("reporting/cosign.html", status=status, order=order, form=form, details=details,
+                       message=message, priors=services.priors(order))
+
+
+@bp.route("/imaging/orders/<uuid:order_id>/report/cosign", methods=["POST"])
+@roles_required([Role.RADIOLOGIST])
+def cosign_report(order_id: uuid.UUID):
+    """Co-sign (with edits): the report is final, the order reported; then the next to report."""
+    order = or_404(queries.get_order, order_id)
+    form = CosignForm()
+    if not form.validate_on_submit():
+        discard()
+        return _cosign_page(order, form, status=422, message=("danger", "Please correct the form below."))
+    with saving() as outcome:
+        services.cosign_report(current_user, order, form.sections(), expected_version=form.version.data)
+    if outcome.refused:
+        order = or_404(queries.get_order, order_id)
+        if not cosign.is_preliminary(order):
+            flash(outcome.refused.detail, "warning")
+            return redirect(url_for("imaging.order_detail", order_id=order.id), 303)
+        return _cosign_page(order, form, status=outcome.refused.status, message=("danger", outcome.refused.detail))
+    flash(f"Report for order {order.accession_number} co-signed: it is final.", "success")
+    return redirect(url_for("imaging.order_detail", order_id=order.id), 303)
 
 
 def _posted(order_id: uuid.UUID) -> tuple[Any, ReportForm, bool]:
@@ -346,4 +381,5 @@ def init_app(app: Flask) -> None:
     app.add_template_global(drafts.draft_order_ids, "report_draft_ids")
     app.add_template_global(drafts_shown, "report_drafts_shown")
     app.add_template_global(claims_shown, "report_claims_shown")
+    app.add_template_global(cosign.report_state, "report_state")
     app.add_template_global(services.priors, "report_priors")
