@@ -45,8 +45,27 @@ def upgrade():
     sa.PrimaryKeyConstraint('order_id', name=op.f('pk_report_claims'))
     )
 
+    op.create_table('peer_reviews',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('order_id', sa.Uuid(), nullable=False),
+    sa.Column('reader_id', sa.Uuid(), nullable=False),
+    sa.Column('reviewer_id', sa.Uuid(), nullable=False),
+    sa.Column('modality', sa.String(length=10), nullable=False),
+    sa.Column('score', sa.String(length=2), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=True),
+    sa.Column('created_at', webapp.db_types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['imaging_orders.id'], name=op.f('fk_peer_reviews_order_id_imaging_orders')),
+    sa.ForeignKeyConstraint(['reader_id'], ['users.id'], name=op.f('fk_peer_reviews_reader_id_users')),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_peer_reviews_reviewer_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_peer_reviews')),
+    sa.UniqueConstraint('order_id', name=op.f('uq_peer_reviews_order_id'))
+    )
+    with op.batch_alter_table('peer_reviews', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_peer_reviews_reader_id'), ['reader_id'], unique=False)
+
 
 def downgrade():
+    op.drop_table('peer_reviews')
     op.drop_table('report_claims')
     with op.batch_alter_table('report_details', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_report_details_cosigned_by_users'), type_='foreignkey')

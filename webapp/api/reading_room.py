@@ -3,14 +3,21 @@ report, peer review. The views parse, call webapp.reporting, commit once and ans
 
 from __future__ import annotations
 
-from webapp.api.common import expected_version, no_body_needed, problems, resource_blueprint
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from webapp.api.common import expected_version, json_response, no_body_needed, problems, resource_blueprint
 from webapp.api.orders import OrderOut, answer, committed
 from webapp.api.schemas import IfMatchHeader, InputModel, OrderPath, limited
 from webapp.api.security import api_user, requires
+from webapp.audit import record_read
 from webapp.auth.roles import Role
-from webapp.extensions import commit_keeping_state
+from webapp.extensions import commit_keeping_state, db
 from webapp.imaging import queries, services
-from webapp.reporting import claims
+from webapp.reporting import claims, peer_review
 from webapp.reporting import services as reporting_services
 
 RADIOLOGIST = {Role.RADIOLOGIST}
@@ -80,4 +87,65 @@ def cosign(path: OrderPath, header: IfMatchHeader, body: CosignIn):
     return committed(order)
 
 
-APIS = (room,)
+# ---------------------------------------------------------------------------- peer review
+
+reviews_api = resource_blueprint("peer_reviews", __name__, "/api/v1/peer-reviews", "Reading room")
+
+
+class PeerReviewIn(InputModel):
+    score: Literal[peer_review.SCORES] = Field(description="RADPEER: 1 concur; 2a/2b understandable miss, 3a/3b "  # type: ignore[valid-type]
+                                               "should be made most of the time; b likely clinically significant.")
+    comment: limited("comment") | None = Field(None, description="Required for 2b, 3a and 3b.")
+
+
+class PeerReviewOut(BaseModel):
+    order_id: uuid.UUID
+    accession_number: str
+    reader: str
+    reviewer: str
+    score: str
+    comment: str | None
+    created_at: datetime
+
+
+class PeerReviewList(BaseModel):
+    items: list[PeerReviewOut]
+    next_cursor: str | None
+
+
+class PeerReviewQuery(BaseModel):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}$")] | None = None
+    qa: bool = Field(False, description="Only the reviews for the QA queue (2b, 3a, 3b).")
+
+
+def review_out(row) -> PeerReviewOut:
+    return PeerReviewOut(order_id=row.order_id, accession_number=row.order.accession_number,
+                         reader=row.reader.display_name if row.reader else "", reviewer=row.reviewer.display_name
+                         if row.reviewer else "", score=row.score, comment=row.comment, created_at=row.created_at)
+
+
+@room.post("/<uuid:id>/peer-reviews", responses={201: PeerReviewOut} | problems(404, 409))
+@requires(RADIOLOGIST)
+def add_peer_review(path: OrderPath, body: PeerReviewIn):
+    """Score another radiologist's signed report (RADPEER). 403 for one's own report, 409 for a
+    second review of the study (or no signed report), 422 for 2b, 3a and 3b without a comment."""
+    order = queries.get_order(path.id, for_update=True, references=False)
+    row = peer_review.review(api_user(), order, body.score, body.comment)
+    out = review_out(row)
+    db.session.commit()
+    return json_response(out, 201)
+
+
+@reviews_api.get("", responses={200: PeerReviewList})
+@requires({Role.ADMIN})
+def list_peer_reviews(query: PeerReviewQuery):
+    """Peer reviews, newest first (``qa=true``: the QA queue, 2b, 3a and 3b)."""
+    rows = peer_review.listing(query.limit + 1, int(query.cursor) if query.cursor else None, query.qa)
+    page, more = rows[: query.limit], len(rows) > query.limit
+    record_read(api_user(), "peer reviews", [r.order.patient_id for r in page])
+    return json_response(PeerReviewList(items=[review_out(r) for r in page],
+                                        next_cursor=str(page[-1].id) if more else None))
+
+
+APIS = (room, reviews_api)

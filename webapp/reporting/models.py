@@ -147,3 +147,23 @@ class CriticalResult(db.Model):
     @property
     def is_open(self) -> bool:
         return self.acknowledged_at is None
+
+
+class PeerReview(db.Model):
+    """A radiologist's RADPEER score of another radiologist's signed report (webapp.reporting.peer_review):
+    one per study (the unique key refuses a second), never one's own."""
+
+    __tablename__ = "peer_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("imaging_orders.id"), unique=True)
+    reader_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    reviewer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    modality: Mapped[str] = mapped_column(String(10))
+    score: Mapped[str] = mapped_column(String(2))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order = relationship("ImagingOrder")
+    reader = relationship("User", foreign_keys=[reader_id])
+    reviewer = relationship("User", foreign_keys=[reviewer_id])

@@ -370,6 +370,8 @@ def _chart_scales(figures: dict) -> dict[str, float]:
 
 
 def init_app(app: Flask) -> None:
+    from webapp.reporting import peer_review_views, staff  # noqa: F401  (their routes are on bp)
+
     app.register_blueprint(bp)
     live.register_session_listeners()
     claims.register_session_listeners()
