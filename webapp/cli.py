@@ -57,10 +57,13 @@ def create_user(username: str, role: str, password: str, full_name: str = "", tr
         raise ValueError(f"A user named {username!r} exists already.")
     if trainee and role != str(Role.RADIOLOGIST):
         raise ValueError("Only a radiologist is a trainee (--trainee needs --role radiologist).")
-    user = User(username=username, role=role, full_name=full_name[:128] or username, is_trainee=trainee)
+    user = User(username=username, role=role, full_name=full_name[:128] or username)
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
+    if trainee:
+        user.is_trainee = True
+        db.session.flush()
     return user
 
 

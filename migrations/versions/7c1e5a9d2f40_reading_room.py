@@ -22,8 +22,12 @@ def upgrade():
         batch_op.add_column(sa.Column('version', sa.Integer(), server_default='1', nullable=False))
         batch_op.add_column(sa.Column('editor_token', sa.String(length=40), nullable=True))
 
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('is_trainee', sa.Boolean(), server_default='0', nullable=False))
+    op.create_table('trainees',
+    sa.Column('user_id', sa.Uuid(), nullable=False),
+    sa.Column('since', webapp.db_types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_trainees_user_id_users')),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_trainees'))
+    )
 
     with op.batch_alter_table('report_details', schema=None) as batch_op:
         batch_op.add_column(sa.Column('preliminary_by', sa.Uuid(), nullable=True))
@@ -73,8 +77,7 @@ def downgrade():
         for column in ('impression_changed', 'cosigned_at', 'cosigned_by', 'preliminary_impression',
                        'preliminary_at', 'preliminary_by'):
             batch_op.drop_column(column)
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('is_trainee')
+    op.drop_table('trainees')
     with op.batch_alter_table('report_drafts', schema=None) as batch_op:
         batch_op.drop_column('editor_token')
         batch_op.drop_column('version')
