@@ -3,51 +3,13 @@ radiologists racing for one study. A real server (gunicorn) and Chromium."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import urllib.request
-from datetime import datetime, timedelta, timezone
-
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.live import ROOT
+from tests.browser.live import completed_order, create_user
 
 DESKTOP = {"width": 1440, "height": 900}
 LAPTOP = {"width": 1280, "height": 720}
-
-
-def _api(live_server, username: str, method: str, path: str, body: dict | None = None) -> dict:
-    token_request = urllib.request.Request(
-        f"{live_server.url}/api/v1/auth/token", method="POST", headers={"Content-Type": "application/json"},
-        data=json.dumps({"username": username, "password": f"{username}-demo-2026"}).encode())
-    with urllib.request.urlopen(token_request, timeout=30) as answer:
-        token = json.loads(answer.read())["access_token"]
-    request = urllib.request.Request(f"{live_server.url}{path}", method=method, data=json.dumps(body or {}).encode(),
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.loads(answer.read())
-
-
-def _order(live_server) -> str:
-    """A new completed chest X-ray of a demo patient, placed and scanned through the API."""
-    patient_id, visit_id = live_server.query("SELECT patient_id, id FROM visits ORDER BY visit_date DESC LIMIT 1")[0]
-    ids = {"patient_id": _uuid(patient_id), "visit_id": _uuid(visit_id)}
-    order = _api(live_server, "doctor", "POST", "/api/v1/imaging/orders",
-                 ids | {"modality": "XRAY", "body_part": "CHEST", "clinical_indication": "Cough for three weeks"})
-    path = f"/api/v1/imaging/orders/{order['id']}/status"
-    when = (datetime.now(timezone.utc) + timedelta(minutes=1)).isoformat()
-    _api(live_server, "scheduler", "PATCH", path, {"status": "scheduled", "scheduled_date": when})
-    _api(live_server, "technician", "PATCH", path, {"status": "in_progress"})
-    _api(live_server, "technician", "PATCH", path, {"status": "completed"})
-    return order["id"]
-
-
-def _uuid(raw) -> str:
-    text = raw if isinstance(raw, str) else raw.hex()
-    text = text.replace("-", "")
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def _draft(live_server, order_id: str):
@@ -57,14 +19,25 @@ def _draft(live_server, order_id: str):
 
 @pytest.fixture(scope="module")
 def second_radiologist(live_server):
-    subprocess.run([sys.executable, "-m", "flask", "users", "create", "radiologist2", "--role", "radiologist",
-                    "--password", "radiologist2-demo-2026"], cwd=ROOT, env=live_server.env, check=True,
-                   capture_output=True, timeout=120)
-    return "radiologist2"
+    return create_user(live_server, "radiologist2", "radiologist")
+
+
+@pytest.fixture(scope="module")
+def trainee(live_server):
+    return create_user(live_server, "trainee1", "radiologist", "--trainee")
+
+
+def tab_to(page, selector: str, limit: int = 80) -> None:
+    """Press Tab until ``selector`` has the focus (keyboard only), or fail."""
+    for _ in range(limit):
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    pytest.fail(f"{selector} is not reachable with Tab")
 
 
 def test_two_tabs_on_one_draft_the_second_save_is_refused_and_both_texts_shown(new_page, live_server, sign_in):
-    order_id = _order(live_server)
+    order_id = completed_order(live_server)
     tab_one = new_page(DESKTOP)
     sign_in(tab_one, "radiologist")
     tab_two = tab_one.context.new_page()
@@ -97,7 +70,7 @@ def test_two_tabs_on_one_draft_the_second_save_is_refused_and_both_texts_shown(n
 
 
 def test_a_reload_after_typing_keeps_the_text(new_page, live_server, sign_in):
-    order_id = _order(live_server)
+    order_id = completed_order(live_server)
     page = new_page(LAPTOP)
     sign_in(page, "radiologist")
     page.goto(f"/imaging/orders/{order_id}/report")
@@ -109,7 +82,7 @@ def test_a_reload_after_typing_keeps_the_text(new_page, live_server, sign_in):
 
 
 def test_leaving_with_unsaved_text_asks_first(new_page, live_server, sign_in):
-    order_id = _order(live_server)
+    order_id = completed_order(live_server)
     page = new_page(DESKTOP)
     sign_in(page, "radiologist")
     page.goto(f"/imaging/orders/{order_id}/report")
@@ -129,7 +102,7 @@ def test_leaving_with_unsaved_text_asks_first(new_page, live_server, sign_in):
 
 
 def test_two_radiologists_race_for_a_study_and_one_wins(new_page, live_server, sign_in, second_radiologist):
-    order_id = _order(live_server)
+    order_id = completed_order(live_server)
     first, second = new_page(DESKTOP), new_page(DESKTOP)
     sign_in(first, "radiologist")
     sign_in(second, second_radiologist)
@@ -154,3 +127,64 @@ def test_two_radiologists_race_for_a_study_and_one_wins(new_page, live_server, s
     # The queue shows who is reading it, to everyone.
     loser.goto("/dashboard/to-report")
     expect(loser.locator(f"#reader-{order_id}")).to_contain_text("Being read by")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, LAPTOP], ids=["1440x900", "1280x720"])
+def test_a_trainees_preliminary_seen_by_the_ordering_doctor_then_co_signed_keyboard_only(
+        new_page, live_server, sign_in, trainee, viewport):
+    order_id = completed_order(live_server)
+    # The trainee writes and signs with the keyboard alone, starting from the queue.
+    page = new_page(viewport)
+    sign_in(page, trainee)
+    page.goto(f"/imaging/orders/{order_id}/report")
+    tab_to(page, "#findings")
+    page.keyboard.type("Patchy opacity in the right lower lobe.")
+    tab_to(page, "#impression")
+    page.keyboard.type("Right lower lobe pneumonia.")
+    tab_to(page, "#sign-report")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    status = live_server.query("SELECT status FROM imaging_orders WHERE id = ?", order_id.replace("-", ""))
+    assert status == [("completed",)]
+    # The ordering doctor sees it, marked preliminary.
+    doctor = new_page(viewport)
+    sign_in(doctor, "doctor")
+    doctor.goto(f"/imaging/orders/{order_id}")
+    expect(doctor.locator("#order-preliminary-badge")).to_contain_text("Preliminary")
+    expect(doctor.locator("#report-body")).to_contain_text("Right lower lobe pneumonia.")
+    # The attending co-signs with the keyboard alone, changing the impression.
+    attending = new_page(viewport)
+    sign_in(attending, "radiologist")
+    attending.goto(f"/imaging/orders/{order_id}")
+    tab_to(attending, "#open-cosign")
+    attending.keyboard.press("Enter")
+    attending.wait_for_url(f"**/imaging/orders/{order_id}/report")
+    tab_to(attending, "#impression")
+    attending.keyboard.press("Control+A")
+    attending.keyboard.type("Right lower lobe pneumonia with a small effusion.")
+    tab_to(attending, "#cosign-report")
+    attending.keyboard.press("Enter")
+    attending.wait_for_url(f"**/imaging/orders/{order_id}")
+    status = live_server.query("SELECT status FROM imaging_orders WHERE id = ?", order_id.replace("-", ""))
+    assert status == [("reported",)]
+    doctor.reload()
+    expect(doctor.locator("#impression-changed")).to_contain_text("Right lower lobe pneumonia.")
+    expect(doctor.locator("#order-preliminary-badge")).to_have_count(0)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, LAPTOP], ids=["1440x900", "1280x720"])
+def test_the_queue_and_the_editor_keyboard_only(new_page, live_server, sign_in, viewport):
+    order_id = completed_order(live_server)
+    page = new_page(viewport)
+    sign_in(page, "radiologist")
+    page.goto("/dashboard/to-report")
+    tab_to(page, f"#queue-row-{order_id} .queue-reader a", limit=200)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/imaging/orders/{order_id}/report")
+    expect(page.locator("#claim-banner")).to_contain_text("You are reading this study")
+    tab_to(page, "#findings")
+    page.keyboard.type("Clear lungs.")
+    tab_to(page, "#save-draft")
+    page.keyboard.press("Enter")
+    expect(page.locator("#draft-status")).to_contain_text("Draft saved")
+    expect(page.get_by_label("Findings")).to_have_value("Clear lungs.")
