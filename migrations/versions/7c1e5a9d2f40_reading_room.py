@@ -21,6 +21,12 @@ def upgrade():
     with op.batch_alter_table('report_drafts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('version', sa.Integer(), server_default='1', nullable=False))
         batch_op.add_column(sa.Column('editor_token', sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column('field_values', sa.JSON(), nullable=True))
+
+    with op.batch_alter_table('report_templates', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('identifier', sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column('structure', sa.JSON(), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f('uq_report_templates_identifier'), ['identifier'])
 
     op.create_table('trainees',
     sa.Column('user_id', sa.Uuid(), nullable=False),
@@ -36,6 +42,7 @@ def upgrade():
         batch_op.add_column(sa.Column('cosigned_by', sa.Uuid(), nullable=True))
         batch_op.add_column(sa.Column('cosigned_at', webapp.db_types.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('impression_changed', sa.Boolean(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('field_values', sa.JSON(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_report_details_preliminary_by_users'), 'users', ['preliminary_by'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_report_details_cosigned_by_users'), 'users', ['cosigned_by'], ['id'])
 
@@ -74,10 +81,15 @@ def downgrade():
     with op.batch_alter_table('report_details', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_report_details_cosigned_by_users'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_report_details_preliminary_by_users'), type_='foreignkey')
-        for column in ('impression_changed', 'cosigned_at', 'cosigned_by', 'preliminary_impression',
+        for column in ('field_values', 'impression_changed', 'cosigned_at', 'cosigned_by', 'preliminary_impression',
                        'preliminary_at', 'preliminary_by'):
             batch_op.drop_column(column)
     op.drop_table('trainees')
+    with op.batch_alter_table('report_templates', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_report_templates_identifier'), type_='unique')
+        batch_op.drop_column('structure')
+        batch_op.drop_column('identifier')
     with op.batch_alter_table('report_drafts', schema=None) as batch_op:
+        batch_op.drop_column('field_values')
         batch_op.drop_column('editor_token')
         batch_op.drop_column('version')

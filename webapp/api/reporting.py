@@ -54,6 +54,7 @@ class ReportOut(BaseModel):
     signed_by: str | None = Field(description="The radiologist who signed (final reports).")
     signed_at: datetime | None
     addenda: list[AddendumOut]
+    fields: dict[str, str] | None = Field(None, description="Answers to the structured template's fields.")
     draft_version: int | None = Field(None, description="The draft's version (drafts; 0 before the first save): "
                                                         "sign with it. The ETag is \"draft-N\".")
 
@@ -65,6 +66,10 @@ class DraftIfMatchHeader(HeaderModel):
                     "is overwritten). Without it the save is not checked.")
 
 
+FieldId = Annotated[str, StringConstraints(max_length=100)]
+FieldAnswer = Annotated[str, StringConstraints(max_length=2000)]
+
+
 class ReportDraftIn(InputModel):
     """The sections to save; those left out keep their text."""
 
@@ -73,6 +78,8 @@ class ReportDraftIn(InputModel):
     findings: limited("findings") | None = None
     impression: limited("impression") | None = None
     template_code: limited("template_code") | None = None
+    fields: dict[FieldId, FieldAnswer] | None = Field(
+        None, description="Answers to a structured (MRRT) template's fields, by field id (a choice's value).")
 
 
 class SignIn(InputModel):

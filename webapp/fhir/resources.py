@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from webapp.db_types import utcnow
+from webapp.extensions import db
 from webapp.fhir import codes
 from webapp.imaging.models import ImagingOrder
 from webapp.patients.models import Patient
@@ -174,7 +175,42 @@ def diagnostic_report_json(order: ImagingOrder) -> dict:
         "resultsInterpreter": [p for p in (person(order.radiologist),) if p],
         "conclusion": order.impression,
         "presentedForm": [form] if text else [],
+        **_coded_results(order),
     })
+
+
+# The coding systems of MRRT codes, as FHIR system URIs.
+CODE_SYSTEMS = {"RADLEX": "http://radlex.org", "LOINC": "http://loinc.org", "SNOMEDCT": "http://snomed.info/sct"}
+
+
+def _coding(code: dict) -> dict:
+    system = CODE_SYSTEMS.get((code.get("scheme") or "").upper().replace("-", ""), "urn:imaging-orders:local")
+    return _clean({"system": system, "code": code["code"], "display": code.get("meaning") or None})
+
+
+def _coded_results(order: ImagingOrder) -> dict:
+    """A structured (MRRT) template's coded answers as contained Observations, referenced from
+    ``DiagnosticReport.result``: code the field, ``valueCodeableConcept`` the answer."""
+    from webapp.reporting import mrrt
+    from webapp.reporting.models import ReportTemplate
+
+    details = order.report_details
+    if details is None or not details.field_values or not details.template_code:
+        return {}
+    template = db.session.get(ReportTemplate, details.template_code)
+    answers = mrrt.coded_answers(template.structure if template else None, details.field_values)
+    if not answers:
+        return {}
+    status = report_status(order)
+    observations = [_clean({
+        "resourceType": "Observation", "id": f"answer-{index}",
+        "status": "final" if status in ("final", "appended") else "preliminary",
+        "code": ({"coding": [_coding(a["field_code"])], "text": a["label"]} if a.get("field_code")
+                 else {"text": a["label"]}),
+        "subject": reference("Patient", order.patient_id),
+        "valueCodeableConcept": {"coding": [_coding(a["code"])], "text": a["answer"]},
+    }) for index, a in enumerate(answers, start=1)]
+    return {"contained": observations, "result": [{"reference": f"#{o['id']}"} for o in observations]}
 
 
 def diagnostic_report(order: ImagingOrder):

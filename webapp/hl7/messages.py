@@ -171,6 +171,18 @@ def build_oru(snapshot: dict, result_status: str, control_id: str, header: Heade
         obx.obx_3 = "^".join(code)
         obx.obx_5 = escape(text)
         obx.obx_11 = result_status
+    # A structured (MRRT) template's coded answers: OBX-2 CWE, OBX-3 the field (its code where
+    # the template gives one, else its id, local), OBX-5 the answer's code^text^coding system.
+    for index, answer in enumerate(snapshot.get("coded") or (), start=len(texts) + 1):
+        obx = observation.add_group("ORU_R01_OBSERVATION").obx
+        obx.obx_1 = str(index)
+        obx.obx_2 = "CWE"
+        field_code = answer.get("field_code")
+        obx.obx_3 = (f"{escape(field_code['code'])}^{escape(answer['label'])}^{escape(field_code['scheme'])}"
+                     if field_code else f"{escape(answer['field'])}^{escape(answer['label'])}^L")
+        code = answer["code"]
+        obx.obx_5 = f"{escape(code['code'])}^{escape(code['meaning'] or answer['answer'])}^{escape(code['scheme'])}"
+        obx.obx_11 = result_status
     return er7(message)
 
 

@@ -80,9 +80,14 @@ def report(order: ImagingOrder, actor, values: dict, moment: datetime) -> Change
         raise ValidationFailed(errors)
     order.findings, order.impression = values["findings"], values["impression"]
     order.report_text = values["report_text"]
-    if values["technique"] or values["comparison"] or template_code:
-        db.session.add(ReportDetails(order_id=order.id, technique=values["technique"],
-                                     comparison=values["comparison"], template_code=template_code))
+    with db.session.no_autoflush:
+        draft = drafts.get_draft(order)
+    answers = draft.field_values if draft is not None else None
+    if values["technique"] or values["comparison"] or template_code or answers:
+        details = ReportDetails(order_id=order.id, technique=values["technique"], comparison=values["comparison"],
+                                template_code=template_code, field_values=answers)
+        db.session.add(details)
+        order.report_details = details  # also when the order's (empty) details were read before
     order.reported_date = moment
     order.reporting_radiologist = actor.user_id
     drafts.discard(order)

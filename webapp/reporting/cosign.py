@@ -68,8 +68,11 @@ def preliminary_step(order, actor, values: dict, moment: datetime) -> dict:
     if errors:
         raise ValidationFailed(errors)
     order.findings, order.impression, order.report_text = values["findings"], values["impression"], values["report_text"]
+    with db.session.no_autoflush:
+        draft = drafts.get_draft(order)
     details = _details(order)
     details.technique, details.comparison, details.template_code = values["technique"], values["comparison"], template_code
+    details.field_values = draft.field_values if draft is not None else None
     details.preliminary_by, details.preliminary_at, details.preliminary_impression = actor.user_id, moment, order.impression
     order.reporting_radiologist = actor.user_id
     drafts.discard(order)

@@ -20,6 +20,7 @@ from webapp.errors import PermissionDenied, StaleVersion, TransitionNotAllowed, 
 from webapp.extensions import db
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import clean_text
+from webapp.reporting import mrrt
 from webapp.reporting.models import REPORT_SECTIONS, ReportDraft, ReportTemplate
 
 DRAFT_ROLES = frozenset({str(Role.RADIOLOGIST)})
@@ -101,13 +102,14 @@ def save_draft(user, order, values: dict[str, Any], *, expected_version: int | N
     from webapp.reporting import claims
 
     _check_writer(user, order)
-    unknown = set(values) - {*REPORT_SECTIONS, "template_code"}
+    unknown = set(values) - {*REPORT_SECTIONS, "template_code", "fields"}
     if unknown:
         raise TypeError(f"Unknown report values: {', '.join(sorted(unknown))}")
     errors: dict[str, str] = {}
     clean = {name: clean_text(values[name], name, errors) for name in REPORT_SECTIONS if name in values}
     if "template_code" in values:
         clean["template_code"] = check_template(values["template_code"], errors)
+    answers = values.get("fields")
     if errors:
         raise ValidationFailed(errors)
     # The order's row lock: two autosaves of one order (two tabs) queue instead of both inserting.
@@ -119,6 +121,12 @@ def save_draft(user, order, values: dict[str, Any], *, expected_version: int | N
         draft = ReportDraft(order_id=order.id, version=0)
     for name, value in clean.items():
         setattr(draft, name, value)
+    if answers is not None:
+        # A structured (MRRT) template's answers: only its fields, a choice only among its options.
+        template = db.session.get(ReportTemplate, draft.template_code) if draft.template_code else None
+        draft.field_values = mrrt.clean_answers(template.structure if template else None, answers, errors) or None
+        if errors:
+            raise ValidationFailed(errors)
     draft.updated_at, draft.updated_by = utcnow(), user.id
     draft.version = draft_version(draft) + 1
     draft.editor_token = editor_token

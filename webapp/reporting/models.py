@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from webapp.db_types import UTCDateTime, utcnow
@@ -45,6 +45,7 @@ class ReportDraft(db.Model):
     updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     editor_token: Mapped[str | None] = mapped_column(String(40))
+    field_values: Mapped[dict | None] = mapped_column(JSON)  # a structured (MRRT) template's answers
 
     author = relationship("User")
 
@@ -83,6 +84,8 @@ class ReportDetails(db.Model):
     cosigned_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     cosigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     impression_changed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The answers to a structured (MRRT) template's fields, as signed.
+    field_values: Mapped[dict | None] = mapped_column(JSON)
 
     order = relationship("ImagingOrder", backref=backref("report_details", uselist=False))
     trainee = relationship("User", foreign_keys=[preliminary_by])
@@ -100,6 +103,9 @@ class ReportTemplate(db.Model):
     findings: Mapped[str] = mapped_column(Text, default="")
     impression: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # An imported IHE MRRT template (webapp.reporting.mrrt): its identifier (unique) and fields.
+    identifier: Mapped[str | None] = mapped_column(String(200), unique=True)
+    structure: Mapped[dict | None] = mapped_column(JSON)
 
 
 class ReportAddendum(db.Model):

@@ -103,6 +103,7 @@ class ReportView:
     signed_at: datetime | None = None
     addenda: list = field(default_factory=list)
     draft_version: int | None = None
+    fields: dict | None = None
 
 
 def report_view(user, order: ImagingOrder) -> ReportView:
@@ -116,6 +117,7 @@ def report_view(user, order: ImagingOrder) -> ReportView:
             state, details.technique if details else None, details.comparison if details else None,
             order.findings, order.impression, details.template_code if details else None, signed_at,
             order.radiologist.display_name if order.radiologist else None, signed_at, list(order.addenda),
+            fields=details.field_values if details else None,
         )
     if not drafts.may_draft(user):
         raise PermissionDenied("Only radiologists see a report before it is signed.")
@@ -123,7 +125,7 @@ def report_view(user, order: ImagingOrder) -> ReportView:
     if draft is None:
         return ReportView("draft", draft_version=0)
     return ReportView("draft", *(getattr(draft, name) for name in REPORT_SECTIONS), draft.template_code,
-                      draft.updated_at, draft_version=draft.version)
+                      draft.updated_at, draft_version=draft.version, fields=draft.field_values)
 
 
 def preload_addenda(orders: list[ImagingOrder]) -> None:

@@ -20,11 +20,13 @@ from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS, Role
 from webapp.db_types import utcnow
 from webapp.errors import ValidationFailed
+from webapp.extensions import db
 from webapp.imaging import queries
 from webapp.imaging import services as services_imaging
 from webapp.imaging.models import PRIORITY_LABELS
 from webapp.reporting import claims, cosign, critical, drafts, live, metrics, services, templates
 from webapp.reporting.forms import CosignForm, PlainForm, ReportForm, TakeOverForm
+from webapp.reporting.models import ReportTemplate
 from webapp.web import local_time
 from webapp.web.htmx import is_htmx, render_page
 from webapp.web.service_calls import discard, or_404, saving
@@ -54,8 +56,34 @@ def _editor(order, form: ReportForm | None = None, *, status: int = 200, message
         "reporting/editor.html", status=status, order=order, form=form, draft=draft, message=message,
         templates=templates.for_order(order), priors=services.priors(order), plain=PlainForm(),
         claim=claim, held_by_other=claim is not None and claim.user_id != current_user.id, conflict=conflict,
+        structure=_structure(draft), answers=_answers(draft),
         may_take_over=claims.may_take_over(current_user), take_over_form=TakeOverForm(),
     )
+
+
+def _structure(draft) -> dict | None:
+    """The structured (MRRT) template the draft started from, if any: the editor shows its fields."""
+    template = db.session.get(ReportTemplate, draft.template_code) if draft and draft.template_code else None
+    return template.structure if template is not None else None
+
+
+def _answers(draft) -> dict:
+    """What the page shows in the structured fields: what was posted, else the draft's answers."""
+    if request.method == "POST" and request.form.get("mrrt_present"):
+        return _posted_answers()
+    return (draft.field_values if draft else None) or {}
+
+
+def _posted_answers() -> dict:
+    return {key.removeprefix("mrrt-"): value for key, value in request.form.items() if key.startswith("mrrt-")}
+
+
+def _values(form: ReportForm) -> dict:
+    """The editor's sections and, when the page showed a structured template, its answers."""
+    values = form.sections()
+    if request.form.get("mrrt_present"):
+        values["fields"] = _posted_answers()
+    return values
 
 
 def _claim_on_open(order):
@@ -157,7 +185,7 @@ def save_draft(order_id: uuid.UUID):
     if not valid:
         return _editor(order, form, status=422, message=("danger", "The draft was not saved: see below."))
     with saving() as outcome:
-        draft = drafts.save_draft(current_user, order, form.sections(), expected_version=_seen_version(form),
+        draft = drafts.save_draft(current_user, order, _values(form), expected_version=_seen_version(form),
                                   editor_token=form.editor_token.data or None)
         version = draft.version
     if outcome.refused:
@@ -200,7 +228,7 @@ def sign(order_id: uuid.UUID):
         return _editor(order, form, status=422, message=("danger", "Please correct the form below."))
     token = form.editor_token.data or None
     with saving() as outcome:
-        draft = drafts.save_draft(current_user, order, form.sections(), expected_version=_seen_version(form),
+        draft = drafts.save_draft(current_user, order, _values(form), expected_version=_seen_version(form),
                                   editor_token=token)
         services.sign(current_user, order, critical_flag=form.critical.data, critical_note=form.critical_note.data,
                       expected_version=form.version.data, draft_version=draft.version, editor_token=token)
@@ -212,7 +240,7 @@ def sign(order_id: uuid.UUID):
         if isinstance(outcome.refused, ValidationFailed):
             # What is on the screen is kept: saved as the draft, then the form again with its errors.
             with saving() as kept:
-                drafts.save_draft(current_user, order, form.sections(), expected_version=_seen_version(form),
+                drafts.save_draft(current_user, order, _values(form), expected_version=_seen_version(form),
                                   editor_token=token)
             if not kept.refused:
                 form.draft_version.data, form.resolve_version.data = drafts.draft_version(drafts.get_draft(order)), None
