@@ -38,9 +38,15 @@ def test_parse_reads_title_identifier_sections_fields_and_radlex_codes():
 
 
 def test_import_refuses_a_duplicate_identifier(app, runner):
-    first = runner.invoke(args=["templates", "import", str(FIXTURE), "--modality", "XRAY", "--body-part", "CHEST"])
+    # As the contract writes it: the modality from the title ("Chest radiograph": XRAY).
+    first = runner.invoke(args=["templates", "import", str(FIXTURE)])
     assert first.exit_code == 0, first.output
     assert "imported" in first.output
+    with app.app_context():
+        from webapp.reporting.models import ReportTemplate
+
+        template = db.session.query(ReportTemplate).filter_by(identifier="urn:example:mrrt:chest-xray-2v:1.0").one()
+        assert (template.modality, template.name) == ("XRAY", "Chest radiograph, two views")
     again = runner.invoke(args=["templates", "import", str(FIXTURE), "--modality", "XRAY", "--code", "OTHER"])
     assert again.exit_code != 0 and "imported already" in again.output
 

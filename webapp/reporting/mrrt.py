@@ -176,3 +176,17 @@ def coded_answers(structure: dict | None, answers: dict[str, str] | None) -> lis
             result.append({"field": field["id"], "label": field["label"], "field_code": field.get("code"),
                            "answer": option["label"], "code": option["code"]})
     return result
+
+
+# Words of a template's title that name its modality (when the import does not say).
+MODALITY_WORDS = (
+    ("MG", ("mammogra", "breast tomosynthesis")), ("CT", ("ct ", "computed tomography", " cta")),
+    ("MRI", ("mri", "mr ", "magnetic resonance")), ("US", ("ultrasound", "sonograph", "doppler")),
+    ("FL", ("fluoroscop",)), ("XRAY", ("radiograph", "x-ray", "xray")),
+)
+
+
+def guess_modality(structure: dict) -> str | None:
+    """The modality the title names (CT, MRI, US, MG, FL, XRAY), or None."""
+    text = f" {structure.get('title', '')} ".lower()
+    return next((code for code, words in MODALITY_WORDS if any(word in text for word in words)), None)

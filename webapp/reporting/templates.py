@@ -120,10 +120,10 @@ def disable_command(code: str) -> None:
 
 @templates_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--modality", required=True, help="Modality code the template is for (XRAY, CT, ...).")
+@click.option("--modality", default=None, help="Modality code (XRAY, CT, ...); default: the one its title names.")
 @click.option("--body-part", default=None, help="Body part code; leave out for any body part.")
 @click.option("--code", default=None, help="The template's code in this app (default: from its identifier).")
-def import_command(file: str, modality: str, body_part: str | None, code: str | None) -> None:
+def import_command(file: str, modality: str | None, body_part: str | None, code: str | None) -> None:
     """Import an IHE MRRT template (HTML5, as RSNA RadReport publishes them); a template whose
     identifier was imported before is refused."""
     from pathlib import Path
@@ -134,6 +134,9 @@ def import_command(file: str, modality: str, body_part: str | None, code: str | 
         structure = mrrt.parse(Path(file).read_text(encoding="utf-8"))
     except (mrrt.MrrtError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{file}: {exc}") from None
+    modality = modality or mrrt.guess_modality(structure)
+    if not modality:
+        raise click.ClickException(f"{file}: its title names no modality: give one with --modality.")
     code = (code or "MRRT-" + "".join(c for c in structure["identifier"].split(".")[-1].upper() if c.isalnum()))[:32]
     with writing():
         if db.session.get(ImagingModality, modality.upper()) is None:
