@@ -133,3 +133,21 @@ def test_twenty_radiologists_claim_at_once_and_exactly_one_holds_it(app, make_or
     assert sorted(results) == [200] + [409] * 19, results
     with app.app_context():
         assert len(db.session.scalars(select(ReportClaim).where(ReportClaim.order_id == order.id)).all()) == 1
+
+
+def test_sign_and_open_the_next_skips_studies_another_reader_holds(app, make_order, make_user, people):
+    """Issue 24: "sign and open the next" sent every radiologist to the same STAT order."""
+    from webapp.reporting import claims, services
+
+    held = make_order("completed", priority="stat")
+    free = make_order("completed", priority="routine")
+    other = make_user("radiologist")
+    with app.app_context():
+        from webapp.auth.models import User
+        from webapp.imaging.models import ImagingOrder
+
+        claims.claim(db.session.get(User, other.id), db.session.get(ImagingOrder, held.id))
+        db.session.commit()
+        me = db.session.get(User, people("radiologist").id)
+        assert services.next_to_report(reader=me).id == free.id
+        assert services.next_to_report().id == held.id  # without a reader: the queue's head

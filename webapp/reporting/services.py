@@ -23,7 +23,7 @@ from webapp.extensions import db
 from webapp.imaging import queries, services
 from webapp.imaging.models import ImagingOrder
 from webapp.reporting import claims, cosign, critical, drafts
-from webapp.reporting.models import REPORT_SECTIONS, ReportAddendum, ReportClaim
+from webapp.reporting.models import REPORT_SECTIONS, ReportAddendum, ReportClaim, ReportDetails
 
 PRIORITY_RANK = case({"stat": 0, "urgent": 1}, value=ImagingOrder.priority, else_=2)
 
@@ -155,7 +155,8 @@ def priors(order: ImagingOrder, limit: int = 10) -> list[ImagingOrder]:
 
 def next_to_report(after: uuid.UUID | None = None, reader=None) -> ImagingOrder | None:
     """The first order of the "To report" queue: completed, STAT then urgent then routine, oldest
-    first; with ``reader``, none another radiologist is reading (an active claim)."""
+    first; with ``reader``, none another radiologist is reading (an active claim) and, for a
+    trainee, none waiting for an attending's co-signature."""
     statement = select(ImagingOrder).where(ImagingOrder.status == "completed")
     if after is not None:
         statement = statement.where(ImagingOrder.id != after)
@@ -163,5 +164,8 @@ def next_to_report(after: uuid.UUID | None = None, reader=None) -> ImagingOrder 
         held = select(ReportClaim.order_id).where(ReportClaim.user_id != reader.id,
                                                   ReportClaim.last_active_at > utcnow() - claims.idle_limit())
         statement = statement.where(ImagingOrder.id.not_in(held))
+        if cosign.is_trainee(reader):  # a preliminary report waits for an attending, not for them
+            waiting = select(ReportDetails.order_id).where(ReportDetails.preliminary_at.is_not(None))
+            statement = statement.where(ImagingOrder.id.not_in(waiting))
     statement = statement.order_by(PRIORITY_RANK, ImagingOrder.ordered_date, ImagingOrder.id).limit(1)
     return db.session.execute(statement).unique().scalar_one_or_none()
