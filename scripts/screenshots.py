@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from scripts.screenshots_reading_room import shoot_reading_room  # noqa: E402
 from scripts.screenshots_schedule import shoot_schedule  # noqa: E402
 from tests.browser.day_data import add_day_orders  # noqa: E402
 from tests.browser.live import launch_chromium, open_menu, sign_in, sign_out, start_live_server  # noqa: E402
@@ -26,7 +27,8 @@ VIEWPORT = {"width": 1280, "height": 860}
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="screenshots-") as tmp:
-        server = start_live_server(Path(tmp) / "server")
+        # Every signed report offered for peer review, so that its page has something to show.
+        server = start_live_server(Path(tmp) / "server", {"PEER_REVIEW_PERCENT": "100"})
         try:
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright)
@@ -35,6 +37,7 @@ def main() -> None:
                 shoot(page, server.url)
                 shoot_department_day(browser, server)
                 shoot_schedule(browser, server.url, OUT)
+                shoot_reading_room(browser, server, OUT)
                 browser.close()
         finally:
             server.stop()

@@ -43,11 +43,13 @@ def demo_password(username: str) -> str:
     return f"{username}-demo-2026"
 
 
-def create_user(username: str, role: str, password: str, full_name: str = "", provider_id: str | None = None) -> User:
+def create_user(username: str, role: str, password: str, full_name: str = "", provider_id: str | None = None,
+                trainee: bool = False) -> User:
     """Create a user (flushes). Raises ValueError with a message for bad input.
 
     ``provider_id``: how the hospital's systems name this provider (an NPI): HL7 ORC-12, OBR-16
-    and PV1-7/8 find the account by it (webapp.hl7.providers).
+    and PV1-7/8 find the account by it (webapp.hl7.providers). ``trainee``: a radiologist in
+    training, whose reports are preliminary until an attending co-signs them.
     """
     username = (username or "").strip()
     if not username or len(username) > 64:
@@ -64,10 +66,15 @@ def create_user(username: str, role: str, password: str, full_name: str = "", pr
             raise ValueError("The provider id must be 1 to 64 characters without HL7 delimiters (| ^ ~ \\ &).")
         if db.session.scalar(select(User).where(func.lower(User.provider_id) == provider_id.lower())):
             raise ValueError(f"Another account has provider id {provider_id!r}.")
+    if trainee and role != str(Role.RADIOLOGIST):
+        raise ValueError("Only a radiologist is a trainee (--trainee needs --role radiologist).")
     user = User(username=username, role=role, full_name=full_name[:128] or username, provider_id=provider_id)
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
+    if trainee:
+        user.is_trainee = True
+        db.session.flush()
     return user
 
 
@@ -227,12 +234,15 @@ def register(app: Flask) -> None:
     @click.option("--full-name", default="")
     @click.option("--provider-id", default=None,
                   help="The provider's id in the hospital's systems (e.g. an NPI), as HL7 ORC-12 and PV1-7 send it.")
-    def create_user_command(username: str, role: str, password: str, full_name: str, provider_id: str | None) -> None:
+    @click.option("--trainee", is_flag=True,
+                  help="A radiologist in training: their reports need an attending's co-signature.")
+    def create_user_command(username: str, role: str, password: str, full_name: str, provider_id: str | None,
+                            trainee: bool) -> None:
         """Create a user with a role."""
         with writing():
             try:
-                user = create_user(username, role, password, full_name, provider_id)
+                user = create_user(username, role, password, full_name, provider_id, trainee)
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             db.session.commit()
-        click.echo(f"Created {user.username} ({user.role}).")
+        click.echo(f"Created {user.username} ({user.role}{', trainee' if user.is_trainee else ''}).")

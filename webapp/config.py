@@ -202,6 +202,9 @@ SETTINGS = (
     ("CRITICAL_WEBHOOK_URL", lambda name, _default: _url(name, ("http", "https")), ""),
     ("SMTP_URL", lambda name, _default: _url(name, ("smtp", "smtps")), ""),
     ("CRITICAL_NOTIFY_EMAIL", _names, ""), ("SMTP_FROM", _text, "imaging-orders@localhost"),
+    # The reading room (webapp.reporting.claims, .peer_review): a claim nobody has used for this
+    # long lapses; the share (percent) of each radiologist's signed reports offered for peer review.
+    ("REPORT_CLAIM_IDLE_MINUTES", _int, 20), ("PEER_REVIEW_PERCENT", _int, 5),
     # HL7 (webapp/hl7, webapp/outbox): who we are in MSH-3/MSH-4, where the listener binds, how long
     # a receiver may take to answer; the outbox's waits between attempts double from the first to
     # the longest (seconds); how often an idle dispatcher looks for new messages.

@@ -15,4 +15,8 @@ EXPECTED_OPERATIONS = {
     "POST /api/v1/imaging/orders/{id}/report/sign", "POST /api/v1/imaging/orders/{id}/addenda",
     "GET /api/v1/critical-results", "POST /api/v1/critical-results/{id}/acknowledge",
     "GET /api/v1/metrics/turnaround",
+    # The reading room (the CONTRACT's third round).
+    "POST /api/v1/imaging/orders/{id}/claim", "DELETE /api/v1/imaging/orders/{id}/claim",
+    "POST /api/v1/imaging/orders/{id}/claim/take-over", "POST /api/v1/imaging/orders/{id}/report/cosign",
+    "POST /api/v1/imaging/orders/{id}/peer-reviews", "GET /api/v1/peer-reviews",
 }

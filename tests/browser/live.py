@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,3 +139,46 @@ def sign_out(page) -> None:
     open_menu(page)
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r".*/login.*"))
+
+
+# ---------------------------------------------------------------------------- orders through the API
+
+
+def api_call(live_server, username: str, method: str, path: str, body: dict | None = None) -> dict:
+    token_request = urllib.request.Request(
+        f"{live_server.url}/api/v1/auth/token", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"username": username, "password": f"{username}-demo-2026"}).encode())
+    with urllib.request.urlopen(token_request, timeout=30) as answer:
+        token = json.loads(answer.read())["access_token"]
+    request = urllib.request.Request(f"{live_server.url}{path}", method=method, data=json.dumps(body or {}).encode(),
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def completed_order(live_server) -> str:
+    """A new completed chest X-ray of a demo patient, placed and scanned through the API."""
+    patient_id, visit_id = live_server.query("SELECT patient_id, id FROM visits ORDER BY visit_date DESC LIMIT 1")[0]
+    ids = {"patient_id": uuid_text(patient_id), "visit_id": uuid_text(visit_id)}
+    order = api_call(live_server, "doctor", "POST", "/api/v1/imaging/orders",
+                     ids | {"modality": "XRAY", "body_part": "CHEST", "clinical_indication": "Cough for three weeks"})
+    path = f"/api/v1/imaging/orders/{order['id']}/status"
+    when = (datetime.now(timezone.utc) + timedelta(minutes=1)).isoformat()
+    api_call(live_server, "scheduler", "PATCH", path, {"status": "scheduled", "scheduled_date": when})
+    api_call(live_server, "technician", "PATCH", path, {"status": "in_progress"})
+    api_call(live_server, "technician", "PATCH", path, {"status": "completed"})
+    return order["id"]
+
+
+def uuid_text(raw) -> str:
+    text = raw if isinstance(raw, str) else raw.hex()
+    text = text.replace("-", "")
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def create_user(live_server, username: str, role: str, *extra: str) -> str:
+    """A user on the live server (password ``<username>-demo-2026``), e.g. ``"--trainee"``."""
+    subprocess.run([sys.executable, "-m", "flask", "users", "create", username, "--role", role,
+                    "--password", f"{username}-demo-2026", *extra], cwd=ROOT, env=live_server.env, check=True,
+                   capture_output=True, timeout=120)
+    return username

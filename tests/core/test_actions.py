@@ -26,7 +26,7 @@ def test_the_transition_table_is_the_actions_transitions():
     derived = {(t.from_status, t.to_status): set(t.roles) for t in workflow.TRANSITIONS}
     assert derived == EXPECTED_TRANSITIONS
     assert {t.label for t in workflow.TRANSITIONS} == {
-        "Schedule", "Reschedule", "Start scan", "Complete scan", "Submit report", "Cancel order"}
+        "Schedule", "Reschedule", "Start scan", "Complete scan", "Submit report", "Co-sign report", "Cancel order"}
 
 
 def test_every_action_event_and_the_others_have_a_timeline_label():

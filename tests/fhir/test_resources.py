@@ -130,6 +130,27 @@ def test_diagnostic_report_of_a_reported_order(app, fhir_get, make_order):
     assert resource.subject.reference == f"Patient/{order.patient_id}"
 
 
+def test_an_addendum_makes_the_report_appended_and_is_in_it(app, fhir_get, make_order):
+    """Issue 26 item 1. DiagnosticReport.status, FHIR R4 value set diagnostic-report-status:
+    "appended: subsequent to being final, the report has been modified by adding new content"."""
+    from webapp.auth.models import User
+    from webapp.extensions import db, writing
+    from webapp.imaging.models import ImagingOrder
+    from webapp.reporting import services
+
+    order = make_order("reported")
+    with app.app_context(), writing():
+        saved = db.session.get(ImagingOrder, order.id)
+        radiologist = db.session.get(User, saved.reporting_radiologist)
+        services.add_addendum(radiologist, saved, "Small effusion too.", critical_flag=True,
+                              critical_note="Tension pneumothorax")
+        db.session.commit()
+    resource = fhir_get(f"/fhir/R4/DiagnosticReport/{order.id}", role="radiologist")
+    assert resource.status == "appended"
+    text = resource.presentedForm[0].data.decode()
+    assert "ADDENDUM" in text and "Small effusion too." in text and "Tension pneumothorax" in text
+
+
 @pytest.mark.sqlite_only
 def test_an_order_not_yet_reported_has_no_report(fhir_get, make_order):
     order = make_order("completed")

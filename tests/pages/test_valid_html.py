@@ -63,8 +63,10 @@ def _pages(ids: dict[str, str]) -> dict[str, list[str]]:
                    "/imaging/orders/00000000-0000-0000-0000-000000000000"],
         "scheduler": ["/dashboard/to-schedule", f"/imaging/orders/{ids['ordered']}", f"/imaging/orders/{ids['scheduled']}"],
         "technician": ["/imaging/worklist", f"/imaging/orders/{ids['scheduled']}", f"/imaging/orders/{ids['in_progress']}"],
-        "radiologist": ["/dashboard/to-report", f"/imaging/orders/{ids['completed']}"],
-        "admin": ["/dashboard", "/admin/users", "/account/password"],
+        "radiologist": ["/dashboard/to-report", f"/imaging/orders/{ids['completed']}",
+                        f"/imaging/orders/{ids['completed']}/report", "/peer-review"],
+        "admin": ["/dashboard", "/admin/radiologists", "/admin/peer-review", "/admin/users",
+                  "/account/password"],
         "display": ["/dashboard/wall"],
     }
 

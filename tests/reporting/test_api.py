@@ -34,7 +34,7 @@ def test_draft_is_saved_read_back_and_no_order_change(app, client, make_order, p
     assert saved.json | {"updated_at": None} == {
         "state": "draft", "technique": "PA and lateral.", "comparison": None, "findings": "Clear lungs.",
         "impression": None, "template_code": "XRAY-CHEST", "updated_at": None, "signed_by": None, "signed_at": None,
-        "addenda": []}
+        "addenda": [], "draft_version": 1, "fields": None}
     # Sections left out keep their text.
     again = draft(client, radiologist, order, impression="Normal.")
     assert again.json["findings"] == "Clear lungs." and again.json["impression"] == "Normal."

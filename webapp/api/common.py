@@ -108,6 +108,12 @@ def _refuse(found: tuple[str, str] | None) -> None:
                        errors={field: message})
 
 
+def no_body_needed(view):
+    """Mark an API view whose request may come without a body (and so without a Content-Type)."""
+    view.no_body_needed = True
+    return view
+
+
 def before_api_request() -> None:
     """Size limit, then who is calling, then a parseable JSON body (before Pydantic looks at it)."""
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
@@ -119,6 +125,11 @@ def before_api_request() -> None:
     security.authenticate(view)
     _refuse(next((found for name, value in request.args.items(multi=True)
                   if (found := text_guard.first_problem({name: value}))), None))
+    if request.method in BODY_METHODS and getattr(view, "no_body_needed", False) and not request.get_data(cache=True):
+        # An action without a body (claim, co-sign) needs no Content-Type: it reads as {}.
+        request.environ["CONTENT_TYPE"] = "application/json"
+        request._cached_data = b"{}"
+        return
     # A POST action without a body (acknowledge, arrival, claim) needs no Content-Type.
     if request.method in BODY_METHODS and (request.content_length or request.is_json or request.data):
         if not request.is_json:

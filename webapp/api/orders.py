@@ -38,6 +38,7 @@ from webapp.imaging import queries, services, workflow
 from webapp.imaging.models import ImagingOrder
 from webapp.pacs import display
 from webapp.patients.models import Patient
+from webapp.reporting import claims, cosign
 from webapp.reporting.services import preload_addenda
 from webapp.visits.models import Visit
 
@@ -56,9 +57,18 @@ CREATED = {
 LIST = {200: OrderList}
 
 
-def order_out(order: ImagingOrder, studies: dict | None = None) -> OrderOut:
-    """The order's JSON; ``studies`` (order id -> PACS study) when a page looked them up at once."""
+def order_out(order: ImagingOrder, studies: dict | None = None, claimed: dict | None = None) -> OrderOut:
+    """The order's JSON; ``studies`` (order id -> PACS study) and ``claimed`` (order id -> active
+    claim) when a page looked them up at once."""
     out = OrderOut.model_validate(order)
+    if order.status in ("completed", "reported"):
+        out.report_state = cosign.report_state(order)
+        out.impression_changed = bool(order.report_details and order.report_details.impression_changed)
+    claim = None
+    if order.status == "completed":
+        claim = (claims.active_claims([order.id]) if claimed is None else claimed).get(order.id)
+    if claim is not None:
+        out.claimed_by, out.claimed_at = claims.holder_label(claim), claim.claimed_at
     out.allowed_actions = services.allowed_actions_for(api_user(), order)
     studies = display.studies_by_order([order.id]) if studies is None else studies
     out.images = ImagesOut(**display.images_json(studies.get(order.id)))
@@ -88,8 +98,9 @@ def page(filters: queries.OrderFilter, query: OrderQuery, what: str, patient_id=
     orders, next_cursor = queries.list_orders(filters, limit=query.limit, cursor=query.cursor, references=False)
     record_read(api_user(), what, [patient_id, *(o.patient_id for o in orders)])
     studies = display.studies_by_order(o.id for o in orders)
+    claimed = claims.active_claims(o.id for o in orders if o.status == "completed")
     preload_addenda(orders)
-    return json_response(OrderList(items=[order_out(o, studies) for o in orders], next_cursor=next_cursor))
+    return json_response(OrderList(items=[order_out(o, studies, claimed) for o in orders], next_cursor=next_cursor))
 
 
 @api.post("", responses=CREATED | problems(404))

@@ -11,13 +11,13 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from flask import Response
+from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from webapp.api.common import expected_version, json_response, problems, resource_blueprint
 from webapp.api.errors import ApiError
 from webapp.api.orders import committed
-from webapp.api.schemas import AddendumOut, IfMatchHeader, InputModel, OrderPath, limited
+from webapp.api.schemas import AddendumOut, HeaderModel, IfMatchHeader, InputModel, OrderPath, limited
 from webapp.api.security import api_user, requires
 from webapp.audit import record_read
 from webapp.auth.roles import CAN_VIEW_ORDERS, Role
@@ -42,7 +42,9 @@ metrics_api = resource_blueprint("metrics", __name__, "/api/v1/metrics", "Metric
 
 
 class ReportOut(BaseModel):
-    state: Literal["draft", "final"]
+    state: Literal["draft", "preliminary", "final"] = Field(
+        description="draft (radiologists only), preliminary (signed by a trainee, awaiting an attending's "
+                    "co-signature) or final.")
     technique: str | None
     comparison: str | None
     findings: str | None
@@ -52,6 +54,20 @@ class ReportOut(BaseModel):
     signed_by: str | None = Field(description="The radiologist who signed (final reports).")
     signed_at: datetime | None
     addenda: list[AddendumOut]
+    fields: dict[str, str] | None = Field(None, description="Answers to the structured template's fields.")
+    draft_version: int | None = Field(None, description="The draft's version (drafts; 0 before the first save): "
+                                                        "sign with it. The ETag is \"draft-N\".")
+
+
+class DraftIfMatchHeader(HeaderModel):
+    if_match: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        None, alias="If-Match",
+        description='The draft\'s ETag you read ("draft-N"): a save over a draft changed since gets 412 (nothing '
+                    "is overwritten). Without it the save is not checked.")
+
+
+FieldId = Annotated[str, StringConstraints(max_length=100)]
+FieldAnswer = Annotated[str, StringConstraints(max_length=2000)]
 
 
 class ReportDraftIn(InputModel):
@@ -62,9 +78,14 @@ class ReportDraftIn(InputModel):
     findings: limited("findings") | None = None
     impression: limited("impression") | None = None
     template_code: limited("template_code") | None = None
+    fields: dict[FieldId, FieldAnswer] | None = Field(
+        None, description="Answers to a structured (MRRT) template's fields, by field id (a choice's value).")
 
 
 class SignIn(InputModel):
+    draft_version: int | None = Field(None, ge=0, lt=2**31, description=(
+        "The draft version you read (GET …/report): 412 when the draft changed since. Without it the draft "
+        "must be your own last save."))
     critical: bool = False
     critical_note: limited("critical_note") | None = None
 
@@ -180,6 +201,23 @@ def report_out(order) -> ReportOut:
                      addenda=[AddendumOut.model_validate(a) for a in view.addenda])
 
 
+def report_etag(order, out: ReportOut) -> str:
+    """A draft's ETag is its own version ("draft-N"); a signed report's is the order's version."""
+    return f'"draft-{out.draft_version}"' if out.state == "draft" else f'"{order.version}"'
+
+
+def expected_draft_version() -> int | None:
+    """The draft version If-Match names: None without one (or *), -1 when it names none (412)."""
+    if_match = request.if_match
+    if not if_match or if_match.star_tag:
+        return None
+    for tag in if_match.as_set():
+        number = tag.removeprefix("draft-")
+        if tag.startswith("draft-") and number.isdigit() and len(number) < 10:
+            return int(number)
+    return -1
+
+
 @reports.get("/<uuid:id>/report", responses={200: ReportOut} | problems(404))
 @requires(CAN_VIEW_ORDERS)
 def get_report(path: OrderPath):
@@ -187,27 +225,31 @@ def get_report(path: OrderPath):
     order = queries.get_order(path.id, references=False)
     out = report_out(order)
     record_read(api_user(), f"report of order {order.accession_number}", [order.patient_id])
-    return json_response(out)
+    return json_response(out, headers={"ETag": report_etag(order, out)})
 
 
-@reports.put("/<uuid:id>/report", responses={200: ReportOut} | problems(404, 409))
+@reports.put("/<uuid:id>/report", responses={200: ReportOut} | problems(404, 409, 412))
 @requires(RADIOLOGIST)
-def save_draft(path: OrderPath, body: ReportDraftIn):
-    """Save the report draft of a completed order (no order event: drafts are not order changes)."""
+def save_draft(path: OrderPath, body: ReportDraftIn, header: DraftIfMatchHeader):
+    """Save the report draft of a completed order (no order event: drafts are not order changes).
+    With ``If-Match: "draft-N"`` a draft changed since is not overwritten (412). Saving claims the
+    study; another radiologist's claim answers 409."""
     order = queries.get_order(path.id, for_update=True, references=False)
-    drafts.save_draft(api_user(), order, body.model_dump(exclude_unset=True))
+    drafts.save_draft(api_user(), order, body.model_dump(exclude_unset=True), expected_version=expected_draft_version())
     db.session.commit()
-    return json_response(report_out(order))
+    out = report_out(order)
+    return json_response(out, headers={"ETag": report_etag(order, out)})
 
 
 @reports.post("/<uuid:id>/report/sign", responses={200: ReportOut} | problems(404, 409, 412))
 @requires(RADIOLOGIST)
 def sign_report(path: OrderPath, body: SignIn, header: IfMatchHeader):
     """Sign the draft: the order becomes reported (findings and impression required). With
-    ``critical`` the ordering doctor must acknowledge ``critical_note``. Answers the order."""
+    ``critical`` the ordering doctor must acknowledge ``critical_note``. ``draft_version`` is the
+    draft you read: 412 when it changed since. Answers the order."""
     order = queries.get_order(path.id, for_update=True, references=False)
     services.sign(api_user(), order, critical_flag=body.critical, critical_note=body.critical_note,
-                  expected_version=expected_version())
+                  expected_version=expected_version(), draft_version=body.draft_version)
     return committed(order)
 
 

@@ -340,6 +340,13 @@ class OrderOut(BaseModel):
         default_factory=list, description="What the signed-in user may do to the order now."
     )
     images: ImagesOut = Field(default_factory=ImagesOut, description="The order's images in the PACS.")
+    claimed_by: str | None = Field(None, description="The radiologist reading the study now (an active claim).")
+    claimed_at: datetime | None = Field(None, description="Since when they hold the claim.")
+    report_state: Literal["preliminary", "final"] | None = Field(
+        None, description="preliminary: a trainee signed, an attending has not co-signed yet (the order stays "
+                          "completed); final: the report is signed.")
+    impression_changed: bool = Field(False, description="The final impression differs from the preliminary one "
+                                                        "the ordering doctor read.")
 
 
 class OrderList(BaseModel):

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import current_app, has_app_context
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Integer, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -48,6 +48,22 @@ class User(UserMixin, db.Model):
         return Role(self.role)
 
     @property
+    def is_trainee(self) -> bool:
+        """A radiologist in training: their signature makes a preliminary report that an attending
+        (a radiologist who is no trainee) co-signs (webapp.reporting.cosign). Kept in ``trainees``."""
+        if self.id is None:
+            return False
+        return db.session.get(Trainee, self.id) is not None
+
+    @is_trainee.setter
+    def is_trainee(self, value: bool) -> None:
+        row = db.session.get(Trainee, self.id)
+        if value and row is None:
+            db.session.add(Trainee(user_id=self.id))
+        elif not value and row is not None:
+            db.session.delete(row)
+
+    @property
     def display_name(self) -> str:
         return self.full_name or self.username
 
@@ -56,3 +72,12 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username} {self.role}>"
+
+
+class Trainee(db.Model):
+    """A radiologist in training (one row per trainee; none for attendings and other roles)."""
+
+    __tablename__ = "trainees"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -146,13 +146,20 @@ def service_request(order: ImagingOrder):
 
 
 def report_status(order: ImagingOrder) -> str:
-    """A reported order's report is final (no draft or addendum is kept on an order yet)."""
-    return "final"
+    """DiagnosticReport.status (FHIR R4 value set diagnostic-report-status,
+    http://hl7.org/fhir/R4/valueset-diagnostic-report-status.html): ``final`` once signed,
+    ``appended`` once an addendum is under it ("subsequent to being final, the report has been
+    modified by adding new content; the existing content is unchanged")."""
+    if order.status != "reported":
+        return "preliminary"  # a trainee's report awaiting co-signature (webapp.reporting.cosign)
+    return "appended" if order.addenda else "final"
 
 
 def report_text(order: ImagingOrder) -> str:
     parts = [order.report_text, order.findings and f"FINDINGS:\n{order.findings}",
              order.impression and f"IMPRESSION:\n{order.impression}"]
+    parts += [f"ADDENDUM ({a.author_label}, {instant(a.created_at)}):\n{a.text}" for a in order.addenda]
+    parts += [f"CRITICAL FINDING ({c.raised_by_label}, {instant(c.raised_at)}): {c.note}" for c in order.critical_results]
     return "\n\n".join(part for part in parts if part)
 
 
@@ -172,11 +179,46 @@ def diagnostic_report_json(order: ImagingOrder) -> dict:
         "subject": reference("Patient", order.patient_id, order.patient.full_name),
         "encounter": reference("Encounter", order.visit_id),
         "effectiveDateTime": instant(order.performed_date),
-        "issued": instant(order.reported_date),
+        "issued": instant(order.reported_date or (order.report_details.preliminary_at if order.report_details else None)),
         "resultsInterpreter": [p for p in (person(order.radiologist),) if p],
         "conclusion": order.impression,
         "presentedForm": [form] if text else [],
+        **_coded_results(order),
     })
+
+
+# The coding systems of MRRT codes, as FHIR system URIs.
+CODE_SYSTEMS = {"RADLEX": "http://radlex.org", "LOINC": "http://loinc.org", "SNOMEDCT": "http://snomed.info/sct"}
+
+
+def _coding(code: dict) -> dict:
+    system = CODE_SYSTEMS.get((code.get("scheme") or "").upper().replace("-", ""), "urn:imaging-orders:local")
+    return _clean({"system": system, "code": code["code"], "display": code.get("meaning") or None})
+
+
+def _coded_results(order: ImagingOrder) -> dict:
+    """A structured (MRRT) template's coded answers as contained Observations, referenced from
+    ``DiagnosticReport.result``: code the field, ``valueCodeableConcept`` the answer."""
+    from webapp.reporting import mrrt
+    from webapp.reporting.models import ReportTemplate
+
+    details = order.report_details
+    if details is None or not details.field_values or not details.template_code:
+        return {}
+    template = db.session.get(ReportTemplate, details.template_code)
+    answers = mrrt.coded_answers(template.structure if template else None, details.field_values)
+    if not answers:
+        return {}
+    status = report_status(order)
+    observations = [_clean({
+        "resourceType": "Observation", "id": f"answer-{index}",
+        "status": "final" if status in ("final", "appended") else "preliminary",
+        "code": ({"coding": [_coding(a["field_code"])], "text": a["label"]} if a.get("field_code")
+                 else {"text": a["label"]}),
+        "subject": reference("Patient", order.patient_id),
+        "valueCodeableConcept": {"coding": [_coding(a["code"])], "text": a["answer"]},
+    }) for index, a in enumerate(answers, start=1)]
+    return {"contained": observations, "result": [{"reference": f"#{o['id']}"} for o in observations]}
 
 
 def diagnostic_report(order: ImagingOrder):

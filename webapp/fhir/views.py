@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, current_app, request
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from webapp.api import security
@@ -23,6 +23,8 @@ from webapp.imaging.models import ImagingOrder
 from webapp.imaging.queries import get_order
 from webapp.paging import keyset_page
 from webapp.patients.models import Patient
+from webapp.reporting import cosign
+from webapp.reporting.models import ReportDetails
 from webapp.visits.models import Visit
 
 bp = Blueprint("fhir", __name__, url_prefix=codes.BASE_PATH)
@@ -128,7 +130,7 @@ def search_service_requests():
 @requires(CAN_VIEW_ORDERS)
 def read_diagnostic_report(id: str):
     order = get_order(id)
-    if order.status != "reported":
+    if order.status != "reported" and not cosign.is_preliminary(order):
         raise NotFound(f"No report for {id}: the order is {order.status}, not reported.")
     _log(f"FHIR DiagnosticReport {order.accession_number}", [order.patient_id])
     return read_response(resources.diagnostic_report(order), order.version, order.updated_at)
@@ -138,7 +140,9 @@ def read_diagnostic_report(id: str):
 @requires(CAN_VIEW_ORDERS)
 def search_diagnostic_reports():
     return _order_search("DiagnosticReport", REPORT_SEARCH, resources.diagnostic_report,
-                         extra=[ImagingOrder.status == "reported"], loads=(ImagingOrder.radiologist,))
+                         extra=[or_(ImagingOrder.status == "reported", ImagingOrder.id.in_(
+                             select(ReportDetails.order_id).where(ReportDetails.preliminary_at.is_not(None))))],
+                         loads=(ImagingOrder.radiologist,))
 
 
 # ---------------------------------------------------------------------------- Patient and Encounter

@@ -17,7 +17,13 @@ HL7_MESSAGES: dict[str, tuple[str, str]] = {
     "complete": ("ORM^O01", "SC"),
     "cancel": ("ORM^O01", "CA"),  # cancelled
     "report": ("ORU^R01", "F"),  # final report: impression and findings as OBX
-    # Addenda (issue 15): the addendum's event type goes here as ("ORU^R01", "C"), corrected result.
+    # An addendum under a signed report: the report again with every addendum as OBX, OBR-25 C
+    # ("Record coming over is a correction and thus replaces a final result", HL7 v2.5.1 table 0123).
+    "addendum": ("ORU^R01", "C"),
+    # A trainee's preliminary report (P: "Preliminary: a verified early result is available, final
+    # results not yet obtained", table 0123), then the attending's co-signature (F, final).
+    "preliminary": ("ORU^R01", "P"),
+    "cosign": ("ORU^R01", "F"),
 }
 
 # ORC-5 order status (HL7 table 0038). A placed order that is not booked yet has none.
@@ -46,3 +52,8 @@ FINDINGS_CODE = ("18782-3", "Radiology Study observation (narrative)", "LN")
 # "radiology ultrasound", RX "radiograph", XRC "cineradiograph" (fluoroscopy), RAD "radiology".
 DIAGNOSTIC_SECTION = {"XRAY": "RX", "CT": "CT", "MRI": "NMR", "US": "RUS", "MG": "RAD", "FL": "XRC"}
 DEFAULT_DIAGNOSTIC_SECTION = "RAD"
+
+# OBX-3 of an addendum: no LOINC code names one, so a local code (coding system L).
+ADDENDUM_CODE = ("ADDENDUM", "Report addendum", "L")
+# OBX-3 of the co-signature's note that the impression changed since the preliminary report.
+IMPRESSION_CHANGED_CODE = ("PRELIMCHG", "Impression changed since the preliminary report", "L")

@@ -16,9 +16,11 @@ from hl7apy.core import Message
 
 from webapp.hl7 import VERSION
 from webapp.hl7.mapping import (
+    ADDENDUM_CODE,
     DEFAULT_DIAGNOSTIC_SECTION,
     DIAGNOSTIC_SECTION,
     FINDINGS_CODE,
+    IMPRESSION_CHANGED_CODE,
     IMPRESSION_CODE,
     ORDER_STATUS,
     PRIORITY_CODES,
@@ -155,7 +157,8 @@ def build_orm(snapshot: dict, control: str, control_id: str, header: Header) -> 
 
 
 def build_oru(snapshot: dict, result_status: str, control_id: str, header: Header) -> str:
-    """ORU^R01: OBR-25 ``result_status`` (F final, C corrected), impression and findings as OBX."""
+    """ORU^R01: OBR-25 ``result_status`` (F final, C corrected: an addendum), impression, findings
+    and each addendum as OBX."""
     message = Message("ORU_R01", version=VERSION)
     _msh(message, header, "ORU^R01^ORU_R01", control_id, snapshot["at"])
     result = message.add_group("ORU_R01_PATIENT_RESULT")
@@ -167,14 +170,29 @@ def build_oru(snapshot: dict, result_status: str, control_id: str, header: Heade
     observation.obr.obr_25 = result_status
     if snapshot["radiologist"]:
         observation.obr.obr_32 = _provider(snapshot["radiologist"]).replace("^", "&")
-    for index, (code, text) in enumerate(
-        ((IMPRESSION_CODE, snapshot["impression"]), (FINDINGS_CODE, snapshot["findings"])), start=1
-    ):
+    texts = [(IMPRESSION_CODE, snapshot["impression"]), (FINDINGS_CODE, snapshot["findings"])]
+    if snapshot.get("impression_changed_from"):
+        texts.append((IMPRESSION_CHANGED_CODE, f"Preliminary impression was: {snapshot['impression_changed_from']}"))
+    texts += [(ADDENDUM_CODE, f"{a['text']} ({a['author']}, {timestamp(a['created_at'], header.zone)[:12]})")
+              for a in snapshot.get("addenda") or ()]
+    for index, (code, text) in enumerate(texts, start=1):
         obx = observation.add_group("ORU_R01_OBSERVATION").obx
         obx.obx_1 = str(index)
         obx.obx_2 = "TX"
         obx.obx_3 = "^".join(code)
         obx.obx_5 = escape(text)
+        obx.obx_11 = result_status
+    # A structured (MRRT) template's coded answers: OBX-2 CWE, OBX-3 the field (its code where
+    # the template gives one, else its id, local), OBX-5 the answer's code^text^coding system.
+    for index, answer in enumerate(snapshot.get("coded") or (), start=len(texts) + 1):
+        obx = observation.add_group("ORU_R01_OBSERVATION").obx
+        obx.obx_1 = str(index)
+        obx.obx_2 = "CWE"
+        field_code = answer.get("field_code")
+        obx.obx_3 = (f"{escape(field_code['code'])}^{escape(answer['label'])}^{escape(field_code['scheme'])}"
+                     if field_code else f"{escape(answer['field'])}^{escape(answer['label'])}^L")
+        code = answer["code"]
+        obx.obx_5 = f"{escape(code['code'])}^{escape(code['meaning'] or answer['answer'])}^{escape(code['scheme'])}"
         obx.obx_11 = result_status
     return er7(message)
 

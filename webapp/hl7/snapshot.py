@@ -67,8 +67,30 @@ def with_ehr_numbers(session: Session, snapshots: dict[int, dict]) -> dict[int, 
     return result
 
 
+def _report_details(session: Session, order: ImagingOrder):
+    """The report's details, also when the signature has just added them (not flushed yet)."""
+    from webapp.reporting.models import ReportDetails
+
+    for obj in session.new:
+        if isinstance(obj, ReportDetails) and obj.order_id == order.id:
+            return obj
+    return order.report_details
+
+
+def _coded_answers(session: Session, details) -> list[dict]:
+    """A structured (MRRT) template's coded answers, for coded OBX."""
+    from webapp.reporting import mrrt
+    from webapp.reporting.models import ReportTemplate
+
+    if details is None or not details.field_values or not details.template_code:
+        return []
+    template = session.get(ReportTemplate, details.template_code)
+    return mrrt.coded_answers(template.structure if template else None, details.field_values)
+
+
 def order_snapshot(session: Session, order: ImagingOrder, event: OrderEvent) -> dict[str, Any]:
     """Everything the ORM/ORU of ``event`` says, as JSON values (read without flushing)."""
+    details = _report_details(session, order) if order.status in ("completed", "reported") else None
     patient = session.get(Patient, order.patient_id)
     visit = session.get(Visit, order.visit_id)
     diagnosis = session.get(Diagnosis, order.diagnosis_id) if order.diagnosis_id else None
@@ -87,4 +109,11 @@ def order_snapshot(session: Session, order: ImagingOrder, event: OrderEvent) -> 
         "diagnosis": {"code": diagnosis.code, "description": diagnosis.description} if diagnosis else None,
         "ordering_provider": _person(session, order.ordered_by),
         "radiologist": _person(session, order.reporting_radiologist),
+        # The impression of a trainee's preliminary report when the co-signed one says otherwise.
+        "impression_changed_from": (details.preliminary_impression
+                                    if details is not None and details.impression_changed else None),
+        "coded": _coded_answers(session, details),
+        # Addenda under the signed report (the one being added is in the list already).
+        "addenda": [{"text": a.text, "author": a.author_label, "created_at": _json(a.created_at)}
+                    for a in order.addenda] if order.status == "reported" else [],
     }

@@ -70,10 +70,12 @@ from webapp.imaging.timeline import (
     describe_addendum,
     describe_cancel,
     describe_complete,
+    describe_cosign,
     describe_escalation,
     describe_images,
     describe_report,
     describe_schedule,
+    describe_take_over,
     describe_update,
     no_details,
 )
@@ -187,6 +189,15 @@ _CRITICAL = (
     ActionField("critical", "flag", "Critical finding: the ordering doctor must acknowledge it"),
     ActionField("critical_note", "text", "What is critical (a short note)"),
 )
+_REPORT_FIELDS = (
+    ActionField("findings", "text", "Findings", required=True, css_class="report-text"),
+    ActionField("impression", "text", "Impression", required=True),
+    ActionField("report_text", "text", "Report text"),
+    ActionField("technique", "text", "Technique", on_form=False),
+    ActionField("comparison", "text", "Comparison", on_form=False),
+    ActionField("template_code", "text", "Template", on_form=False),
+    *_CRITICAL,
+)
 
 # Seed section 8: Ordered → Scheduled → In Progress → Completed → Reported; any open order →
 # Cancelled. Rescheduling keeps the order scheduled with a new date. The order of this table
@@ -216,17 +227,29 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
     OrderAction(
         # Signing: the report editor (webapp.reporting) or this form; any draft is then deleted.
         "report", "Submit report", _roles(Role.RADIOLOGIST), transitions=(("completed", "reported"),),
+        fields=_REPORT_FIELDS,
+        step=steps.report, success_text="Report for order {acc} submitted.", timeline_label="Reported",
+        describe=describe_report,
+    ),
+    OrderAction(
+        # A trainee's signature (webapp.reporting.cosign): the report is preliminary, the order
+        # stays completed until an attending co-signs. Taken by the report editor's signature.
+        "preliminary", "Sign preliminary report", _roles(Role.RADIOLOGIST), statuses=frozenset({"completed"}),
+        fields=_REPORT_FIELDS, step=steps.preliminary, success_text="Preliminary report for order {acc} signed.",
+        timeline_label="Preliminary report (trainee)", describe=describe_report, listed=False,
+    ),
+    OrderAction(
+        # An attending co-signs a trainee's preliminary report, with edits: final, order reported.
+        "cosign", "Co-sign report", _roles(Role.RADIOLOGIST), transitions=(("completed", "reported"),),
         fields=(
-            ActionField("findings", "text", "Findings", required=True, css_class="report-text"),
-            ActionField("impression", "text", "Impression", required=True),
+            ActionField("findings", "text", "Findings", css_class="report-text"),
+            ActionField("impression", "text", "Impression"),
             ActionField("report_text", "text", "Report text"),
             ActionField("technique", "text", "Technique", on_form=False),
             ActionField("comparison", "text", "Comparison", on_form=False),
-            ActionField("template_code", "text", "Template", on_form=False),
-            *_CRITICAL,
         ),
-        step=steps.report, success_text="Report for order {acc} submitted.", timeline_label="Reported",
-        describe=describe_report,
+        step=steps.cosign_report, success_text="Report for order {acc} co-signed: it is final.", timeline_label="Co-signed",
+        describe=describe_cosign, denied_text="Only an attending radiologist co-signs reports.", listed=False,
     ),
     OrderAction(
         "cancel", "Cancel order", _CANCELLERS,
@@ -253,6 +276,15 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
         success_text="Addendum added to the report of order {acc}.", timeline_label="Addendum",
         describe=describe_addendum, denied_text="Only radiologists add addenda to reports.",
         button_class="btn-outline-primary", section="report",
+    ),
+    OrderAction(
+        # The reading room (webapp.reporting.claims): an attending or an administrator takes a
+        # study another radiologist holds, with a reason; not offered as an order's action.
+        "take_over", "Take over the report", _roles(Role.RADIOLOGIST, Role.ADMIN), statuses=frozenset({"completed"}),
+        fields=(ActionField("reason", "text", "Why you take the study over", required=True),),
+        step=steps.take_over, success_text="You have taken over the report of order {acc}.",
+        timeline_label="Report taken over", describe=describe_take_over,
+        denied_text="Only an attending radiologist or an administrator takes over a study.", listed=False,
     ),
     OrderAction(
         # Taken on one critical result (webapp.reporting.critical): not offered as an order's action.

@@ -45,6 +45,7 @@ TEXT_LIMITS = {
     "template_code": 32,
     "addendum": 20000,
     "critical_note": 1000,
+    "comment": 4000,  # a peer review's comment (webapp.reporting.peer_review)
 }
 EDITABLE_FIELDS = (
     "modality",

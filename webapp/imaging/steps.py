@@ -13,11 +13,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from webapp.errors import ValidationFailed
+from webapp.errors import PermissionDenied, TransitionNotAllowed, ValidationFailed
 from webapp.extensions import db
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import MAX_NOTES_LENGTH, check_booking_time
-from webapp.reporting import critical, drafts
+from webapp.reporting import claims, cosign, critical, drafts
 from webapp.reporting.models import ReportAddendum, ReportDetails
 
 Changes = dict[str, Any]
@@ -68,6 +68,11 @@ def complete(order: ImagingOrder, actor, values: dict, moment: datetime) -> Chan
 def report(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
     """Sign the report (the editor's sections, or findings and impression alone); its draft goes,
     and a critical finding is raised for the ordering doctor."""
+    if cosign.is_trainee(cosign.user_of(actor)):
+        raise PermissionDenied("A trainee's signature makes a preliminary report: sign it in the report editor "
+                               "(or POST …/report/sign); an attending co-signs it.")
+    if cosign.is_preliminary(order):
+        raise TransitionNotAllowed(f"Order {order.accession_number} has a trainee's preliminary report: co-sign it.")
     note = critical.critical_note(values)
     errors: dict[str, str] = {}
     template_code = drafts.check_template(values["template_code"], errors)
@@ -75,12 +80,18 @@ def report(order: ImagingOrder, actor, values: dict, moment: datetime) -> Change
         raise ValidationFailed(errors)
     order.findings, order.impression = values["findings"], values["impression"]
     order.report_text = values["report_text"]
-    if values["technique"] or values["comparison"] or template_code:
-        db.session.add(ReportDetails(order_id=order.id, technique=values["technique"],
-                                     comparison=values["comparison"], template_code=template_code))
+    with db.session.no_autoflush:
+        draft = drafts.get_draft(order)
+    answers = draft.field_values if draft is not None else None
+    if values["technique"] or values["comparison"] or template_code or answers:
+        details = ReportDetails(order_id=order.id, technique=values["technique"], comparison=values["comparison"],
+                                template_code=template_code, field_values=answers)
+        db.session.add(details)
+        order.report_details = details  # also when the order's (empty) details were read before
     order.reported_date = moment
     order.reporting_radiologist = actor.user_id
     drafts.discard(order)
+    claims.end(order)
     signed = {name: values[name] for name in ("findings", "impression", "report_text")}
     signed |= {name: values[name] for name in ("technique", "comparison") if values[name] is not None}
     changes: Changes = {"report": signed}
@@ -100,6 +111,21 @@ def addendum(order: ImagingOrder, actor, values: dict, moment: datetime) -> Chan
     if note is not None:
         changes["critical"] = critical.raise_critical(order, actor, note, moment)
     return changes
+
+
+def preliminary(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """A trainee signs a preliminary report (webapp.reporting.cosign)."""
+    return cosign.preliminary_step(order, actor, values, moment)
+
+
+def cosign_report(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """An attending co-signs a trainee's preliminary report (webapp.reporting.cosign)."""
+    return cosign.cosign_step(order, actor, values, moment)
+
+
+def take_over(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """An attending or an administrator takes over a study another radiologist is reading."""
+    return claims.take_over_step(order, actor, values, moment)
 
 
 def acknowledge(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:

@@ -76,6 +76,26 @@ def describe_addendum(event) -> TimelineEntry:
     return TimelineEntry("", lines=((TimelineLine(text, "clinical-text"),) if text else ()) + _critical_line(changes))
 
 
+def describe_cosign(event) -> TimelineEntry:
+    """Whose preliminary report was co-signed, and whether the impression changed."""
+    changes = _changes(event)
+    lines = [TimelineLine(f"Preliminary report by {changes['trainee']}")] if changes.get("trainee") else []
+    changed = changes.get("impression_changed")
+    if isinstance(changed, dict):
+        lines.append(TimelineLine(f"Impression changed from the preliminary report: was \"{changed.get('from')}\", "
+                                  f"now \"{changed.get('to')}\"", "critical-text"))
+    return TimelineEntry("", lines=tuple(lines))
+
+
+def describe_take_over(event) -> TimelineEntry:
+    """Whose claim was taken over, and why (webapp.reporting.claims)."""
+    claim = _changes(event).get("claim") or {}
+    lines = [TimelineLine(f"Was being read by {claim['from']}")] if claim.get("from") else []
+    if claim.get("reason"):
+        lines.append(TimelineLine(f"Reason: {claim['reason']}", "clinical-text"))
+    return TimelineEntry("", lines=tuple(lines))
+
+
 def describe_acknowledge(event) -> TimelineEntry:
     """Who acknowledged for whom: "On behalf of Dr X" when not the ordering doctor themselves."""
     changes = _changes(event)

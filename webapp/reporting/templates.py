@@ -118,5 +118,43 @@ def disable_command(code: str) -> None:
     click.echo(f"Template {template.code} disabled.")
 
 
+@templates_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--modality", default=None, help="Modality code (XRAY, CT, ...); default: the one its title names.")
+@click.option("--body-part", default=None, help="Body part code; leave out for any body part.")
+@click.option("--code", default=None, help="The template's code in this app (default: from its identifier).")
+def import_command(file: str, modality: str | None, body_part: str | None, code: str | None) -> None:
+    """Import an IHE MRRT template (HTML5, as RSNA RadReport publishes them); a template whose
+    identifier was imported before is refused."""
+    from pathlib import Path
+
+    from webapp.reporting import mrrt
+
+    try:
+        structure = mrrt.parse(Path(file).read_text(encoding="utf-8"))
+    except (mrrt.MrrtError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    modality = modality or mrrt.guess_modality(structure)
+    if not modality:
+        raise click.ClickException(f"{file}: its title names no modality: give one with --modality.")
+    code = (code or "MRRT-" + "".join(c for c in structure["identifier"].split(".")[-1].upper() if c.isalnum()))[:32]
+    with writing():
+        if db.session.get(ImagingModality, modality.upper()) is None:
+            raise click.BadParameter(f"No modality {modality}.", param_hint="--modality")
+        if body_part and db.session.get(BodyPart, body_part.upper()) is None:
+            raise click.BadParameter(f"No body part {body_part}.", param_hint="--body-part")
+        if db.session.scalar(select(ReportTemplate).where(ReportTemplate.identifier == structure["identifier"])):
+            raise click.ClickException(f"A template with the identifier {structure['identifier']} is imported already.")
+        if db.session.get(ReportTemplate, code) is not None:
+            raise click.ClickException(f"A template with the code {code} exists: give another with --code.")
+        db.session.add(ReportTemplate(
+            code=code, name=structure["title"], modality=modality.upper(),
+            body_part=body_part.upper() if body_part else None, technique="", findings="", impression="",
+            is_active=True, identifier=structure["identifier"], structure=structure))
+        db.session.commit()
+    fields = sum(len(s["fields"]) for s in structure["sections"])
+    click.echo(f"Template {code} imported: {structure['title']} ({fields} fields).")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(templates_group)
