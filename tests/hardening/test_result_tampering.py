@@ -71,3 +71,26 @@ def test_a_changed_critical_note_or_acknowledgement_is_reported(app, reported, r
     _tamper(app, ("UPDATE critical_results SET acknowledged_at = CURRENT_TIMESTAMP, acknowledged_by_label = 'x'", {}))
     code, output = _verify(runner)
     assert code == 1 and "which critical results are acknowledged" in output, output
+
+
+def test_a_co_signed_trainee_report_verifies_and_a_changed_one_is_reported(app, client, make_order, make_user,
+                                                                          runner, bearer):  # noqa: F811
+    """A trainee's preliminary report and its co-signature with edits are recorded too (the
+    ``preliminary`` and ``cosign`` events): what the doctor reads matches, and a change does not."""
+    from tests.reporting.test_api import draft, report_url
+
+    order = make_order("completed")
+    trainee = bearer(make_user("radiologist", is_trainee=True))
+    draft(client, trainee, order, findings="Opacity right lower lobe.", impression="Pneumonia.")
+    version = client.get(report_url(order), headers=trainee).json["draft_version"]
+    assert client.post(f"{report_url(order)}/sign", json={"draft_version": version}, headers=trainee).status_code == 200
+    assert _verify(runner)[0] == 0
+    attending = bearer("radiologist")
+    assert client.post(f"{report_url(order)}/cosign", json={"impression": "Lung abscess."},
+                       headers=attending).status_code == 200
+    code, output = _verify(runner)
+    assert code == 0, output
+    _tamper(app, ("UPDATE imaging_orders SET findings = 'Clear lungs.' WHERE accession_number = :number",
+                  {"number": order.accession_number}))
+    code, output = _verify(runner)
+    assert code == 1 and "the report's findings" in output, output

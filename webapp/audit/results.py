@@ -1,7 +1,8 @@
 """What people read as the result must be what the hash chain recorded.
 
 The chain (``webapp.audit.chain``) seals the order events, and each reporting event carries the
-text it made: ``report`` the signed sections, ``addendum`` the addendum's text, ``critical`` the
+text it made: ``report`` (an attending's signature) and ``preliminary`` (a trainee's) the signed
+sections, ``cosign`` the sections the attending changed, ``addendum`` the addendum's text, ``critical`` the
 critical finding's note, ``acknowledge`` the critical result it acknowledged. The result itself
 is read from other rows (the order's findings and impression, ``report_details``,
 ``report_addenda``, ``critical_results``), which plain SQL could change without touching the
@@ -42,8 +43,11 @@ def _recorded(session: Session) -> dict[uuid.UUID, _Recorded]:
     for order_id, changes in rows:
         if not isinstance(changes, dict):
             continue
-        if isinstance(changes.get("report"), dict):
-            found[order_id].report = changes["report"]
+        for kind in ("report", "preliminary"):
+            if isinstance(changes.get(kind), dict):
+                found[order_id].report = dict(changes[kind])
+        if isinstance(changes.get("cosign"), dict) and found[order_id].report is not None:
+            found[order_id].report.update(changes["cosign"])
         if isinstance(changes.get("addendum"), str):
             found[order_id].addenda.append(changes["addendum"])
         if isinstance(changes.get("critical"), dict) and "note" in changes["critical"]:
