@@ -144,6 +144,13 @@ def _demo_station(order: ImagingOrder) -> str:
     return next(ae for ae, modality, _ in DEMO_STATIONS if modality == order.modality)
 
 
+def _demo_booking(order: ImagingOrder) -> dict:
+    """The demo books by the quarter hour on one scanner per modality: overlaps are allowed, and a
+    STAT or urgent order booked later than its target says why (webapp.imaging.booking)."""
+    reason = "Demo data: booked at the scanner's next free time." if order.priority != "routine" else None
+    return {"allow_overlap": True, "reason": reason}
+
+
 def _quarter_hour(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
@@ -160,7 +167,7 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
     if target == "scheduled":
         slot = _quarter_hour(now + timedelta(hours=rng.randrange(1, 30)))
         services.schedule_order(users["scheduler"], order, scheduled_date=slot, station_ae=_demo_station(order),
-                                now=min(ordered + timedelta(minutes=30), now))
+                                now=min(ordered + timedelta(minutes=30), now), **_demo_booking(order))
         return
     if target == "in_progress":
         slot = _quarter_hour(now - timedelta(minutes=30))
@@ -169,7 +176,7 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
         slot = _quarter_hour(min(ordered + timedelta(days=1), now - timedelta(hours=4)))
         start = slot + timedelta(minutes=rng.randrange(0, 20))
     services.schedule_order(users["scheduler"], order, scheduled_date=max(slot, ordered), station_ae=_demo_station(order),
-                            now=min(ordered + timedelta(minutes=30), start))
+                            now=min(ordered + timedelta(minutes=30), start), **_demo_booking(order))
     services.start_order(users["technician"], order, now=start)
     if target == "in_progress":
         return

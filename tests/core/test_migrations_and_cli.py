@@ -71,6 +71,9 @@ def test_status_counts_migration_counts_the_orders_already_there(empty_database)
             # Today's services on yesterday's schema: they need the audit chain's function,
             # which a later migration adds.
             install_chain_function(db.session.connection())
+            # And the procedures' duration (issue 25), which a later migration adds: added for
+            # them here, and dropped again before the upgrade adds it.
+            db.session.execute(text("ALTER TABLE imaging_procedures ADD COLUMN duration_minutes INTEGER DEFAULT 15"))
             load_reference_data()
             doctor = create_user("doctor-migrate", "doctor", "password-123")
             patient = Patient(mrn="MRN-MIGRATE", first_name="Ada", last_name="Byron", sex="female",
@@ -85,6 +88,9 @@ def test_status_counts_migration_counts_the_orders_already_there(empty_database)
             cancelled = services.create_order(doctor, modality="CT", body_part="HEAD", priority="stat", **order)
             services.cancel_order(doctor, cancelled, reason="Duplicate")
             doctor_id = doctor.id
+            db.session.commit()
+        with writing():
+            db.session.execute(text("ALTER TABLE imaging_procedures DROP COLUMN duration_minutes"))
             db.session.commit()
         db.session.remove()
 

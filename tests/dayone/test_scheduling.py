@@ -134,7 +134,7 @@ def test_schedule_board_columns_bookings_gaps_and_day_navigation(client, auth, m
     second = make_order("ordered")
     head = make_order("ordered", modality="CT", body_part="HEAD", procedure_code="70450")
     late = book(second, day + timedelta(hours=2), "DX1")
-    early = book(first, day, "DX1")
+    early = book(first, day, "DX1", reason="First free X-ray room")  # STAT later than 4 hours (issue 25)
     ct = book(head, day + timedelta(hours=1), "CT1")
     auth.login("scheduler")
     page = client.get(f"/imaging/schedule?day={day.date().isoformat()}")
