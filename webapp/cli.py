@@ -15,7 +15,7 @@ from webapp.auth.models import User
 from webapp.auth.roles import Role
 from webapp.db_types import clinic_today, clinic_zone, utcnow
 from webapp.extensions import db, writing
-from webapp.imaging import services
+from webapp.imaging import booking, services
 from webapp.imaging.models import ImagingOrder, Station
 from webapp.imaging.reference import load_reference_data
 from webapp.patients.models import Patient
@@ -177,6 +177,8 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
         start = slot + timedelta(minutes=rng.randrange(0, 20))
     services.schedule_order(users["scheduler"], order, scheduled_date=max(slot, ordered), station_ae=_demo_station(order),
                             now=min(ordered + timedelta(minutes=30), start), **_demo_booking(order))
+    if booking.scanning_on(order.scheduled_station_ae, exclude=order.id):
+        return  # one scan at a time per scanner: this one waits, booked
     services.start_order(users["technician"], order, now=start)
     if target == "in_progress":
         return

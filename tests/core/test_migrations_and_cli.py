@@ -108,6 +108,7 @@ def test_status_counts_migration_counts_the_orders_already_there(empty_database)
             assert not inspect(connection).has_table("order_status_counts")
         with writing():  # orders are still written without the table or its triggers
             install_chain_function(db.session.connection())
+            db.session.execute(text("ALTER TABLE imaging_procedures ADD COLUMN duration_minutes INTEGER DEFAULT 15"))
             services.create_order(db.session.get(User, doctor_id), modality="XRAY", body_part="CHEST", **order)
             db.session.commit()
             assert db.session.scalar(select(func.count()).select_from(ImagingOrder)) == 4
