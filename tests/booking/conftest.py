@@ -9,6 +9,7 @@ import pytest
 
 from tests.api.conftest import bearer, order_payload  # noqa: F401 (fixtures)
 from tests.dayone.conftest import app_config, book  # noqa: F401 (fixtures)
+from tests.dicom.conftest import dicom_server  # noqa: F401 (fixture: the DICOM service on a free port)
 
 
 @pytest.fixture
