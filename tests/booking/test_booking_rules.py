@@ -182,3 +182,60 @@ def test_the_stat_target_is_a_setting(client, bearer, make_order, at, app):
     app.config["BOOKING_STAT_HOURS"] = 48  # tomorrow 09:00 is always within 48 hours of now
     order = make_order("ordered", priority="stat")
     assert _schedule(client, bearer, order, at(1, 9)).status_code == 200
+
+
+def test_the_board_tablet_and_wall_show_a_downtime(client, auth, bearer, make_station, make_order, app):
+    """Now-ish: a downtime from an hour ago to an hour from now shows on today's tablet and on the wall."""
+    from datetime import UTC, datetime
+
+    make_station("US1", "US")
+    now = datetime.now(UTC).replace(microsecond=0)
+    body = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(hours=1)).isoformat(),
+            "reason": "Probe broken"}
+    assert client.post("/api/v1/stations/US1/downtime", json=body, headers=bearer("admin")).status_code == 201
+    auth.login("technician")
+    tablet = client.get("/imaging/worklist?station=US1").get_data(as_text=True)
+    assert "US1 is down" in tablet and "Probe broken" in tablet
+    auth.login("display")
+    wall = client.get("/dashboard/wall").get_data(as_text=True)
+    assert 'id="wall-downtime"' in wall and "US1 down" in wall and "Probe broken" in wall
+    auth.login("scheduler")
+    day = now.date().isoformat()
+    board = client.get(f"/imaging/schedule?day={day}").get_data(as_text=True)
+    column = board[board.index('id="station-US1"'):]
+    assert "Probe broken" in column[:column.index("</section>")]
+
+
+def test_the_board_lists_waiting_orders_stat_first_and_books_them(client, auth, make_order, make_station, at, app):
+    make_station("DX1", "XRAY")
+    routine = make_order("ordered")
+    stat = make_order("ordered", priority="stat")
+    auth.login("scheduler")
+    day = at(1, 9).date().isoformat()
+    page = client.get(f"/imaging/schedule?day={day}").get_data(as_text=True)
+    waiting = page[page.index('id="waiting-list"'):]
+    assert waiting.index(stat.accession_number) < waiting.index(routine.accession_number)
+    assert "Waiting 0 min" in waiting or "Waiting 1 min" in waiting
+    chosen = client.get(f"/imaging/schedule?day={day}&order={routine.id}").get_data(as_text=True)
+    assert 'id="book-form"' in chosen and 'id="slot-DX1-0700"' in chosen
+    form = {"order_id": str(routine.id), "version": routine.version, "station_ae": "DX1", "date": day,
+            "time": "09:00", "day": day}
+    assert client.post("/imaging/schedule/book", data=form | {"time": "25:00"}).status_code == 422
+    done = client.post("/imaging/schedule/book", data=form)
+    assert done.status_code == 303 and _stored(app, routine.id)[:2] == ("scheduled", "DX1")
+    # A STAT booked tomorrow without a reason: the form again, with the reason asked for.
+    late = client.post("/imaging/schedule/book", data=form | {"order_id": str(stat.id), "version": stat.version,
+                                                              "time": "11:00"})
+    assert late.status_code == 422 and 'id="book-reason-error"' in late.get_data(as_text=True)
+    # Unbooking needs a reason; then the order waits again.
+    version = _stored(app, routine.id)[2]
+    refused = client.post("/imaging/schedule/unbook", data={"order_id": str(routine.id), "version": version, "day": day})
+    assert refused.status_code == 422 and _stored(app, routine.id)[0] == "scheduled"
+    unbooked = client.post("/imaging/schedule/unbook", data={"order_id": str(routine.id), "version": version,
+                                                             "day": day, "reason": "Patient ill"})
+    assert unbooked.status_code == 303 and _stored(app, routine.id)[:2] == ("ordered", None)
+    assert _events(app, routine.id)[-1].changes["reason"] == "Patient ill"
+    auth.login("technician")
+    current = form | {"version": _stored(app, routine.id)[2]}
+    assert client.post("/imaging/schedule/book", data=current).status_code == 403
+    assert client.get("/imaging/schedule/downtime").status_code == 403
