@@ -180,7 +180,7 @@ class OrderAction:
 _SCHEDULING = (
     ActionField("scheduled_date", "moment", "Date and time", required=True),
     ActionField("station_ae", "booking", "Scanner"),
-    ActionField("allow_overlap", "flag", "Book anyway, even over another booking on this scanner"),
+    ActionField("allow_overlap", "flag", "Book anyway, even over another booking"),
     ActionField("reason", "text", "Reason",
                 help="Required when a STAT or urgent order is booked later than its target; kept on the timeline."),
 )

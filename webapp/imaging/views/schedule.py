@@ -86,11 +86,9 @@ def board_page(day_text: str | None, order_id=None, *, form: dict | None = None,
 
 
 def _now_line(day: date, now: datetime) -> datetime | None:
-    """Where today's time line is drawn: now, when the board shows today's working day."""
-    local = now.astimezone(clinic_zone())
-    if local.date() != day or not schedule.DAY_START <= local.time() < schedule.DAY_END:
-        return None
-    return now
+    """Where today's time line is drawn: now, when the board shows today (in time order among the
+    bookings, before the working day too: scans may run early)."""
+    return now if now.astimezone(clinic_zone()).date() == day else None
 
 
 def downtime_form(values: dict | None = None, errors: dict | None = None, status: int = 200, created=None):
