@@ -60,10 +60,12 @@ def _pages(ids: dict[str, str]) -> dict[str, list[str]]:
                    f"/imaging/orders/new?visit_id={ids['visit']}", f"/imaging/orders/{ids['reported']}",
                    f"/imaging/orders/{ids['ordered']}", f"/imaging/orders/{ids['cancelled']}",
                    "/imaging/orders/00000000-0000-0000-0000-000000000000"],
-        "scheduler": ["/dashboard/to-schedule", f"/imaging/orders/{ids['ordered']}", f"/imaging/orders/{ids['scheduled']}"],
+        "scheduler": ["/dashboard/to-schedule", f"/imaging/orders/{ids['ordered']}", f"/imaging/orders/{ids['scheduled']}",
+                      "/imaging/schedule", f"/imaging/schedule?order={ids['ordered']}",
+                      f"/imaging/schedule?order={ids['scheduled']}", "/imaging/schedule/downtime"],
         "technician": ["/imaging/worklist", f"/imaging/orders/{ids['scheduled']}", f"/imaging/orders/{ids['in_progress']}"],
         "radiologist": ["/dashboard/to-report", f"/imaging/orders/{ids['completed']}"],
-        "admin": ["/dashboard"],
+        "admin": ["/dashboard", "/admin/durations"],
         "display": ["/dashboard/wall"],
     }
 
