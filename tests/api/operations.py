@@ -15,4 +15,6 @@ EXPECTED_OPERATIONS = {
     "POST /api/v1/imaging/orders/{id}/report/sign", "POST /api/v1/imaging/orders/{id}/addenda",
     "GET /api/v1/critical-results", "POST /api/v1/critical-results/{id}/acknowledge",
     "GET /api/v1/metrics/turnaround",
+    # Booking (the CONTRACT's third round).
+    "POST /api/v1/stations/{ae}/downtime",
 }
