@@ -127,9 +127,15 @@ def load_demo_data(seed: int = 4) -> dict[str, User]:
                     diagnosis_id=visit.diagnoses[0].id,
                 ), targets[(index + order_index) % len(targets)]))
     # Placed in time order, so accession numbers follow the order dates as they would in real life.
+    running = []  # scans still running are started last: one scan at a time per scanner
     for ordered_at, fields, target in sorted(plans, key=lambda plan: plan[0]):
         order = services.create_order(doctor, now=ordered_at, **fields)
-        _advance_demo_order(order, target, users, rng, now)
+        if target == "in_progress":
+            running.append(order)
+        else:
+            _advance_demo_order(order, target, users, rng, now)
+    for order in running:
+        _advance_demo_order(order, "in_progress", users, rng, now)
     db.session.flush()
     from webapp.reporting.demo import load_reporting_demo
 
@@ -178,7 +184,7 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
     services.schedule_order(users["scheduler"], order, scheduled_date=max(slot, ordered), station_ae=_demo_station(order),
                             now=min(ordered + timedelta(minutes=30), start), **_demo_booking(order))
     if booking.scanning_on(order.scheduled_station_ae, exclude=order.id):
-        return  # one scan at a time per scanner: this one waits, booked
+        return  # (only a running scan gets here) one scan at a time per scanner: this one waits, booked
     services.start_order(users["technician"], order, now=start)
     if target == "in_progress":
         return
