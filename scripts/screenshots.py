@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from scripts.screenshots_reading_room import shoot_reading_room  # noqa: E402
-from scripts.screenshots_schedule import shoot_schedule  # noqa: E402
+from scripts.screenshots_schedule import shoot_booking, shoot_schedule  # noqa: E402
 from tests.browser.day_data import add_day_orders  # noqa: E402
 from tests.browser.live import launch_chromium, open_menu, sign_in, sign_out, start_live_server  # noqa: E402
 
@@ -38,6 +38,7 @@ def main() -> None:
                 shoot_department_day(browser, server)
                 shoot_schedule(browser, server.url, OUT)
                 shoot_reading_room(browser, server, OUT)
+                shoot_booking(browser, server.url, OUT)
                 browser.close()
         finally:
             server.stop()

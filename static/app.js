@@ -46,6 +46,15 @@
     });
   }
 
+  // The tablet's confirmation: "Dismiss" removes it in place (without JavaScript it reloads the page).
+  document.addEventListener("click", function (event) {
+    var dismiss = event.target.closest ? event.target.closest("[data-dismiss-confirmation]") : null;
+    if (!dismiss) { return; }
+    event.preventDefault();
+    var message = dismiss.closest(".worklist-message");
+    if (message) { message.remove(); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { enableCopyButtons(document); enableMenu(); });
   document.addEventListener("htmx:load", function (event) { enableCopyButtons(event.target); });
 

@@ -10,7 +10,9 @@ CANCELLERS = {"doctor", "admin"}
 EXPECTED_TRANSITIONS = {
     ("ordered", "scheduled"): {"scheduler"},
     ("scheduled", "scheduled"): {"scheduler"},
+    ("scheduled", "ordered"): {"scheduler"},  # unbook, with a reason (issue 25)
     ("scheduled", "in_progress"): {"technician"},
+    ("in_progress", "scheduled"): {"technician"},  # undo a start by mistake, within 5 minutes (issue 25)
     ("in_progress", "completed"): {"technician"},
     ("completed", "reported"): {"radiologist"},
     **{(status, "cancelled"): CANCELLERS for status in OPEN_STATUSES},

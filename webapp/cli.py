@@ -15,7 +15,7 @@ from webapp.auth.models import User
 from webapp.auth.roles import Role
 from webapp.db_types import clinic_today, clinic_zone, utcnow
 from webapp.extensions import db, writing
-from webapp.imaging import services
+from webapp.imaging import booking, services
 from webapp.imaging.models import ImagingOrder, Station
 from webapp.imaging.reference import load_reference_data
 from webapp.patients.models import Patient
@@ -144,9 +144,15 @@ def load_demo_data(seed: int = 4) -> dict[str, User]:
                     diagnosis_id=visit.diagnoses[0].id,
                 ), targets[(index + order_index) % len(targets)]))
     # Placed in time order, so accession numbers follow the order dates as they would in real life.
+    running = []  # scans still running are started last: one scan at a time per scanner
     for ordered_at, fields, target in sorted(plans, key=lambda plan: plan[0]):
         order = services.create_order(doctor, now=ordered_at, **fields)
-        _advance_demo_order(order, target, users, rng, now)
+        if target == "in_progress":
+            running.append(order)
+        else:
+            _advance_demo_order(order, target, users, rng, now)
+    for order in running:
+        _advance_demo_order(order, "in_progress", users, rng, now)
     db.session.flush()
     from webapp.reporting.demo import load_reporting_demo
 
@@ -159,6 +165,13 @@ STATUS_CYCLE = ("ordered", "scheduled", "in_progress", "completed", "reported", 
 
 def _demo_station(order: ImagingOrder) -> str:
     return next(ae for ae, modality, _ in DEMO_STATIONS if modality == order.modality)
+
+
+def _demo_booking(order: ImagingOrder) -> dict:
+    """The demo books by the quarter hour on one scanner per modality: overlaps are allowed, and a
+    STAT or urgent order booked later than its target says why (webapp.imaging.booking)."""
+    reason = "Demo data: booked at the scanner's next free time." if order.priority != "routine" else None
+    return {"allow_overlap": True, "reason": reason}
 
 
 def _quarter_hour(moment: datetime) -> datetime:
@@ -177,7 +190,7 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
     if target == "scheduled":
         slot = _quarter_hour(now + timedelta(hours=rng.randrange(1, 30)))
         services.schedule_order(users["scheduler"], order, scheduled_date=slot, station_ae=_demo_station(order),
-                                now=min(ordered + timedelta(minutes=30), now))
+                                now=min(ordered + timedelta(minutes=30), now), **_demo_booking(order))
         return
     if target == "in_progress":
         slot = _quarter_hour(now - timedelta(minutes=30))
@@ -186,7 +199,9 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
         slot = _quarter_hour(min(ordered + timedelta(days=1), now - timedelta(hours=4)))
         start = slot + timedelta(minutes=rng.randrange(0, 20))
     services.schedule_order(users["scheduler"], order, scheduled_date=max(slot, ordered), station_ae=_demo_station(order),
-                            now=min(ordered + timedelta(minutes=30), start))
+                            now=min(ordered + timedelta(minutes=30), start), **_demo_booking(order))
+    if booking.scanning_on(order.scheduled_station_ae, exclude=order.id):
+        return  # (only a running scan gets here) one scan at a time per scanner: this one waits, booked
     services.start_order(users["technician"], order, now=start)
     if target == "in_progress":
         return

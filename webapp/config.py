@@ -205,6 +205,9 @@ SETTINGS = (
     # The reading room (webapp.reporting.claims, .peer_review): a claim nobody has used for this
     # long lapses; the share (percent) of each radiologist's signed reports offered for peer review.
     ("REPORT_CLAIM_IDLE_MINUTES", _int, 20), ("PEER_REVIEW_PERCENT", _int, 5),
+    # Booking targets (webapp.imaging.booking): a STAT order is booked within this many hours of
+    # being ordered, an urgent one within this many days; later needs a reason.
+    ("BOOKING_STAT_HOURS", _float, 4), ("BOOKING_URGENT_DAYS", _float, 2),
     # HL7 (webapp/hl7, webapp/outbox): who we are in MSH-3/MSH-4, where the listener binds, how long
     # a receiver may take to answer; the outbox's waits between attempts double from the first to
     # the longest (seconds); how often an idle dispatcher looks for new messages.

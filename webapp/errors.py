@@ -53,6 +53,19 @@ class TransitionNotAllowed(ServiceError, status=409, title="Status change not al
     """The order's status does not allow this step."""
 
 
+class StationConflict(ServiceError, status=409, title="The scanner is not free", kind="station-conflict"):
+    """A booking overlaps another or a downtime, or a scan starts on a scanner already scanning;
+    ``conflicts`` names what is in the way (webapp.imaging.booking)."""
+
+    def __init__(self, detail: str, conflicts: list[dict] | None = None, overridable: bool = False) -> None:
+        super().__init__(detail)
+        self.conflicts = conflicts or []
+        self.overridable = overridable  # an overlap: allow_overlap books it anyway
+
+    def extra(self) -> dict:
+        return {"conflicts": self.conflicts, "overridable": self.overridable}
+
+
 class StaleVersion(ServiceError, status=412, title="The order was changed by someone else", kind="stale-version"):
     """Someone else changed the order first."""
 

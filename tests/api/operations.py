@@ -19,4 +19,6 @@ EXPECTED_OPERATIONS = {
     "POST /api/v1/imaging/orders/{id}/claim", "DELETE /api/v1/imaging/orders/{id}/claim",
     "POST /api/v1/imaging/orders/{id}/claim/take-over", "POST /api/v1/imaging/orders/{id}/report/cosign",
     "POST /api/v1/imaging/orders/{id}/peer-reviews", "GET /api/v1/peer-reviews",
+    # Booking (the CONTRACT's third round).
+    "POST /api/v1/stations/{ae}/downtime",
 }

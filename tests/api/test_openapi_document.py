@@ -90,6 +90,7 @@ def test_put_needs_if_match_and_patch_does_not(client, bearer, make_order):
     edited = client.put(url, json={"priority": "stat"}, headers=doctor | {"If-Match": '"1"'})
     assert edited.status_code == 200 and edited.headers["ETag"] == '"2"'
     # PATCH .../status keeps If-Match optional (it is honoured when sent).
-    scheduled = client.patch(f"{url}/status", json={"status": "scheduled", "scheduled_date": "2030-01-02T09:00:00Z"},
+    scheduled = client.patch(f"{url}/status", json={"status": "scheduled", "scheduled_date": "2030-01-02T09:00:00Z",
+                                                    "reason": "Booked far ahead on purpose"},  # a late STAT: issue 25
                              headers=bearer("scheduler"))
     assert scheduled.status_code == 200 and scheduled.json["version"] == 3

@@ -36,7 +36,8 @@ with app.app_context(), writing():
                                      clinical_indication="Shortness of breath", now=now - timedelta(minutes=minutes_ago))
         return made
     def booked(made, when):
-        services.schedule_order(scheduler, made, now + timedelta(hours=1), station_ae="DX_ROOM1")
+        services.schedule_order(scheduler, made, now + timedelta(hours=1), station_ae="DX_ROOM1",
+                                allow_overlap=True, reason="Department-day test data")
         db.session.flush()
         db.session.execute(update(ImagingOrder).where(ImagingOrder.id == made.id).values(scheduled_date=when))
         return made

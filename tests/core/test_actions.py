@@ -26,7 +26,8 @@ def test_the_transition_table_is_the_actions_transitions():
     derived = {(t.from_status, t.to_status): set(t.roles) for t in workflow.TRANSITIONS}
     assert derived == EXPECTED_TRANSITIONS
     assert {t.label for t in workflow.TRANSITIONS} == {
-        "Schedule", "Reschedule", "Start scan", "Complete scan", "Submit report", "Co-sign report", "Cancel order"}
+        "Schedule", "Reschedule", "Unbook", "Start scan", "Undo start", "Complete scan", "Submit report", "Co-sign report",
+        "Cancel order"}
 
 
 def test_every_action_event_and_the_others_have_a_timeline_label():
@@ -69,7 +70,7 @@ def test_note_is_its_own_action_and_edit_has_no_step():
     assert ACTIONS["note"].value_fields == ACTIONS["note"].fields  # its note is required, not the optional one
     assert ACTIONS["note"].target("reported") == "reported" and ACTIONS["edit"].target("reported") is None
     assert ACTIONS["edit"].step is None and ACTIONS["edit"].event_type == "updated"
-    assert actions.tablet_actions() == ["start", "complete"]
+    assert actions.tablet_actions() == ["start", "undo_start", "complete"]
 
 
 @pytest.mark.parametrize("module", ["webapp/imaging/forms.py", "webapp/api/schemas.py"])

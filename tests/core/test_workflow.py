@@ -16,7 +16,9 @@ from webapp.imaging.queries import get_order
 ROLES = ["doctor", "scheduler", "technician", "radiologist", "admin", "display"]
 
 STEP_ARGS = {
-    "scheduled": {"scheduled_date": datetime.now(UTC) + timedelta(days=1)},
+    # A reason: the STAT target (issue 25) and unbooking (scheduled -> ordered) take one.
+    "scheduled": {"scheduled_date": datetime.now(UTC) + timedelta(days=1), "reason": "Next free day"},
+    "ordered": {"reason": "The patient is in hospital elsewhere"},
     "reported": {"findings": "No consolidation.", "impression": "Normal chest."},
     "cancelled": {"reason": "Duplicate order"},
 }

@@ -16,16 +16,17 @@ def app_config(database_url):
 
 @pytest.fixture
 def book(app, make_order):
-    """book(order, when, station_ae=None) -> the order booked through the service layer."""
+    """book(order, when, station_ae=None, **values) -> the order booked through the service layer
+    (``values``: the schedule action's others, e.g. ``reason`` for a late STAT, ``allow_overlap``)."""
     from webapp.auth.models import User
     from webapp.imaging import services
     from webapp.imaging.models import ImagingOrder
 
-    def factory(order, when, station_ae=None):
+    def factory(order, when, station_ae=None, **values):
         scheduler = make_order.person("scheduler")
         with app.app_context(), writing():
             current = db.session.get(ImagingOrder, order.id)
-            services.schedule_order(db.session.get(User, scheduler.id), current, when, station_ae=station_ae)
+            services.schedule_order(db.session.get(User, scheduler.id), current, when, station_ae=station_ae, **values)
             db.session.commit()
             return current.accession_number
 

@@ -106,7 +106,7 @@ def printed(make_order, make_patient, make_visit, app):
         current = db.session.get(ImagingOrder, order.id)
         when = (datetime.now(UTC) + timedelta(days=1)).replace(hour=10, minute=30, second=0, microsecond=0)
         services.schedule_order(db.session.get(User, make_order.person("scheduler").id), current, when,
-                                station_ae="DX1")
+                                station_ae="DX1", reason="Orthopaedic clinic tomorrow")  # STAT after 4 h: issue 25
         db.session.commit()
     return order, patient
 

@@ -134,7 +134,7 @@ def test_schedule_board_columns_bookings_gaps_and_day_navigation(client, auth, m
     second = make_order("ordered")
     head = make_order("ordered", modality="CT", body_part="HEAD", procedure_code="70450")
     late = book(second, day + timedelta(hours=2), "DX1")
-    early = book(first, day, "DX1")
+    early = book(first, day, "DX1", reason="First free X-ray room")  # STAT later than 4 hours (issue 25)
     ct = book(head, day + timedelta(hours=1), "CT1")
     auth.login("scheduler")
     page = client.get(f"/imaging/schedule?day={day.date().isoformat()}")
@@ -169,10 +169,14 @@ def test_schedule_form_shows_the_scanners_day_and_warns_on_overlap(client, auth,
     assert 'id="overlap-warning"' in clash and booked in clash and "10:00–10:10" in clash
     free = client.get(url + "&schedule-time=10:10", headers=hx()).get_data(as_text=True)
     assert 'id="overlap-warning"' not in free and booked in free
-    # The order page's form asks for it; the booking goes through, and says so.
+    # The order page's form asks for it; an overlap is refused (issue 25) unless booked anyway,
+    # and then the booking says so.
     page = client.get(f"/imaging/orders/{order.id}").get_data(as_text=True)
     assert f'hx-get="/imaging/orders/{order.id}/station-day?prefix=schedule"' in page
     data = {"schedule-version": order.version, "schedule-date": day.date().isoformat(), "schedule-time": "10:05",
             "schedule-station_ae": "DX1"}
+    refused = client.post(f"/imaging/orders/{order.id}/actions/schedule", data=data, headers=hx("order-main"))
+    assert refused.status_code == 409 and booked in refused.get_data(as_text=True)
+    data["schedule-allow_overlap"] = "y"
     done = client.post(f"/imaging/orders/{order.id}/actions/schedule", data=data, headers=hx("order-main"))
     assert done.status_code == 200 and f"Note: on DX1 it overlaps {booked} at 10:00." in done.get_data(as_text=True)

@@ -46,8 +46,9 @@ def test_findscu_matches_modality_dates_accession_and_station(
     unbooked = booked_order(DAY + timedelta(hours=3), **CT_HEAD)
     # Never offered: not yet scheduled (DICOM_OFFER_ORDERED is off), started, completed, cancelled.
     make_order("ordered", **CT_HEAD)
-    booked_order(DAY, "CT1", status="in_progress", **CT_HEAD)
+    # (The completed scan first: one scan at a time per scanner, issue 25.)
     booked_order(DAY, "CT1", status="completed", **CT_HEAD)
+    booked_order(DAY, "CT1", status="in_progress", **CT_HEAD)
     booked_order(DAY, "CT1", status="cancelled", **CT_HEAD)
 
     out = tmp_path / "rsp"

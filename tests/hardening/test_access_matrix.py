@@ -65,11 +65,18 @@ class World:
             self.tokens[role] = {"Authorization": f"Bearer {answer.get_json()['access_token']}"}
         self.anonymous = app.test_client()
         self.order = make_order("scheduled")
+        from webapp.dicom.stations import add_station
+        from webapp.extensions import db, writing
+
+        with app.app_context(), writing():
+            self.station = add_station("MATRIX1", "XRAY", "Room 1").ae_title
+            db.session.commit()
         self.visit_id, self.patient_id = self.order.visit_id, self.order.patient_id
 
     def fill(self, path: str) -> str:
         return (path.replace("{order}", str(self.order.id)).replace("{visit}", str(self.visit_id))
-                .replace("{patient}", str(self.patient_id)).replace("{accession}", self.order.accession_number))
+                .replace("{patient}", str(self.patient_id)).replace("{accession}", self.order.accession_number)
+                .replace("{station}", self.station))
 
     def api(self, role: str | None, method: str, path: str, body=None):
         client = self.anonymous if role is None else self.app.test_client()
@@ -97,6 +104,9 @@ def _api_body(world: World, key: str) -> dict | None:
                 "date_of_birth": "1970-01-01", "sex": "female"}
     if key == "POST /api/v1/visits":
         return {"patient_id": str(world.patient_id), "reason": "Matrix test"}
+    if key == "POST /api/v1/stations/{station}/downtime":
+        return {"start": (SCHEDULE_AT + timedelta(days=3)).isoformat(),
+                "end": (SCHEDULE_AT + timedelta(days=3, hours=1)).isoformat(), "reason": "Matrix test"}
     return None if method in ("GET", "HEAD") else {}
 
 
@@ -108,6 +118,8 @@ API_CHANGE = {
     "complete": {"status": "completed", "number_of_images": 3},
     "report": {"status": "reported", "findings": "Clear lungs.", "impression": "Normal."},
     "cancel": {"status": "cancelled", "reason": "Matrix test"},
+    "unbook": {"status": "ordered", "reason": "Matrix test"},
+    "undo_start": {"status": "scheduled"},
 }
 PAGE_FORM = {
     "schedule": {"schedule-date": SCHEDULE_AT.date().isoformat(), "schedule-time": "10:30"},
@@ -116,6 +128,8 @@ PAGE_FORM = {
     "complete": {"complete-number_of_images": "3"},
     "report": {"report-findings": "Clear lungs.", "report-impression": "Normal."},
     "cancel": {"cancel-reason": "Matrix test"},
+    "unbook": {"unbook-reason": "Matrix test"},
+    "undo_start": {},
     "note": {"note-note": "Matrix test note"},
     "addendum": {"addendum-addendum": "Matrix test addendum"},
     # The order page's edit form (make_order's values, a new priority).
@@ -184,7 +198,7 @@ def test_the_whole_access_matrix_over_http(app, make_user, make_order, make_visi
         action, from_status = key.split(" ")
         # A note and an addendum are the order page's forms (the API's addenda: tests/reporting).
         channels = ["page"] if action in ("note", "addendum") else ["api", "page"]
-        if action in ("start", "complete"):
+        if action in ("start", "complete", "undo_start"):
             channels.append("tablet")
         for channel in channels:
             unchanged = None  # refused attempts leave the order as it was: they can share one

@@ -34,10 +34,22 @@ def openapi_options() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    from webapp.api import docs, errors, orders, pacs, patients, reading_room, reference, reporting, tokens, visits
+    from webapp.api import (
+        docs,
+        errors,
+        orders,
+        pacs,
+        patients,
+        reading_room,
+        reference,
+        reporting,
+        stations,
+        tokens,
+        visits,
+    )
     from webapp.extensions import csrf
 
-    modules = (tokens, orders, reference, patients, visits, pacs)
+    modules = (tokens, orders, reference, patients, visits, pacs, stations)
     for api in (*(module.api for module in modules), *reporting.APIS, *reading_room.APIS):
         app.register_api(api)
         # Bearer calls carry no CSRF token; session calls are checked in security.authenticate.

@@ -261,11 +261,14 @@ class StatusChange(InputModel):
     findings: limited("findings") | None = Field(None, description="Required to report.")
     impression: limited("impression") | None = Field(None, description="Required to report.")
     report_text: limited("report_text") | None = None
-    reason: limited("reason") | None = Field(None, description="Required to cancel.")
+    reason: limited("reason") | None = Field(
+        None, description="Required to cancel and to unbook; to schedule a STAT or urgent order later than its target.")
     number_of_images: Annotated[int, Field(ge=0, le=100_000)] | None = None
     station_ae: Annotated[str, StringConstraints(max_length=16)] | None = Field(
         None, description="When scheduling: the AE title of the scanner booked (\"\" clears it)."
     )
+    allow_overlap: bool | None = Field(
+        None, description="When scheduling: book even over another booking on the scanner (else 409).")
     note: limited("note") | None = None
 
 

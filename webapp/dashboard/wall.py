@@ -7,7 +7,7 @@ shows accession numbers and exams, never patient names (it hangs in a corridor).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from statistics import median
 
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from webapp.auth.roles import ALL_ROLES
 from webapp.dashboard import bp
 from webapp.db_types import clinic_day_bounds, clinic_today, clinic_zone, utcnow
 from webapp.extensions import db
-from webapp.imaging import boards, day_lists
+from webapp.imaging import boards, booking, day_lists
 from webapp.imaging.models import STATUS_LABELS, ImagingModality, OrderEvent
 from webapp.web import live_cache
 from webapp.web.htmx import is_live_region_get, render_body, render_page_text
@@ -79,4 +79,5 @@ def _wall_html() -> str:
         counts=boards.dashboard_counts(now), statuses=STATUS_LABELS, modality_names=names,
         waiting=waiting, waiting_total=waiting_total, scanning=scanning, scanning_total=scanning_total,
         turnaround=todays_turnaround(now), now=now, utc_offset_minutes=int(offset.total_seconds() // 60),
+        down=booking.upcoming_downtimes(None, now, now + timedelta(seconds=1)),  # scanners down now (no patient data)
     )

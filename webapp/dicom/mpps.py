@@ -58,7 +58,7 @@ class MppsFailure(Exception):
 def scanner(ae_title: str, operator: User | None = None) -> services.Actor:
     """The actor a scanner's MPPS message acts as: a technician's rights, the scanner's name, and
     the technician its operator named, if any (who becomes the order's performing technician)."""
-    return services.Actor(role="technician", label=f"Modality {ae_title}", user=operator)
+    return services.Actor(role="technician", label=f"Modality {ae_title}", user=operator, scanner_ae=ae_title)
 
 
 def count_images(ds: Dataset) -> int | None:

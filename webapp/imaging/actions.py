@@ -75,6 +75,7 @@ from webapp.imaging.timeline import (
     describe_images,
     describe_report,
     describe_schedule,
+    describe_start,
     describe_take_over,
     describe_update,
     no_details,
@@ -183,6 +184,9 @@ class OrderAction:
 _SCHEDULING = (
     ActionField("scheduled_date", "moment", "Date and time", required=True),
     ActionField("station_ae", "booking", "Scanner"),
+    ActionField("allow_overlap", "flag", "Book anyway, even over another booking"),
+    ActionField("reason", "text", "Reason",
+                help="Required when a STAT or urgent order is booked later than its target; kept on the timeline."),
 )
 _CANCELLERS = _roles(Role.DOCTOR, Role.ADMIN)
 _CRITICAL = (
@@ -214,9 +218,22 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
         timeline_label="Rescheduled", describe=describe_schedule,
     ),
     OrderAction(
+        "unbook", "Unbook", _roles(Role.SCHEDULER), transitions=(("scheduled", "ordered"),),
+        fields=(ActionField("reason", "text", "Reason for unbooking", required=True),), step=steps.unbook,
+        success_text="Order {acc} is unbooked: it waits to be booked again.", timeline_label="Unbooked",
+        describe=describe_cancel, button_class="btn-outline-danger",
+    ),
+    OrderAction(
         "start", "Start scan", _roles(Role.TECHNICIAN), transitions=(("scheduled", "in_progress"),),
         step=steps.start, success_text="Scan of order {acc} started.", tablet_text="Order {acc}: scan started.",
-        timeline_label="Scan started",
+        timeline_label="Scan started", describe=describe_start,
+    ),
+    OrderAction(
+        # A start by mistake: the technician who started it, within steps.UNDO_START_WINDOW.
+        "undo_start", "Undo start", _roles(Role.TECHNICIAN), transitions=(("in_progress", "scheduled"),),
+        step=steps.undo_start, success_text="Start of order {acc} undone: it is scheduled again.",
+        tablet_text="Order {acc}: start undone, it is scheduled again.", timeline_label="Start undone",
+        button_class="btn-outline-secondary",
     ),
     OrderAction(
         "complete", "Complete scan", _roles(Role.TECHNICIAN), transitions=(("in_progress", "completed"),),

@@ -74,6 +74,17 @@ def tablet_day(day: date | None = None, station: str | None = None, now: datetim
     return entries
 
 
+def tablet_done(day: date, station: str | None = None, limit: int = 5) -> list[ImagingOrder]:
+    """The day's last completed scans (newest first): the tablet's "done today" list."""
+    start, end = clinic_day_bounds(day)
+    statement = (select(ImagingOrder).where(ImagingOrder.status.in_(("completed", "reported")),
+                                            ImagingOrder.completed_date >= start, ImagingOrder.completed_date < end)
+                 .order_by(ImagingOrder.completed_date.desc(), ImagingOrder.id).limit(limit))
+    if station:
+        statement = statement.where(ImagingOrder.scheduled_station_ae == station)
+    return list(db.session.execute(statement).unique().scalars())
+
+
 def station_choices() -> list[Station]:
     """Stations a technician can pick on the tablet: those in service."""
     return list(db.session.scalars(select(Station).where(Station.is_active.is_(True))

@@ -81,6 +81,9 @@ class Procedure(db.Model):
     body_part: Mapped[str] = mapped_column(ForeignKey("body_parts.code"), index=True)
     requires_laterality: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # How long the exam usually takes: a booking occupies [start, start + this) on its scanner.
+    # The seed sets MODALITY_MINUTES of its modality; administrators change it (/admin/durations).
+    duration_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
 
     @property
     def fixed_laterality(self) -> str | None:
@@ -265,6 +268,27 @@ class Station(db.Model):
     @property
     def label(self) -> str:
         return f"{self.ae_title} ({self.room})" if self.room else self.ae_title
+
+
+class StationDowntime(db.Model):
+    """A time a scanner cannot be booked (maintenance, a breakdown): [start, end) on one station."""
+
+    __tablename__ = "station_downtimes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_ae: Mapped[str] = mapped_column(ForeignKey("stations.ae_title"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    station = relationship("Station")
+
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="downtime_ends_after_start"),
+        Index("ix_station_downtimes_station_starts_at", "station_ae", "starts_at"),
+    )
 
 
 class OrderFormSubmission(db.Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from webapp.extensions import db
+from webapp.imaging.durations import modality_minutes
 from webapp.imaging.models import BodyPart, ImagingModality, Procedure
 
 # code, name, description, DICOM modality
@@ -86,7 +87,9 @@ def load_reference_data() -> None:
         db.session.add(row)
     db.session.flush()
     for code, name, modality, body_part, laterality in PROCEDURES:
-        row = db.session.get(Procedure, code) or Procedure(code=code, is_active=True)
+        row = db.session.get(Procedure, code)
+        if row is None:  # a new procedure takes its modality's duration; an administrator's edit stays
+            row = Procedure(code=code, is_active=True, duration_minutes=modality_minutes(modality))
         row.name, row.modality, row.body_part, row.requires_laterality = name, modality, body_part, laterality
         db.session.add(row)
     db.session.flush()

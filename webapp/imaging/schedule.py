@@ -2,9 +2,10 @@
 between them, and the bookings a new one would overlap (read side; booking itself is the
 "schedule" action of webapp.imaging.actions).
 
-A booking has a start (``scheduled_date``) but no end: it is taken to last the usual length of an
-exam of its modality (EXAM_MINUTES). Free gaps are shown within the working day (DAY_START to
-DAY_END, the clinic's time zone), and for today only from now on.
+A booking has a start (``scheduled_date``) and lasts its procedure's duration
+(webapp.imaging.durations). A station's downtimes (webapp.imaging.booking) show in its column and
+are never free. Free gaps are shown within the working day (DAY_START to DAY_END, the clinic's
+time zone), and for today only from now on.
 """
 
 from __future__ import annotations
@@ -18,18 +19,13 @@ from sqlalchemy.orm import selectinload
 
 from webapp.db_types import clinic_day_bounds, clinic_zone, utcnow
 from webapp.extensions import db
-from webapp.imaging.models import ImagingOrder, Station
+from webapp.imaging.booking import BOOKED_STATUSES, bookings_between, upcoming_downtimes
+from webapp.imaging.durations import Durations, exam_length
+from webapp.imaging.models import ImagingOrder, Station, StationDowntime
 
-EXAM_MINUTES = {"XRAY": 10, "CT": 15, "MRI": 30, "US": 20, "MG": 15, "FL": 30}
-DEFAULT_EXAM_MINUTES = 15
 DAY_START, DAY_END = time(7, 0), time(19, 0)
 MIN_GAP = timedelta(minutes=10)  # shorter free time is not worth showing
-BOOKED_STATUSES = ("scheduled", "in_progress", "completed", "reported")  # a cancelled order frees its time
 UNBOOKED = ""  # the board's column of orders booked for the day without a scanner
-
-
-def exam_length(order: ImagingOrder) -> timedelta:
-    return timedelta(minutes=EXAM_MINUTES.get(order.modality, DEFAULT_EXAM_MINUTES))
 
 
 @dataclass
@@ -39,6 +35,18 @@ class Booking:
     end: datetime
     overlaps: bool = False
     kind: str = "booking"
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+
+@dataclass
+class Down:
+    downtime: StationDowntime
+    start: datetime
+    end: datetime
+    kind: str = "downtime"
 
 
 @dataclass
@@ -59,10 +67,12 @@ class StationDay:
     station: Station | None
     bookings: list[Booking] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
+    downtimes: list[Down] = field(default_factory=list)
 
     @property
-    def items(self) -> list[Booking | Gap]:
-        return sorted([*self.bookings, *self.gaps], key=lambda item: (item.start, item.kind == "booking"))
+    def items(self) -> list[Booking | Gap | Down]:
+        rank = {"downtime": 0, "gap": 1, "booking": 2}
+        return sorted([*self.bookings, *self.gaps, *self.downtimes], key=lambda item: (item.start, rank[item.kind]))
 
 
 def _day_orders(day: date, station_ae: str | None = None) -> list[ImagingOrder]:
@@ -79,20 +89,20 @@ def _day_orders(day: date, station_ae: str | None = None) -> list[ImagingOrder]:
     return list(db.session.execute(statement).unique().scalars())
 
 
-def _bookings(orders: list[ImagingOrder]) -> list[Booking]:
-    bookings = [Booking(o, o.scheduled_date, o.scheduled_date + exam_length(o)) for o in orders]
+def _bookings(orders: list[ImagingOrder], durations: Durations) -> list[Booking]:
+    bookings = [Booking(o, o.scheduled_date, o.scheduled_date + durations.length(o)) for o in orders]
     for a in bookings:
         a.overlaps = any(b is not a and a.start < b.end and b.start < a.end for b in bookings)
     return bookings
 
 
-def _gaps(day: date, bookings: list[Booking], now: datetime) -> list[Gap]:
+def _gaps(day: date, bookings: list[Booking | Down], now: datetime) -> list[Gap]:
     zone = clinic_zone()
     cursor = datetime.combine(day, DAY_START, zone)
     day_end = datetime.combine(day, DAY_END, zone)
     cursor = max(cursor, now.astimezone(zone).replace(second=0, microsecond=0))
     gaps = []
-    for booking in bookings:
+    for booking in sorted(bookings, key=lambda b: b.start):
         if booking.start - cursor >= MIN_GAP and booking.start <= day_end:
             gaps.append(Gap(cursor, booking.start))
         cursor = max(cursor, booking.end)
@@ -101,10 +111,16 @@ def _gaps(day: date, bookings: list[Booking], now: datetime) -> list[Gap]:
     return gaps
 
 
-def _station_day(station: Station | None, orders: list[ImagingOrder], day: date, now: datetime) -> StationDay:
-    bookings = _bookings(orders)
-    gaps = _gaps(day, bookings, now) if station is not None else []
-    return StationDay(station, bookings, gaps)
+def _station_day(station: Station | None, orders: list[ImagingOrder], day: date, now: datetime,
+                 durations: Durations | None = None, downs: list[StationDowntime] | None = None) -> StationDay:
+    bookings = _bookings(orders, durations or Durations())
+    if station is None:
+        return StationDay(None, bookings)
+    if downs is None:
+        start, end = clinic_day_bounds(day)
+        downs = upcoming_downtimes(station.ae_title, start, end)
+    blocks = [Down(d, d.starts_at, d.ends_at) for d in downs]
+    return StationDay(station, bookings, _gaps(day, [*bookings, *blocks], now), blocks)
 
 
 def board(day: date, now: datetime | None = None) -> list[StationDay]:
@@ -116,9 +132,15 @@ def board(day: date, now: datetime | None = None) -> list[StationDay]:
     by_station: dict[str, list[ImagingOrder]] = {}
     for order in _day_orders(day):
         by_station.setdefault(order.scheduled_station_ae or UNBOOKED, []).append(order)
-    columns = [_station_day(s, by_station.get(s.ae_title, []), day, now) for s in stations]
+    start, end = clinic_day_bounds(day)
+    downs: dict[str, list[StationDowntime]] = {}
+    for down in upcoming_downtimes(None, start, end):
+        downs.setdefault(down.station_ae, []).append(down)
+    durations = Durations()
+    columns = [_station_day(s, by_station.get(s.ae_title, []), day, now, durations, downs.get(s.ae_title, []))
+               for s in stations]
     if by_station.get(UNBOOKED):
-        columns.append(_station_day(None, by_station[UNBOOKED], day, now))
+        columns.append(_station_day(None, by_station[UNBOOKED], day, now, durations))
     return columns
 
 
@@ -131,12 +153,5 @@ def overlapping(station_ae: str | None, start: datetime, order: ImagingOrder,
     """The bookings on the station that the order, booked at ``start``, would overlap."""
     if not station_ae:
         return []
-    end = start + exam_length(order)
-    local_day = start.astimezone(clinic_zone()).date()
-    found = []
-    for day in {local_day, (start - timedelta(hours=2)).astimezone(clinic_zone()).date()}:
-        for other in _day_orders(day, station_ae):
-            if other.id not in (order.id, exclude) and other.scheduled_date < end \
-                    and start < other.scheduled_date + exam_length(other) and other not in found:
-                found.append(other)
-    return sorted(found, key=lambda o: o.scheduled_date)
+    found = bookings_between(station_ae, start, start + exam_length(order), exclude=order.id)
+    return [o for o in found if o.id != exclude]

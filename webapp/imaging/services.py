@@ -46,6 +46,7 @@ class Actor:
     role: str
     label: str
     user: User | None = None
+    scanner_ae: str | None = None  # a scanner over DICOM MPPS: the ground truth of what it does
 
     @classmethod
     def of(cls, user: User) -> Actor:

@@ -10,11 +10,13 @@ A step may still refuse (ValidationFailed) before it changes anything.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from webapp.errors import PermissionDenied, TransitionNotAllowed, ValidationFailed
+from webapp.db_types import clinic_zone
+from webapp.errors import PermissionDenied, StationConflict, TransitionNotAllowed, ValidationFailed
 from webapp.extensions import db
+from webapp.imaging import booking
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import MAX_NOTES_LENGTH, check_booking_time
 from webapp.reporting import claims, cosign, critical, drafts
@@ -34,25 +36,82 @@ def jsonable(value: Any) -> Any:
 
 def schedule(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
     """Schedule or reschedule: the date, who booked it, and the scanner (values["station_ae"]).
-    A time in the past is refused (rules.check_booking_time), measured from ``moment``."""
+    A time in the past is refused (rules.check_booking_time), measured from ``moment``; so is a
+    time in the scanner's downtime or over another booking (booking.check_free, unless
+    ``allow_overlap``), and a STAT or urgent booking later than its target without a ``reason``."""
     errors: dict[str, str] = {}
-    check_booking_time(values["scheduled_date"], moment, errors)
+    when = values["scheduled_date"]
+    check_booking_time(when, moment, errors)
+    late = booking.check_target(order, when, values.get("reason"), errors) if not errors else False
     if errors:
         raise ValidationFailed(errors)
-    changes: Changes = {}
+    changes: Changes = booking.check_free(order, values["station_ae"], when,
+                                          allow_overlap=bool(values.get("allow_overlap")))
     if values["station_ae"] != order.scheduled_station_ae:
         changes["station_ae"] = {"from": order.scheduled_station_ae, "to": values["station_ae"]}
-    changes["scheduled_date"] = {"from": jsonable(order.scheduled_date), "to": jsonable(values["scheduled_date"])}
-    order.scheduled_date = values["scheduled_date"]
+    changes["scheduled_date"] = {"from": jsonable(order.scheduled_date), "to": jsonable(when)}
+    if values.get("reason"):
+        changes["reason"] = values["reason"]
+    if late:
+        changes["late"] = True
+    order.scheduled_date = when
     order.scheduled_by = actor.user_id
     order.scheduled_station_ae = values["station_ae"]
     return changes
 
 
+def unbook(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """Take the booking back (the order waits to be booked again), with the reason."""
+    changes: Changes = {"reason": values["reason"], "scheduled_date": {"from": jsonable(order.scheduled_date), "to": None},
+                        "station_ae": {"from": order.scheduled_station_ae, "to": None}}
+    order.scheduled_date = None
+    order.scheduled_station_ae = None
+    return changes
+
+
 def start(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """One scan at a time per scanner: a person starting a second one is refused (409). A scanner
+    (MPPS) is the ground truth of what it does: its start is taken and the overlap recorded."""
+    scanner_ae = getattr(actor, "scanner_ae", None)
+    station_ae = scanner_ae or order.scheduled_station_ae
+    busy = booking.scanning_on(station_ae, exclude=order.id)
+    changes: Changes = {}
+    if busy and scanner_ae is None:
+        raise StationConflict(
+            f"{station_ae} is scanning {busy[0].accession_number} (started "
+            f"{busy[0].performed_date.astimezone(clinic_zone()):%H:%M}); complete it, or undo its start, first.",
+            [booking.describe(o) | {"performed_date": jsonable(o.performed_date)} for o in busy])
+    if busy:
+        changes["while_scanning"] = {"station_ae": station_ae, "orders": [o.accession_number for o in busy]}
     order.performed_date = moment
     order.performing_technician = actor.user_id
-    return {}
+    return changes
+
+
+UNDO_START_WINDOW = timedelta(minutes=5)
+
+
+def _started_by_scanner(order: ImagingOrder) -> bool:
+    from webapp.dicom.models import PerformedProcedureStep
+
+    return db.session.scalar(db.select(PerformedProcedureStep.sop_instance_uid).where(
+        PerformedProcedureStep.order_id == order.id).limit(1)) is not None
+
+
+def undo_start(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """A scan started by mistake goes back to scheduled: by a technician (the tablet is shared in
+    the room) within UNDO_START_WINDOW of the start; never by a scanner (MPPS), nor a scanner's own
+    start, which is what the scanner did."""
+    if getattr(actor, "scanner_ae", None) is not None or _started_by_scanner(order):
+        raise TransitionNotAllowed(f"Order {order.accession_number} was started by its scanner: "
+                                   "complete or discontinue it there.")
+    if order.performed_date is None or moment - order.performed_date > UNDO_START_WINDOW:
+        raise TransitionNotAllowed(f"The scan of order {order.accession_number} started more than "
+                                   f"{int(UNDO_START_WINDOW.total_seconds() // 60)} minutes ago: too late to undo.")
+    changes: Changes = {"performed_date": {"from": jsonable(order.performed_date), "to": None}}
+    order.performed_date = None
+    order.performing_technician = None
+    return changes
 
 
 def complete(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:

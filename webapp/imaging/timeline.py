@@ -45,7 +45,26 @@ def no_details(event) -> TimelineEntry:
 
 
 def describe_schedule(event) -> TimelineEntry:
-    return TimelineEntry("", "for" if _changes(event).get("scheduled_date") else "")
+    """A booking: "for" its time; its reason (later than the priority's target, a rebooking) and
+    the bookings it was allowed to overlap."""
+    changes = _changes(event)
+    lines = []
+    if changes.get("reason"):
+        prefix = "Booked later than its target: " if changes.get("late") else "Reason: "
+        lines.append(TimelineLine(f"{prefix}{changes['reason']}", "clinical-text"))
+    if changes.get("overlaps"):
+        lines.append(TimelineLine(f"Booked over {', '.join(map(str, changes['overlaps']))} (overlap allowed)"))
+    return TimelineEntry("", "for" if changes.get("scheduled_date") else "", lines=tuple(lines))
+
+
+def describe_start(event) -> TimelineEntry:
+    """A scanner (MPPS) that started while another scan was in progress on it: said."""
+    busy = _changes(event).get("while_scanning")
+    if not isinstance(busy, dict):
+        return TimelineEntry("")
+    return TimelineEntry("", lines=(TimelineLine(
+        f"Started by the scanner while {', '.join(map(str, busy.get('orders', [])))} was still in progress "
+        f"on {busy.get('station_ae')}"),))
 
 
 def describe_complete(event) -> TimelineEntry:

@@ -5,7 +5,7 @@ Services flush and never commit (webapp.imaging.services); the page commits once
 
     with saving() as outcome:
         services.apply_action(current_user, order, action, expected_version=seen_version)
-    if outcome.refused:  # ValidationFailed, StaleVersion or TransitionNotAllowed, all rolled back
+    if outcome.refused:  # ValidationFailed, StaleVersion, TransitionNotAllowed or StationConflict, rolled back
         ...
 """
 
@@ -18,14 +18,14 @@ from typing import Any, TypeVar
 
 from flask import abort
 
-from webapp.errors import NotFound, ServiceError, StaleVersion, TransitionNotAllowed, ValidationFailed
+from webapp.errors import NotFound, ServiceError, StaleVersion, StationConflict, TransitionNotAllowed, ValidationFailed
 from webapp.extensions import db
 
 T = TypeVar("T")
 
 # What a page explains to the user (the form again with its errors, the order as it now is);
 # any other service error is its status's error page (PermissionDenied: 403).
-REFUSALS = (ValidationFailed, StaleVersion, TransitionNotAllowed)
+REFUSALS = (ValidationFailed, StaleVersion, TransitionNotAllowed, StationConflict)
 
 
 def or_404(find: Callable[..., T], *args: Any, **kwargs: Any) -> T:

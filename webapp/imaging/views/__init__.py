@@ -11,10 +11,14 @@ block of the same template (render_page).
   once per form: imaging.form_submissions) and edit_order.py (correcting an order);
 - schedule.py: the schedule board (/imaging/schedule) and the schedule form's view of a scanner's day;
 - requisition.py: the printable requisition (/imaging/orders/{id}/requisition.pdf);
+- booking.py: booking from the board, and a scanner's downtime page (/imaging/schedule/...);
+- durations.py: the procedures' durations (/admin/durations, administrators);
 - tablet.py: the technician's tablet at /imaging/worklist (today's scans; not the DICOM worklist).
 """
 
 from webapp.imaging.views import (  # noqa: F401
+    booking,
+    durations,
     edit_order,
     new_order,
     order_actions,

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
-from webapp.errors import ServiceError, ValidationFailed
+from webapp.errors import ServiceError, StationConflict, ValidationFailed
 from webapp.imaging import actions, bp, queries, services
 from webapp.imaging.forms import ActionForm, action_form
 from webapp.imaging.views.orders import add_field_errors, back_to_order, detail_page, stale_text
@@ -54,4 +54,8 @@ def _refused(refused: ServiceError, order_id: uuid.UUID, form: ActionForm, seen_
         add_field_errors(form, refused.errors, renamed=form.renamed)
         return detail_page(order, forms={action: form}, status=422, open_action=action,
                            message=("danger", "; ".join(refused.errors.values()) or refused.detail))
+    if isinstance(refused, StationConflict):  # the form again: another time, or "book anyway"
+        hint = " Tick \"Book anyway\" to book it all the same." if refused.overridable else ""
+        return detail_page(order, forms={action: form}, status=409, open_action=action,
+                           message=("danger", refused.detail.removesuffix(" Book anyway with allow_overlap.") + hint))
     return back_to_order(order, "warning", stale_text(order, refused, seen_version) or refused.detail, status=409)
