@@ -21,6 +21,7 @@ from webapp.outbox.models import OutboxAction, OutboxMessage
 from webapp.pacs.models import PacsFollowState, PacsStudy
 from webapp.patients.models import Patient
 from webapp.reporting.models import CriticalResult, ReportAddendum, ReportDetails, ReportDraft, ReportTemplate
+from webapp.safety.models import PatientSafety, SafetyRecordChange
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "PatientAccessLogPatient",
     "PerformedProcedureStep", "Procedure", "Station", "User", "Visit",
     "CriticalResult", "ReportAddendum", "ReportDetails", "ReportDraft", "ReportTemplate",
+    "PatientSafety", "SafetyRecordChange",
 ]

@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy import Column, MetaData, Table, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from tests.services import postgres_available, require, test_database_url
@@ -23,6 +23,7 @@ from webapp.imaging.models import BodyPart, ImagingModality, ImagingOrder, Proce
 from webapp.imaging.reference import MODALITIES, load_reference_data
 from webapp.imaging.status_counts import stored_counts
 from webapp.patients.models import Patient
+from webapp.visits.models import Visit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,33 +59,49 @@ def test_migrations_apply_to_an_empty_database_and_match_the_models(empty_databa
 BEFORE_STATUS_COUNTS = "6277541d55fe"  # the revision before order_status_counts (bc0b8ced1fd7)
 
 
+def _insert(model, **values) -> None:
+    """Write one row on an older schema: only the columns that schema has (today's models carry
+    columns later migrations add, so the ORM cannot write there)."""
+    table = model.__table__
+    connection = db.session.connection()
+    present = {column["name"] for column in inspect(connection).get_columns(table.name)}
+    slim = Table(table.name, MetaData(), *(Column(c.name, c.type, primary_key=c.primary_key)
+                                           for c in table.columns if c.name in present))
+    connection.execute(slim.insert().values(**{k: v for k, v in values.items() if k in present}))
+
+
+def _old_order(number: int, doctor_id, patient_id, visit_id, modality: str, body_part: str,
+               status: str = "ordered", priority: str = "routine") -> None:
+    now = datetime.now(UTC)
+    _insert(ImagingOrder, id=uuid.uuid4(), accession_number=f"ACC-2001-{number:05d}",
+            order_number=f"ORD-2001-{number:05d}", patient_id=patient_id, visit_id=visit_id, ordered_by=doctor_id,
+            modality=modality, body_part=body_part, clinical_indication="Cough", status=status, priority=priority,
+            ordered_date=now, study_instance_uid=f"2.25.{uuid.uuid4().int}", created_at=now, updated_at=now,
+            version=1)
+
+
 def test_status_counts_migration_counts_the_orders_already_there(empty_database):
-    from webapp.audit.chain import install_chain_function
     from webapp.cli import create_user
     from webapp.imaging import services
-    from webapp.visits.models import Visit
 
     app = create_app(TestConfig(empty_database))
     with app.app_context():
         upgrade(revision=BEFORE_STATUS_COUNTS)
         with writing():
-            # Today's services on yesterday's schema: they need the audit chain's function,
-            # which a later migration adds.
-            install_chain_function(db.session.connection())
-            load_reference_data()
-            doctor = create_user("doctor-migrate", "doctor", "password-123")
-            patient = Patient(mrn="MRN-MIGRATE", first_name="Ada", last_name="Byron", sex="female",
-                              date_of_birth=date(1990, 1, 2))
-            db.session.add(patient)
-            db.session.flush()
-            visit = Visit(patient_id=patient.id, reason="Cough", visit_date=datetime.now(UTC))
-            db.session.add(visit)
-            db.session.flush()
-            order = dict(patient_id=patient.id, visit_id=visit.id, clinical_indication="Cough")
-            services.create_order(doctor, modality="XRAY", body_part="CHEST", **order)
-            cancelled = services.create_order(doctor, modality="CT", body_part="HEAD", priority="stat", **order)
-            services.cancel_order(doctor, cancelled, reason="Duplicate")
-            doctor_id = doctor.id
+            # Yesterday's rows on yesterday's schema, written with its columns only.
+            for code, name, _, dicom in MODALITIES[:2]:  # XRAY, CT
+                _insert(ImagingModality, code=code, name=name, dicom_modality=dicom, is_active=True, sort_order=0)
+            for code, name in (("CHEST", "Chest"), ("HEAD", "Head")):
+                _insert(BodyPart, code=code, name=name, modalities=["XRAY", "CT"], is_paired=False, sort_order=0)
+            doctor_id, patient_id, visit_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+            now = datetime.now(UTC)
+            _insert(User, id=doctor_id, username="doctor-migrate", full_name="", password_hash="x", role="doctor",
+                    is_enabled=True, session_generation=0, created_at=now)
+            _insert(Patient, id=patient_id, mrn="MRN-MIGRATE", first_name="Ada", last_name="Byron", sex="female",
+                    date_of_birth=date(1990, 1, 2), created_at=now)
+            _insert(Visit, id=visit_id, patient_id=patient_id, reason="Cough", visit_date=now, created_at=now)
+            _old_order(1, doctor_id, patient_id, visit_id, "XRAY", "CHEST")
+            _old_order(2, doctor_id, patient_id, visit_id, "CT", "HEAD", status="cancelled", priority="stat")
             db.session.commit()
         db.session.remove()
 
@@ -92,7 +109,10 @@ def test_status_counts_migration_counts_the_orders_already_there(empty_database)
         with writing():
             expected = {("ordered", "XRAY", "routine"): 1, ("cancelled", "CT", "stat"): 1}
             assert stored_counts(db.session.connection()) == expected
-            services.create_order(db.session.get(User, doctor_id), modality="XRAY", body_part="CHEST", **order)
+            load_reference_data()
+            doctor = create_user("doctor-today", "doctor", "password-123")
+            services.create_order(doctor, modality="XRAY", body_part="CHEST", patient_id=patient_id,
+                                  visit_id=visit_id, clinical_indication="Cough")
             db.session.commit()  # and the triggers count from here on
             assert stored_counts(db.session.connection()) == expected | {("ordered", "XRAY", "routine"): 2}
         db.session.remove()
@@ -101,8 +121,7 @@ def test_status_counts_migration_counts_the_orders_already_there(empty_database)
         with db.engine.connect() as connection:
             assert not inspect(connection).has_table("order_status_counts")
         with writing():  # orders are still written without the table or its triggers
-            install_chain_function(db.session.connection())
-            services.create_order(db.session.get(User, doctor_id), modality="XRAY", body_part="CHEST", **order)
+            _old_order(4, doctor_id, patient_id, visit_id, "XRAY", "CHEST")
             db.session.commit()
             assert db.session.scalar(select(func.count()).select_from(ImagingOrder)) == 4
         db.session.remove()

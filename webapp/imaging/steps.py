@@ -19,6 +19,7 @@ from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import MAX_NOTES_LENGTH, check_booking_time
 from webapp.reporting import critical, drafts
 from webapp.reporting.models import ReportAddendum, ReportDetails
+from webapp.safety import screening
 
 Changes = dict[str, Any]
 
@@ -34,7 +35,9 @@ def jsonable(value: Any) -> Any:
 
 def schedule(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
     """Schedule or reschedule: the date, who booked it, and the scanner (values["station_ae"]).
-    A time in the past is refused (rules.check_booking_time), measured from ``moment``."""
+    A time in the past is refused (rules.check_booking_time), measured from ``moment``; so is an
+    order with a safety stop not cleared (webapp.safety.screening)."""
+    screening.check_bookable(order)
     errors: dict[str, str] = {}
     check_booking_time(values["scheduled_date"], moment, errors)
     if errors:
@@ -50,6 +53,8 @@ def schedule(order: ImagingOrder, actor, values: dict, moment: datetime) -> Chan
 
 
 def start(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """Not before the order's protocol, nor with a safety stop not cleared (webapp.safety.screening)."""
+    screening.check_startable(order)
     order.performed_date = moment
     order.performing_technician = actor.user_id
     return {}
@@ -122,3 +127,18 @@ def note(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
         raise ValidationFailed({"note": "The order has too many notes; ask an administrator."})
     order.notes = combined
     return {}
+
+
+def clear_safety(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """A radiologist clears the order's safety stops, saying why (webapp.safety.screening)."""
+    return screening.clear_stops(order, actor, values["reason"], moment)
+
+
+def protocol(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """A radiologist protocols the order: the protocol, and notes for the technician."""
+    return screening.set_protocol(order, actor, values["protocol"], values["protocol_notes"], moment)
+
+
+def arrive(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """The front desk or the technician records that the patient is here."""
+    return screening.arrive(order, actor, moment)
