@@ -34,10 +34,11 @@ def openapi_options() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    from webapp.api import docs, errors, orders, pacs, patients, reference, reporting, tokens, visits
+    from webapp.api import docs, errors, orders, pacs, patients, reference, reporting, safety, tokens, visits
     from webapp.extensions import csrf
 
-    for api in (*(module.api for module in (tokens, orders, reference, patients, visits, pacs)), *reporting.APIS):
+    resources = (tokens, orders, reference, patients, visits, pacs)
+    for api in (*(module.api for module in resources), *reporting.APIS, *safety.APIS):
         app.register_api(api)
         # Bearer calls carry no CSRF token; session calls are checked in security.authenticate.
         csrf.exempt(api)

@@ -131,6 +131,8 @@ def before_api_request() -> None:
     security.authenticate(view)
     _refuse_nul(next((name for name, value in request.args.items(multi=True) if "\x00" in name + value), None))
     if request.method in BODY_METHODS:
+        if getattr(view, security.NO_BODY_ATTRIBUTE, False) and not request.get_data(cache=True):
+            return
         if not request.is_json:
             raise ApiError(400, "Malformed request", "Send a JSON body with 'Content-Type: application/json'.",
                            kind="malformed")

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from webapp.api import examples
-from webapp.imaging.models import LATERALITIES, PRIORITIES, STATUSES
+from webapp.imaging.models import CONTRASTS, LATERALITIES, PRIORITIES, STATUSES
 from webapp.imaging.rules import TEXT_LIMITS
 from webapp.paging import DEFAULT_LIMIT, FIRST_YEAR, LAST_YEAR, MAX_LIMIT
 from webapp.patients.models import SEXES
@@ -23,6 +23,7 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
 Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
 Laterality = Literal[LATERALITIES]  # type: ignore[valid-type]
 Sex = Literal[SEXES]  # type: ignore[valid-type]
+Contrast = Literal[CONTRASTS]  # type: ignore[valid-type]
 
 
 def text(limit: int, *, min_length: int = 0):
@@ -219,6 +220,7 @@ class OrderCreate(InputModel):
     priority: Priority = "routine"
     diagnosis_id: uuid.UUID | None = None
     notes: limited("notes") | None = None
+    contrast: Contrast | None = Field(None, description="Defaults to the procedure's (none without one).")
 
 
 class OrderUpdate(InputModel):
@@ -235,6 +237,7 @@ class OrderUpdate(InputModel):
     special_instructions: limited("special_instructions") | None = None
     priority: Priority | None = None
     diagnosis_id: uuid.UUID | None = None
+    contrast: Contrast | None = None
 
 
 class StatusChange(InputModel):
@@ -278,6 +281,14 @@ class AddendumOut(BaseModel):
     text: str
     author: str
     created_at: datetime
+
+
+class SafetyAlertOut(BaseModel):
+    """An alert of the safety rules (webapp.safety.rules; docs/safety.md)."""
+
+    code: str
+    severity: Literal["stop", "warn"]
+    message: str
 
 
 class OrderOut(BaseModel):
@@ -324,6 +335,20 @@ class OrderOut(BaseModel):
         default_factory=list, description="What the signed-in user may do to the order now."
     )
     images: ImagesOut = Field(default_factory=ImagesOut, description="The order's images in the PACS.")
+    contrast: Contrast = "none"
+    safety_alerts: list[SafetyAlertOut] = Field(default_factory=list, description="The safety rules' alerts.")
+    safety_cleared_by: uuid.UUID | None = None
+    safety_cleared_at: datetime | None = None
+    safety_override_reason: str | None = None
+    protocol_required: bool = False
+    protocol: str | None = None
+    protocol_notes: str | None = None
+    arrived_at: datetime | None = None
+
+    @field_validator("safety_alerts", mode="before")
+    @classmethod
+    def _no_alerts(cls, value):
+        return value or []
 
 
 class OrderList(BaseModel):
