@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from flask import request
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool, StringConstraints
 
 from webapp.api.common import etag_for, expected_version, get_or_404, json_response, problems, resource_blueprint
 from webapp.api.errors import ApiError
@@ -22,6 +22,7 @@ from webapp.imaging import queries, services
 from webapp.imaging.actions import ACTIONS
 from webapp.patients.models import Patient
 from webapp.safety import record as safety_record
+from webapp.safety import screening
 from webapp.safety.models import MR_SAFETY, PREGNANCY, SEVERITIES, SUBSTANCES
 
 patients_api = resource_blueprint("patient_safety", __name__, "/api/v1/patients", "Safety screening")
@@ -66,10 +67,10 @@ class SafetyIn(InputModel):
     pregnancy: Literal[tuple(PREGNANCY)] | None = None  # type: ignore[valid-type]
     pregnancy_asked_on: DateText | None = None
     implants: list[ImplantIn] = Field(default_factory=list, max_length=20)
-    on_metformin: bool = False
+    on_metformin: StrictBool = False
     weight_kg: float | None = Field(None, gt=0.3, le=500)
-    diabetes: bool = False
-    renal_disease: bool = False
+    diabetes: StrictBool = False
+    renal_disease: StrictBool = False
 
 
 class EgfrOut(BaseModel):
@@ -112,7 +113,7 @@ def get_safety(path: PatientPath):
     """The patient's safety record (empty, version 0, when none was taken), with its ETag."""
     patient = get_or_404(Patient, path.id)
     record_read(api_user(), "safety record", [patient.id])
-    return _answer(safety_record.record_of(patient.id))
+    return _answer(screening.record_of(patient.id))
 
 
 @patients_api.put("/<uuid:id>/safety", responses={200: SafetyOut} | problems(404, 412, 428))
