@@ -14,6 +14,7 @@ from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
 from webapp.db_types import clinic_zone
+from webapp.dicom.safety_items import add_safety_attributes
 from webapp.dicom.values import LO, LT, SH, person_name, person_name_from_full, summary, text
 from webapp.imaging.models import ImagingOrder
 
@@ -79,6 +80,7 @@ def worklist_item(order: ImagingOrder, modality: str | None = None) -> Dataset:
     sps.ScheduledProcedureStepStatus = "SCHEDULED"
     sps.CommentsOnTheScheduledProcedureStep = summary(order.special_instructions, LT)
     ds.ScheduledProcedureStepSequence = [sps]
+    add_safety_attributes(ds, sps, order)  # safety screening (webapp.dicom.safety_items)
     return ds
 
 

@@ -27,6 +27,7 @@ from webapp.dicom.values import LO, person_name, text
 from webapp.errors import NotFound, ServiceError
 from webapp.extensions import db, writing
 from webapp.imaging import queries, services
+from webapp.safety import screening
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,9 @@ def create(app, ae_title: str, sop_instance_uid: str | None, get_attributes) -> 
             refusal = _refuse_another_patient(ae_title, ds, order)
             if refusal is not None:
                 return refusal  # committed with its timeline entry, then answered
+            not_ready = _refuse_not_ready(ae_title, order)
+            if not_ready is not None:
+                return not_ready  # the same: the refusal is on the timeline
             operator = operator_name(ds)
             technician = find_technician(operator) if operator else None
             actor = scanner(ae_title, technician)
@@ -185,6 +189,20 @@ def _refuse_another_patient(ae_title: str, ds: Dataset, order) -> MppsFailure | 
     log.warning("MPPS N-CREATE from %s for %s refused: patient mismatch (%s)", ae_title, order.accession_number, reason)
     status = MISSING_ATTRIBUTE_VALUE if not patient_id else PROCESSING_FAILURE
     return MppsFailure(status, f"Patient mismatch: {reason}")
+
+
+def _refuse_not_ready(ae_title: str, order) -> MppsFailure | None:
+    """The order may not start yet (no protocol, a safety stop not cleared; webapp.safety): write it
+    on the order's timeline, answer a failure."""
+    if order.status != "scheduled":
+        return None
+    reason = screening.start_refusal(order)
+    if reason is None:
+        return None
+    services.record_refused_step(scanner(ae_title), order, f"MPPS refused from station {ae_title}: {reason.detail} "
+                                                          "The order was not started.")
+    log.warning("MPPS N-CREATE from %s for %s refused: %s", ae_title, order.accession_number, reason.title)
+    return MppsFailure(PROCESSING_FAILURE, f"{reason.title}: {order.accession_number}")
 
 
 def update(app, ae_title: str, sop_instance_uid: str, get_modifications) -> tuple[int | Dataset, Dataset | None]:

@@ -84,6 +84,7 @@ def find_items(query: WorklistQuery) -> list[Dataset]:
         family_name_like=query.family_name_like,
         given_name_like=query.given_name_like,
         full_name_like=query.full_name_like,
+        arrived_only=bool(current_app.config.get("DICOM_REQUIRE_ARRIVAL")),
         limit=MAX_ITEMS,
     )
     zone = clinic_zone()
