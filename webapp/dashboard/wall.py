@@ -19,6 +19,7 @@ from webapp.db_types import clinic_day_bounds, clinic_today, clinic_zone, utcnow
 from webapp.extensions import db
 from webapp.imaging import boards, day_lists
 from webapp.imaging.models import STATUS_LABELS, ImagingModality, OrderEvent
+from webapp.safety.waiting import waiting_room
 from webapp.web.htmx import render_page
 
 # Stages of the workflow: the time from entering one status to entering the next.
@@ -72,4 +73,5 @@ def wall():
         counts=boards.dashboard_counts(now), statuses=STATUS_LABELS, modality_names=names,
         waiting=waiting, waiting_total=waiting_total, scanning=scanning, scanning_total=scanning_total,
         turnaround=todays_turnaround(now), now=now, utc_offset_minutes=int(offset.total_seconds() // 60),
+        waiting_room=waiting_room(now),
     )

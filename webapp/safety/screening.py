@@ -169,17 +169,24 @@ def arrive(order: ImagingOrder, actor, moment: datetime) -> dict:
 # ---------------------------------------------------------------------------- protocol choices
 
 
+def last_protocol(order: ImagingOrder) -> str | None:
+    """The protocol this patient's last order of the same procedure had, if any."""
+    if not order.procedure_code:
+        return None
+    return db.session.scalar(
+        select(ImagingOrder.protocol).where(
+            ImagingOrder.patient_id == order.patient_id, ImagingOrder.procedure_code == order.procedure_code,
+            ImagingOrder.protocol.is_not(None), ImagingOrder.id != order.id,
+        ).order_by(ImagingOrder.protocoled_at.desc()).limit(1)
+    )
+
+
 def protocol_choices(order: ImagingOrder) -> list[str]:
     """The protocols to offer: the last one given to this patient for this procedure first, then the
     procedure's list."""
     offered: list[str] = []
     if order.procedure_code:
-        last = db.session.scalar(
-            select(ImagingOrder.protocol).where(
-                ImagingOrder.patient_id == order.patient_id, ImagingOrder.procedure_code == order.procedure_code,
-                ImagingOrder.protocol.is_not(None), ImagingOrder.id != order.id,
-            ).order_by(ImagingOrder.protocoled_at.desc()).limit(1)
-        )
+        last = last_protocol(order)
         if last:
             offered.append(last)
         procedure = db.session.get(Procedure, order.procedure_code)

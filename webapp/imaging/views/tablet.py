@@ -23,10 +23,12 @@ from webapp.db_types import clinic_today, utcnow
 from webapp.errors import ValidationFailed
 from webapp.imaging import actions, bp, day_lists, queries, services
 from webapp.imaging.rules import MAX_IMAGES
+from webapp.safety.screening import NotProtocoled, NotReady, SafetyStop
 from webapp.web.htmx import is_htmx, render_page
 from webapp.web.service_calls import or_404, saving
 
 STATION_COOKIE = "worklist_station"
+SAFETY_REFUSALS = (NotProtocoled, SafetyStop, NotReady)
 TABLET_ACTIONS = tuple(actions.tablet_actions())  # those with a tablet text: start, complete
 
 
@@ -104,6 +106,8 @@ def worklist_action(order_id: uuid.UUID, action: str):
         services.apply_action(current_user, order, action, expected_version=version, **kwargs)
     if isinstance(outcome.refused, ValidationFailed):
         return _done(("danger", "; ".join(outcome.refused.errors.values())), 422)
+    if isinstance(outcome.refused, SAFETY_REFUSALS):  # no protocol yet, a stop not cleared (webapp.safety)
+        return _done(("danger", f"Not started. {outcome.refused.detail}"), 409)
     if outcome.refused:  # someone else changed it first: stale version, or no longer in that status
         current = queries.get_order(order_id)
         by = _last_actor(current)
