@@ -32,9 +32,10 @@ BLANK_ROWS = 2  # empty allergy and implant rows offered under the recorded ones
 
 def record_context(patient, values: dict | None = None, errors: dict | None = None) -> dict:
     """What templates/safety/_record.html needs: the record (or the values just sent), choices, trail."""
-    shown = values if values is not None else safety_record.as_json(record_of(patient.id))
+    stored = safety_record.as_json(record_of(patient.id))
     return {
-        "safety": shown, "safety_errors": errors or {}, "substances": SUBSTANCES, "severities": SEVERITIES,
+        "safety": stored, "safety_form": values if values is not None else stored, "safety_errors": errors or {},
+        "substances": SUBSTANCES, "severities": SEVERITIES,
         "pregnancy_choices": PREGNANCY, "mr_safety": MR_SAFETY, "blank_rows": BLANK_ROWS,
         "may_edit_safety": current_user.role in SAFETY_EDITORS, "trail": safety_record.history(patient.id, 20),
     }
