@@ -135,6 +135,9 @@ def load_demo_data(seed: int = 4) -> dict[str, User]:
     from webapp.reporting.demo import load_reporting_demo
 
     load_reporting_demo(users, now)
+    from webapp.safety.demo import load_safety_demo
+
+    load_safety_demo(users, now)
     return users
 
 
