@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from webapp.audit.locking import lock_order_writes
 from webapp.db_types import clinic_today, utcnow
 from webapp.errors import StaleVersion, ValidationFailed
 from webapp.extensions import db
@@ -186,6 +187,9 @@ def save(who, patient, given: dict, *, expected_version: int | None = None, now:
     actor = services._actor(who)
     moment = now or utcnow()
     values = check_values(given, clinic_today(moment))
+    # The record may change the patient's orders: the audit chain's lock first, as every order write
+    # takes it (webapp.audit.locking), then the record's row.
+    lock_order_writes(db.session)
     record = db.session.get(PatientSafety, patient.id, with_for_update=True)
     current = record.version if record is not None else 0
     if expected_version is not None and expected_version != current:
@@ -219,7 +223,7 @@ def rescreen(actor, patient_id, record: PatientSafety, moment: datetime) -> list
     """Screen the patient's open orders again; those whose alerts changed are recorded and published."""
     orders = db.session.scalars(select(ImagingOrder).where(
         ImagingOrder.patient_id == patient_id, ImagingOrder.status.in_(SCREENED_STATUSES),
-    ).order_by(ImagingOrder.ordered_date)).all()
+    ).order_by(ImagingOrder.ordered_date).with_for_update(of=ImagingOrder)).unique().all()
     changed = []
     for order in orders:
         alerts = alerts_for_order(order, record, clinic_today(moment))
