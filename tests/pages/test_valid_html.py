@@ -48,6 +48,11 @@ def _demo_ids(app) -> dict[str, str]:
             ids[status] = str(db.session.scalar(select(ImagingOrder.id).where(ImagingOrder.status == status).limit(1)))
         visit = db.session.scalar(select(Visit).limit(1))
         ids["visit"], ids["patient"] = str(visit.id), str(visit.patient_id)
+        # Safety screening's demo patient with an MR-unsafe implant and a stop on the order (webapp.safety.demo).
+        from webapp.patients.models import Patient
+
+        stopped = db.session.scalar(select(ImagingOrder).join(Patient).where(Patient.mrn == "MRN200007"))
+        ids["safety_patient"], ids["safety_order"] = str(stopped.patient_id), str(stopped.id)
     return ids
 
 
@@ -62,7 +67,8 @@ def _pages(ids: dict[str, str]) -> dict[str, list[str]]:
                    "/imaging/orders/00000000-0000-0000-0000-000000000000"],
         "scheduler": ["/dashboard/to-schedule", f"/imaging/orders/{ids['ordered']}", f"/imaging/orders/{ids['scheduled']}"],
         "technician": ["/imaging/worklist", f"/imaging/orders/{ids['scheduled']}", f"/imaging/orders/{ids['in_progress']}"],
-        "radiologist": ["/dashboard/to-report", f"/imaging/orders/{ids['completed']}"],
+        "radiologist": ["/dashboard/to-report", f"/imaging/orders/{ids['completed']}", "/imaging/protocols",
+                        f"/imaging/orders/{ids['safety_order']}", f"/patients/{ids['safety_patient']}?tab=safety"],
         "admin": ["/dashboard"],
         "display": ["/dashboard/wall"],
     }
