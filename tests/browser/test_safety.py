@@ -85,6 +85,7 @@ def test_the_tablet_refuses_start_for_an_order_not_protocoled(new_page, live_ser
     message = page.locator("#worklist-message")
     expect(message).to_contain_text("Not started")
     expect(message).to_contain_text("needs a radiologist's protocol")
+    message.scroll_into_view_if_needed()
     page.screenshot(path=str(_shots(tmp_path) / "safety-tablet-refused.png"), full_page=False)
     assert live_server.query("SELECT status FROM imaging_orders WHERE id = ?", uuid.UUID(order_id).hex)[0][0] == "scheduled"
 
