@@ -15,4 +15,8 @@ EXPECTED_OPERATIONS = {
     "POST /api/v1/imaging/orders/{id}/report/sign", "POST /api/v1/imaging/orders/{id}/addenda",
     "GET /api/v1/critical-results", "POST /api/v1/critical-results/{id}/acknowledge",
     "GET /api/v1/metrics/turnaround",
+    # Safety screening (the CONTRACT's third round).
+    "GET /api/v1/patients/{id}/safety", "PUT /api/v1/patients/{id}/safety",
+    "POST /api/v1/imaging/orders/{id}/safety/clear", "POST /api/v1/imaging/orders/{id}/protocol",
+    "POST /api/v1/imaging/orders/{id}/arrival",
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 from webapp.extensions import db, writing
 from webapp.imaging.queries import get_order
@@ -77,6 +78,7 @@ def test_the_order_form_shows_the_alerts_before_submitting(client, auth, make_vi
 
 def test_order_page_protocol_queue_tablet_board_wall_and_requisition(client, auth, make_order, make_user, app):
     order = make_order("scheduled", **CT_CONTRAST)
+    waiting = make_order("ordered", visit=SimpleNamespace(id=order.visit_id, patient_id=order.patient_id), **CT_CONTRAST)
     _record(app, make_user, order.patient_id, pregnancy="possible", weight_kg=64)
     auth.login("radiologist")
     page = client.get(f"/imaging/orders/{order.id}").text
@@ -107,6 +109,9 @@ def test_order_page_protocol_queue_tablet_board_wall_and_requisition(client, aut
     assert 'id="worklist-waiting"' in tablet and 'id="waiting-' in tablet
     auth.login("scheduler")
     assert "STOP" in client.get("/imaging/schedule").text
+    queue = client.get("/dashboard/to-schedule").text  # the queue shows the stop before anyone books it
+    row = queue.split(f'id="queue-row-{waiting.id}"')[1].split("</tr>")[0]
+    assert "STOP: pregnancy ionising trunk" in row and "Needs protocol" in row
     auth.login("display")
     wall = client.get("/dashboard/wall").text
     assert 'id="wall-waiting-room"' in wall and 'data-count="1"' in wall.split('id="wall-waiting-room"')[1][:200]
