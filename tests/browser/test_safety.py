@@ -127,6 +127,7 @@ def test_screenshots_of_the_safety_pages(new_page, live_server, sign_in, tmp_pat
     wall = new_page({"width": 1920, "height": 1080})
     sign_in(wall, "wall")
     wall.goto("/dashboard/wall")
-    expect(wall.locator("#wall-waiting-room")).to_contain_text("Arrived, waiting")
+    expect(wall.locator("#wall-waiting-room")).to_contain_text("Waiting room")
+    expect(wall.locator("#wall-waiting-room")).to_contain_text("longest")
     assert "Novotny" not in wall.content()
     wall.screenshot(path=str(shots / "safety-wall.png"))
