@@ -84,6 +84,9 @@ def _register_blueprints(app: Flask) -> None:
     for package in (web, auth, dashboard, patients, visits, imaging, dicom, pacs, events, hl7, outbox):
         app.register_blueprint(package.bp)
     events.init_app(app)
+    from webapp.safety.views import bp as safety_bp
+
+    app.register_blueprint(safety_bp)
     from webapp.reporting import web as reporting_web
 
     reporting_web.init_app(app)

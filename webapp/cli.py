@@ -19,6 +19,7 @@ from webapp.imaging import booking, services
 from webapp.imaging.models import ImagingOrder, Station
 from webapp.imaging.reference import load_reference_data
 from webapp.patients.models import Patient
+from webapp.safety import screening
 from webapp.visits.models import Diagnosis, Visit
 
 # Demo accounts only: printed by `seed --demo` and listed in the README. Never use in production.
@@ -157,6 +158,9 @@ def load_demo_data(seed: int = 4) -> dict[str, User]:
     from webapp.reporting.demo import load_reporting_demo
 
     load_reporting_demo(users, now)
+    from webapp.safety.demo import load_safety_demo
+
+    load_safety_demo(users, now)
     return users
 
 
@@ -200,6 +204,10 @@ def _advance_demo_order(order: ImagingOrder, target: str, users: dict[str, User]
         start = slot + timedelta(minutes=rng.randrange(0, 20))
     services.schedule_order(users["scheduler"], order, scheduled_date=max(slot, ordered), station_ae=_demo_station(order),
                             now=min(ordered + timedelta(minutes=30), start), **_demo_booking(order))
+    if order.awaiting_protocol:  # CT and MRI with contrast: a radiologist protocols before the scan
+        choices = screening.protocol_choices(order) or ["Routine"]
+        services.apply_action(users["radiologist"], order, "protocol", protocol=choices[0], protocol_notes=None,
+                              now=min(ordered + timedelta(minutes=40), start))
     if booking.scanning_on(order.scheduled_station_ae, exclude=order.id):
         return  # (only a running scan gets here) one scan at a time per scanner: this one waits, booked
     services.start_order(users["technician"], order, now=start)

@@ -265,6 +265,8 @@ class Config:
         # One pooled Redis connection per open stream, plus a few for publishing.
         self.SSE_REDIS_MAX_CONNECTIONS = _int("SSE_REDIS_MAX_CONNECTIONS", _int("WORKER_CONNECTIONS", 1000) + 20)
         self.DICOM_OFFER_ORDERED = os.environ.get("DICOM_OFFER_ORDERED", "0") == "1"
+        # Safety screening (docs/safety.md): the worklist offers a step only once the patient has arrived.
+        self.DICOM_REQUIRE_ARRIVAL = os.environ.get("DICOM_REQUIRE_ARRIVAL", "0") == "1"
         # PACS (webapp/pacs, docs/pacs.md): unset ORTHANC_URL switches the integration off.
         self.ORTHANC_URL = (os.environ.get("ORTHANC_URL") or "").strip().rstrip("/") or None
         self.ORTHANC_USERNAME = os.environ.get("ORTHANC_USERNAME") or None

@@ -22,6 +22,7 @@ from webapp.outbox.models import OutboxAction, OutboxMessage
 from webapp.pacs.models import PacsFollowState, PacsStudy
 from webapp.patients.models import Patient
 from webapp.reporting.models import CriticalResult, ReportAddendum, ReportDetails, ReportDraft, ReportTemplate
+from webapp.safety.models import PatientSafety, SafetyRecordChange
 from webapp.visits.models import Diagnosis, Visit
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "PatientAccessLogPatient",
     "PerformedProcedureStep", "ProcessHeartbeat", "Procedure", "Station", "User", "Visit",
     "CriticalResult", "ReportAddendum", "ReportDetails", "ReportDraft", "ReportTemplate",
+    "PatientSafety", "SafetyRecordChange",
 ]

@@ -70,7 +70,7 @@ def test_note_is_its_own_action_and_edit_has_no_step():
     assert ACTIONS["note"].value_fields == ACTIONS["note"].fields  # its note is required, not the optional one
     assert ACTIONS["note"].target("reported") == "reported" and ACTIONS["edit"].target("reported") is None
     assert ACTIONS["edit"].step is None and ACTIONS["edit"].event_type == "updated"
-    assert actions.tablet_actions() == ["start", "undo_start", "complete"]
+    assert actions.tablet_actions() == ["start", "undo_start", "complete", "arrive"]
 
 
 @pytest.mark.parametrize("module", ["webapp/imaging/forms.py", "webapp/api/schemas.py"])

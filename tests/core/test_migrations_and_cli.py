@@ -144,7 +144,10 @@ def test_command_line_set_up(tmp_path):
     app = create_app(TestConfig(url))
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ImagingModality)) == len(MODALITIES)
-        assert db.session.scalar(select(func.count()).select_from(Patient)) == 20
+        # 20 demo patients, one per kind of safety alert and one waiting (webapp.safety.demo).
+        from webapp.safety.demo import CASES
+
+        assert db.session.scalar(select(func.count()).select_from(Patient)) == 20 + len(CASES) + 1
         assert db.session.scalar(select(User.provider_id).where(User.username == "dr.who")) == "1234567893"
         statuses = set(db.session.scalars(select(ImagingOrder.status)))
         assert statuses == {"ordered", "scheduled", "in_progress", "completed", "reported", "cancelled"}

@@ -68,9 +68,9 @@ def test_every_transition_for_every_role(app, make_order, make_user, from_status
 
 @pytest.mark.sqlite_only
 def test_allowed_actions_answer_what_the_buttons_show():
-    assert workflow.allowed_actions("scheduler", "ordered") == ["schedule", "note"]
+    assert workflow.allowed_actions("scheduler", "ordered") == ["schedule", "note", "arrive"]
     assert workflow.allowed_actions("doctor", "ordered") == ["cancel", "edit", "note"]
-    assert workflow.allowed_actions("technician", "scheduled") == ["start", "note"]
+    assert workflow.allowed_actions("technician", "scheduled") == ["start", "note", "arrive"]
     assert workflow.allowed_actions("radiologist", "completed") == ["report", "note"]
     assert workflow.allowed_actions("doctor", "reported") == ["note"]
     assert workflow.allowed_actions("display", "ordered") == []

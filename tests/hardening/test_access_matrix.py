@@ -102,6 +102,8 @@ def _api_body(world: World, key: str) -> dict | None:
     if key == "POST /api/v1/patients":
         return {"mrn": f"M{uuid.uuid4().hex[:10]}", "first_name": "Ida", "last_name": "Test",
                 "date_of_birth": "1970-01-01", "sex": "female"}
+    if key == "POST /api/v1/imaging/orders/{order}/protocol":
+        return {"protocol": "Matrix protocol"}
     if key == "POST /api/v1/visits":
         return {"patient_id": str(world.patient_id), "reason": "Matrix test"}
     if key == "POST /api/v1/stations/{station}/downtime":
@@ -184,7 +186,7 @@ def test_the_whole_access_matrix_over_http(app, make_user, make_order, make_visi
         method, path = key.split(" ", 1)
         for role, allowed in row.items():
             target = path
-            if "{order}" in path and method in ("PUT", "DELETE"):
+            if "{order}" in path and method in ("PUT", "DELETE", "POST"):
                 fresh = make_order("ordered")  # a write needs an order it may change
                 target = path.replace("{order}", str(fresh.id))
             answer = world.api(role, method, world.fill(target), _api_body(world, key))

@@ -63,7 +63,8 @@ def test_order_detail_full_and_fragment_with_role_actions(client, auth, make_ord
     assert 'id="action-cancel"' in doctor_view and 'id="action-schedule"' not in doctor_view
     auth.login("technician")
     tech_view = client.get(f"/imaging/orders/{order.id}").get_data(as_text=True)
-    assert "Your role has no step to take" in tech_view
+    # The technician's only step on an ordered order: recording the patient's arrival (docs/safety.md).
+    assert 'id="action-arrive"' in tech_view and 'id="action-start"' not in tech_view
 
 
 def _schedule_data(version, day="2030-01-15", at="10:30"):

@@ -48,6 +48,11 @@ def _demo_ids(app) -> dict[str, str]:
             ids[status] = str(db.session.scalar(select(ImagingOrder.id).where(ImagingOrder.status == status).limit(1)))
         visit = db.session.scalar(select(Visit).limit(1))
         ids["visit"], ids["patient"] = str(visit.id), str(visit.patient_id)
+        # Safety screening's demo patient with an MR-unsafe implant and a stop on the order (webapp.safety.demo).
+        from webapp.patients.models import Patient
+
+        stopped = db.session.scalar(select(ImagingOrder).join(Patient).where(Patient.mrn == "MRN200007"))
+        ids["safety_patient"], ids["safety_order"] = str(stopped.patient_id), str(stopped.id)
     return ids
 
 
@@ -66,7 +71,8 @@ def _pages(ids: dict[str, str]) -> dict[str, list[str]]:
                       f"/imaging/schedule?order={ids['scheduled']}", "/imaging/schedule/downtime"],
         "technician": ["/imaging/worklist", f"/imaging/orders/{ids['scheduled']}", f"/imaging/orders/{ids['in_progress']}"],
         "radiologist": ["/dashboard/to-report", f"/imaging/orders/{ids['completed']}",
-                        f"/imaging/orders/{ids['completed']}/report", "/peer-review"],
+                        f"/imaging/orders/{ids['completed']}/report", "/peer-review", "/imaging/protocols",
+                        f"/imaging/orders/{ids['safety_order']}", f"/patients/{ids['safety_patient']}?tab=safety"],
         "admin": ["/dashboard", "/admin/radiologists", "/admin/peer-review", "/admin/users", "/admin/durations",
                   "/account/password"],
         "display": ["/dashboard/wall"],

@@ -43,6 +43,7 @@ def init_app(app: Flask) -> None:
         reading_room,
         reference,
         reporting,
+        safety,
         stations,
         tokens,
         visits,
@@ -50,7 +51,7 @@ def init_app(app: Flask) -> None:
     from webapp.extensions import csrf
 
     modules = (tokens, orders, reference, patients, visits, pacs, stations)
-    for api in (*(module.api for module in modules), *reporting.APIS, *reading_room.APIS):
+    for api in (*(module.api for module in modules), *reporting.APIS, *reading_room.APIS, *safety.APIS):
         app.register_api(api)
         # Bearer calls carry no CSRF token; session calls are checked in security.authenticate.
         csrf.exempt(api)

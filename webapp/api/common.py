@@ -125,7 +125,9 @@ def before_api_request() -> None:
     security.authenticate(view)
     _refuse(next((found for name, value in request.args.items(multi=True)
                   if (found := text_guard.first_problem({name: value}))), None))
-    if request.method in BODY_METHODS and getattr(view, "no_body_needed", False) and not request.get_data(cache=True):
+    if request.method in BODY_METHODS and (
+            getattr(view, "no_body_needed", False) or getattr(view, security.NO_BODY_ATTRIBUTE, False)
+    ) and not request.get_data(cache=True):
         # An action without a body (claim, co-sign) needs no Content-Type: it reads as {}.
         request.environ["CONTENT_TYPE"] = "application/json"
         request._cached_data = b"{}"

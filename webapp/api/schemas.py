@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from webapp.api import examples
-from webapp.imaging.models import LATERALITIES, PRIORITIES, STATUSES
+from webapp.imaging.models import CONTRASTS, LATERALITIES, PRIORITIES, STATUSES
 from webapp.imaging.rules import TEXT_LIMITS
 from webapp.paging import DEFAULT_LIMIT, FIRST_YEAR, LAST_YEAR, MAX_LIMIT
 from webapp.patients.models import SEXES
@@ -32,6 +32,7 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
 Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
 Laterality = Literal[LATERALITIES]  # type: ignore[valid-type]
 Sex = Literal[SEXES]  # type: ignore[valid-type]
+Contrast = Literal[CONTRASTS]  # type: ignore[valid-type]
 
 
 def text(limit: int, *, min_length: int = 0):
@@ -235,6 +236,7 @@ class OrderCreate(InputModel):
     priority: Priority = "routine"
     diagnosis_id: uuid.UUID | None = None
     notes: limited("notes") | None = None
+    contrast: Contrast | None = Field(None, description="Defaults to the procedure's (none without one).")
 
 
 class OrderUpdate(InputModel):
@@ -251,6 +253,7 @@ class OrderUpdate(InputModel):
     special_instructions: limited("special_instructions") | None = None
     priority: Priority | None = None
     diagnosis_id: uuid.UUID | None = None
+    contrast: Contrast | None = None
 
 
 class StatusChange(InputModel):
@@ -297,6 +300,14 @@ class AddendumOut(BaseModel):
     text: str
     author: str
     created_at: datetime
+
+
+class SafetyAlertOut(BaseModel):
+    """An alert of the safety rules (webapp.safety.rules; docs/safety.md)."""
+
+    code: str
+    severity: Literal["stop", "warn"]
+    message: str
 
 
 class OrderOut(BaseModel):
@@ -350,6 +361,20 @@ class OrderOut(BaseModel):
                           "completed); final: the report is signed.")
     impression_changed: bool = Field(False, description="The final impression differs from the preliminary one "
                                                         "the ordering doctor read.")
+    contrast: Contrast = "none"
+    safety_alerts: list[SafetyAlertOut] = Field(default_factory=list, description="The safety rules' alerts.")
+    safety_cleared_by: uuid.UUID | None = None
+    safety_cleared_at: datetime | None = None
+    safety_override_reason: str | None = None
+    protocol_required: bool = False
+    protocol: str | None = None
+    protocol_notes: str | None = None
+    arrived_at: datetime | None = None
+
+    @field_validator("safety_alerts", mode="before")
+    @classmethod
+    def _no_alerts(cls, value):
+        return value or []
 
 
 class OrderList(BaseModel):

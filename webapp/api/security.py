@@ -64,6 +64,15 @@ def requires(roles: Iterable[str]) -> Callable:
     return mark
 
 
+NO_BODY_ATTRIBUTE = "_api_no_body"
+
+
+def no_body(view):
+    """A POST that takes no body: sent without one, it needs no Content-Type (a body sent is still JSON)."""
+    setattr(view, NO_BODY_ATTRIBUTE, True)
+    return view
+
+
 def public(view):
     """No authentication needed (the token endpoint)."""
     setattr(view, PUBLIC_ATTRIBUTE, True)

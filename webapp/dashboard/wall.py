@@ -19,6 +19,7 @@ from webapp.db_types import clinic_day_bounds, clinic_today, clinic_zone, utcnow
 from webapp.extensions import db
 from webapp.imaging import boards, booking, day_lists
 from webapp.imaging.models import STATUS_LABELS, ImagingModality, OrderEvent
+from webapp.safety.waiting import waiting_room
 from webapp.web import live_cache
 from webapp.web.htmx import is_live_region_get, render_body, render_page_text
 
@@ -80,4 +81,5 @@ def _wall_html() -> str:
         waiting=waiting, waiting_total=waiting_total, scanning=scanning, scanning_total=scanning_total,
         turnaround=todays_turnaround(now), now=now, utc_offset_minutes=int(offset.total_seconds() // 60),
         down=booking.upcoming_downtimes(None, now, now + timedelta(seconds=1)),  # scanners down now (no patient data)
+        waiting_room=waiting_room(now),
     )

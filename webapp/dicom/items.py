@@ -26,6 +26,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from webapp.db_types import clinic_zone
+from webapp.dicom import safety_items
 from webapp.dicom.values import LO, LT, SH, person_name, person_name_from_full, summary, text
 from webapp.imaging.models import ImagingOrder
 
@@ -108,6 +109,7 @@ STEP: tuple[Attribute, ...] = (
     Attribute("ScheduledProcedureStepID", "SH", lambda o, c: text(o.accession_number, SH)),
     Attribute("ScheduledProcedureStepStatus", "CS", lambda o, c: "SCHEDULED"),
     Attribute("CommentsOnTheScheduledProcedureStep", "LT", lambda o, c: summary(o.special_instructions, LT)),
+    Attribute("RequestedContrastAgent", "LO", safety_items.requested_contrast_agent),  # safety screening
 )
 
 
@@ -135,6 +137,11 @@ TOP: tuple[Attribute, ...] = (
     Attribute("FillerOrderNumberImagingServiceRequest", "LO", lambda o, c: text(o.accession_number, LO)),
     Attribute("StudyDescription", "LO", lambda o, c: c.description(o)),
     Attribute("ScheduledProcedureStepSequence", "SQ", _steps),
+    # Safety screening (webapp.dicom.safety_items, PS3.3 C.2.4).
+    Attribute("MedicalAlerts", "LO", safety_items.medical_alerts),
+    Attribute("Allergies", "LO", safety_items.contrast_allergies),  # (0010,2110), once "Contrast Allergies"
+    Attribute("PregnancyStatus", "US", safety_items.pregnancy_status),
+    Attribute("PatientWeight", "DS", safety_items.patient_weight),
 )
 
 # Each level's attributes by tag, and the VR of every attribute the items hold.

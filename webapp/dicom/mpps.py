@@ -32,6 +32,7 @@ from webapp.errors import NotFound, ServiceError
 from webapp.extensions import db, writing
 from webapp.imaging import queries, services
 from webapp.imaging.models import Station
+from webapp.safety import screening
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,9 @@ def create(app, ae_title: str, sop_instance_uid: str | None, get_attributes) -> 
             refusal = _refuse_another_patient(ae_title, ds, order) or _refuse_another_modality(ae_title, order)
             if refusal is not None:
                 return refusal  # committed with its timeline entry, then answered
+            not_ready = _refuse_not_ready(ae_title, order)
+            if not_ready is not None:
+                return not_ready  # the same: the refusal is on the timeline
             operator = operator_name(ds)
             technician = find_technician(operator) if operator else None
             actor = scanner(ae_title, technician)
@@ -204,6 +208,20 @@ def _refuse_another_modality(ae_title: str, order) -> MppsFailure | None:
                 station.modality, order.modality)
     return MppsFailure(PROCESSING_FAILURE, f"Station {station.ae_title} is {station.modality}; the order is "
                                            f"{order.modality}.")
+
+
+def _refuse_not_ready(ae_title: str, order) -> MppsFailure | None:
+    """The order may not start yet (no protocol, a safety stop not cleared; webapp.safety): write it
+    on the order's timeline, answer a failure."""
+    if order.status != "scheduled":
+        return None
+    reason = screening.start_refusal(order)
+    if reason is None:
+        return None
+    services.record_refused_step(scanner(ae_title), order, f"MPPS refused from station {ae_title}: {reason.detail} "
+                                                          "The order was not started.")
+    log.warning("MPPS N-CREATE from %s for %s refused: %s", ae_title, order.accession_number, reason.title)
+    return MppsFailure(PROCESSING_FAILURE, f"{reason.title}: {order.accession_number}")
 
 
 def update(app, ae_title: str, sop_instance_uid: str, get_modifications) -> tuple[int | Dataset, Dataset | None]:

@@ -133,6 +133,7 @@ def find_items(query: WorklistQuery, *, calling_ae: str | None = None, implicit:
         family_name_like=query.family_name_like,
         given_name_like=query.given_name_like,
         full_name_like=query.full_name_like,
+        arrived_only=bool(current_app.config.get("DICOM_REQUIRE_ARRIVAL")),
         limit=limit + 1,
     )
     truncated = len(orders) > limit

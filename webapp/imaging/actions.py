@@ -69,12 +69,14 @@ from webapp.imaging.timeline import (
     describe_acknowledge,
     describe_addendum,
     describe_cancel,
+    describe_clear_safety,
     describe_complete,
     describe_cosign,
     describe_escalation,
     describe_images,
     describe_report,
     describe_schedule,
+    describe_screening,
     describe_start,
     describe_take_over,
     describe_update,
@@ -160,6 +162,7 @@ class OrderAction:
     button_class: str = "btn-primary"
     section: str = "actions"  # where the order page shows its form: "actions", "notes" or "report"
     listed: bool = True  # False: taken on something else (a critical result), not offered on the order
+    applies: Callable[[Any], bool] | None = None  # offered only on orders for which this holds (the step checks too)
     value_fields: tuple[ActionField, ...] = field(init=False)  # what the service checks, in order
 
     def __post_init__(self):
@@ -176,6 +179,9 @@ class OrderAction:
     def allows(self, role: str, status: str) -> bool:
         return role in self.roles and self.target(status) is not None
 
+    def offered_on(self, order) -> bool:
+        return self.applies is None or self.applies(order)
+
     @property
     def event(self) -> EventKind:
         return EventKind(self.event_type, self.timeline_label, self.describe)
@@ -189,6 +195,7 @@ _SCHEDULING = (
                 help="Required when a STAT or urgent order is booked later than its target; kept on the timeline."),
 )
 _CANCELLERS = _roles(Role.DOCTOR, Role.ADMIN)
+_BEFORE_SCAN = frozenset({"ordered", "scheduled"})
 _CRITICAL = (
     ActionField("critical", "flag", "Critical finding: the ordering doctor must acknowledge it"),
     ActionField("critical_note", "text", "What is critical (a short note)"),
@@ -311,6 +318,30 @@ ACTIONS: dict[str, OrderAction] = {action.name: action for action in (
         describe=describe_acknowledge, denied_text="Only doctors and administrators acknowledge critical results.",
         section="critical", listed=False,
     ),
+    # Safety screening (webapp.safety): a radiologist clears a stop or protocols the order; the
+    # front desk or the technician records the patient's arrival.
+    OrderAction(
+        "clear_safety", "Clear safety stop", _roles(Role.RADIOLOGIST), statuses=_BEFORE_SCAN | {"in_progress"},
+        fields=(ActionField("reason", "text", "Why it is safe to go ahead", required=True),), step=steps.clear_safety,
+        success_text="Safety stop on order {acc} cleared.", timeline_label="Safety stop cleared",
+        describe=describe_clear_safety, denied_text="Only radiologists clear safety stops.",
+        button_class="btn-warning", applies=lambda order: bool(order.open_stops),
+    ),
+    OrderAction(
+        "protocol", "Protocol", _roles(Role.RADIOLOGIST), statuses=_BEFORE_SCAN,
+        fields=(ActionField("protocol", "text", "Protocol", required=True),
+                ActionField("protocol_notes", "text", "Notes for the technician")),
+        step=steps.protocol, success_text="Order {acc} protocoled.", timeline_label="Protocoled",
+        describe=describe_update, denied_text="Only radiologists protocol orders.",
+        button_class="btn-outline-primary",
+    ),
+    OrderAction(
+        "arrive", "Patient arrived", _roles(Role.SCHEDULER, Role.TECHNICIAN), statuses=_BEFORE_SCAN,
+        step=steps.arrive, success_text="The patient of order {acc} has arrived.",
+        tablet_text="Order {acc}: patient arrived.", timeline_label="Patient arrived",
+        denied_text="Only the front desk (schedulers) and technicians record arrivals.",
+        button_class="btn-outline-primary", applies=lambda order: order.arrived_at is None,
+    ),
 )}
 
 # The timeline's events that are no action (each action's event is its own: OrderAction.event).
@@ -325,6 +356,7 @@ OTHER_EVENTS: dict[str, EventKind] = {kind.event_type: kind for kind in (
     EventKind("study_corrected", "Study corrected in the PACS"),  # its patient rewritten, then matched
     # nobody acknowledged a critical result in time (webapp.reporting.escalation)
     EventKind("critical_escalated", "Critical result escalated", describe_escalation),
+    EventKind("safety_screened", "Safety alerts changed", describe_screening),  # the safety record changed
 )}
 
 

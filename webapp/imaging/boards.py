@@ -123,6 +123,7 @@ def scheduled_step_orders(
     family_name_like: str | None = None,
     given_name_like: str | None = None,
     full_name_like: str | None = None,
+    arrived_only: bool = False,
     limit: int = 1000,
 ) -> list[ImagingOrder]:
     """Orders for a scanner's worklist (DICOM Modality Worklist), earliest start first.
@@ -138,6 +139,8 @@ def scheduled_step_orders(
         .where(ImagingOrder.status.in_(statuses))
         .options(selectinload(ImagingOrder.ordering_doctor), selectinload(ImagingOrder.scheduled_station))
     )
+    if arrived_only:  # DICOM_REQUIRE_ARRIVAL: only patients who are here
+        statement = statement.where(ImagingOrder.arrived_at.is_not(None))
     if station_ae_like is not None:
         statement = statement.where(ImagingOrder.scheduled_station_ae.like(station_ae_like, escape="\\"))
     if modality_codes is not None:

@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, InputRequired, NumberRange, Optiona
 
 from webapp.db_types import clinic_today, clinic_zone, utcnow
 from webapp.imaging.actions import ActionField, OrderAction
-from webapp.imaging.models import PRIORITY_LABELS
+from webapp.imaging.models import CONTRAST_LABELS, PRIORITY_LABELS
 from webapp.imaging.rules import MAX_IMAGES, TEXT_LIMITS
 
 SLOT_MINUTES = 5  # STAT and urgent orders are offered the next slot of this many minutes, today
@@ -158,6 +158,11 @@ class ImagingOrderForm(FlaskForm):
         "Special instructions", validators=[Optional(), TextLimit(TEXT_LIMITS["special_instructions"])],
         render_kw={"rows": 2},
     )
+    # Safety screening: the contrast, defaulted from the procedure (``contrast_for`` remembers which
+    # procedure the default was taken from, so that a doctor's own choice stays).
+    contrast = SelectField("Contrast", choices=choices(CONTRAST_LABELS.items()), default="none",
+                           validators=[DataRequired(message="Choose the contrast (or none).")])
+    contrast_for = HiddenField()
 
 
 class EditOrderForm(ImagingOrderForm):

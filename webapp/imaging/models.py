@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -26,6 +27,8 @@ STATUSES = ("ordered", "scheduled", "in_progress", "completed", "reported", "can
 OPEN_STATUSES = ("ordered", "scheduled", "in_progress", "completed")
 PRIORITIES = ("routine", "urgent", "stat")
 LATERALITIES = ("left", "right", "bilateral")
+CONTRASTS = ("none", "iodinated", "gadolinium")
+CONTRAST_LABELS = {"none": "No contrast", "iodinated": "Iodinated contrast", "gadolinium": "Gadolinium contrast"}
 
 STATUS_LABELS = {
     "ordered": "Ordered",
@@ -84,6 +87,11 @@ class Procedure(db.Model):
     # How long the exam usually takes: a booking occupies [start, start + this) on its scanner.
     # The seed sets MODALITY_MINUTES of its modality; administrators change it (/admin/durations).
     duration_minutes: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    # Safety screening (webapp.safety): the contrast an order of it takes unless the doctor says
+    # otherwise, whether a radiologist must protocol it first, and the protocols to choose from.
+    contrast: Mapped[str] = mapped_column(String(12), default="none", server_default="none")
+    protocol_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    protocols: Mapped[list[str] | None] = mapped_column(JSON, default=list)
 
     @property
     def fixed_laterality(self) -> str | None:
@@ -152,6 +160,23 @@ class ImagingOrder(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
+    # Safety screening (webapp.safety): the contrast, the alerts of the rules (a list of
+    # {code, severity, message}), the stops a radiologist cleared (codes, who, when, why), the
+    # protocol and the patient's arrival.
+    contrast: Mapped[str] = mapped_column(String(12), default="none", server_default="none")
+    safety_alerts: Mapped[list | None] = mapped_column(JSON, default=list)
+    safety_cleared_codes: Mapped[list | None] = mapped_column(JSON, default=list)
+    # Users' ids without a foreign key: SQLite adds such columns in place (no copy of the table).
+    safety_cleared_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    safety_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    safety_override_reason: Mapped[str | None] = mapped_column(Text)
+    protocol_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    protocol: Mapped[str | None] = mapped_column(String(200))
+    protocol_notes: Mapped[str | None] = mapped_column(Text)
+    protocoled_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    protocoled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     patient = relationship("Patient", lazy="joined", innerjoin=True)
     visit = relationship("Visit")
     diagnosis = relationship("Diagnosis")
@@ -162,6 +187,9 @@ class ImagingOrder(db.Model):
     technician = relationship("User", foreign_keys=[performing_technician])
     radiologist = relationship("User", foreign_keys=[reporting_radiologist])
     canceller = relationship("User", foreign_keys=[cancelled_by])
+    safety_clearer = relationship("User", primaryjoin="foreign(ImagingOrder.safety_cleared_by) == User.id",
+                                  viewonly=True)
+    protocoller = relationship("User", primaryjoin="foreign(ImagingOrder.protocoled_by) == User.id", viewonly=True)
     scheduled_station = relationship("Station")
     events = relationship("OrderEvent", back_populates="order", order_by="OrderEvent.id")
 
@@ -170,6 +198,7 @@ class ImagingOrder(db.Model):
         CheckConstraint(_in("priority", PRIORITIES), name="priority_valid"),
         CheckConstraint(f"laterality IS NULL OR {_in('laterality', LATERALITIES)}", name="laterality_valid"),
         CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint(_in("contrast", CONTRASTS), name="contrast_valid"),
         # The list's default order and its keyset cursor (newest first).
         Index("ix_imaging_orders_ordered_date_id", "ordered_date", "id"),
         Index("ix_imaging_orders_status_ordered_date", "status", "ordered_date", "id"),
@@ -195,6 +224,20 @@ class ImagingOrder(db.Model):
     @property
     def priority_label(self) -> str:
         return PRIORITY_LABELS[self.priority]
+
+    @property
+    def contrast_label(self) -> str:
+        return CONTRAST_LABELS.get(self.contrast, self.contrast)
+
+    @property
+    def open_stops(self) -> list[dict]:
+        """The stop alerts no radiologist has cleared (they block booking and the scan)."""
+        cleared = set(self.safety_cleared_codes or ())
+        return [a for a in self.safety_alerts or () if a.get("severity") == "stop" and a.get("code") not in cleared]
+
+    @property
+    def awaiting_protocol(self) -> bool:
+        return bool(self.protocol_required) and not self.protocol
 
     @property
     def description(self) -> str:

@@ -75,6 +75,26 @@ PROCEDURES = [
 ]
 
 
+# Safety screening (webapp.safety): the contrast a procedure takes unless the doctor says otherwise,
+# and the protocols a radiologist chooses from. CT and MRI with contrast need a protocol.
+PROCEDURE_CONTRAST = {"74177": "iodinated", "71275": "iodinated", "70496": "iodinated", "70553": "gadolinium"}
+PROTOCOLS = {
+    "74177": ["Portal venous phase", "Multiphase liver (arterial, portal, delayed)",
+              "Renal mass (corticomedullary, nephrographic, excretory)"],
+    "74176": ["Renal stone (low dose)", "Routine abdomen and pelvis"],
+    "71275": ["Pulmonary embolism (bolus tracking)", "Aortic dissection (non-contrast and arterial)"],
+    "70496": ["Circle of Willis (bolus tracking)", "Stroke: perfusion and angiography"],
+    "70553": ["Brain tumour (post-contrast 3D T1)", "Multiple sclerosis", "Pituitary (dynamic)"],
+    "70450": ["Routine head", "Trauma head"],
+    "71250": ["Routine chest", "Low-dose lung screening", "High-resolution (interstitial lung disease)"],
+    "70551": ["Routine brain", "Epilepsy", "Internal auditory canals"],
+    "72148": ["Routine lumbar spine", "Cauda equina (fast)"],
+    "72141": ["Routine cervical spine"],
+    "74181": ["Liver (MRCP)", "Routine abdomen"],
+}
+PROTOCOL_MODALITIES = ("CT", "MRI")
+
+
 def load_reference_data() -> None:
     """Insert or update the reference rows; running it twice changes nothing."""
     for index, (code, name, description, dicom) in enumerate(MODALITIES):
@@ -91,5 +111,8 @@ def load_reference_data() -> None:
         if row is None:  # a new procedure takes its modality's duration; an administrator's edit stays
             row = Procedure(code=code, is_active=True, duration_minutes=modality_minutes(modality))
         row.name, row.modality, row.body_part, row.requires_laterality = name, modality, body_part, laterality
+        row.contrast = PROCEDURE_CONTRAST.get(code, "none")
+        row.protocol_required = modality in PROTOCOL_MODALITIES and row.contrast != "none"
+        row.protocols = list(PROTOCOLS.get(code, []))
         db.session.add(row)
     db.session.flush()

@@ -88,7 +88,22 @@ def _rows(order: ImagingOrder, at: datetime) -> list[tuple[str, str]]:
         ("Clinical indication", _text(order.clinical_indication)),
         ("Clinical history", _text(order.clinical_history)),
         ("Special instructions", _text(order.special_instructions)),
+        *_safety_rows(order),
     ]
+
+
+def _safety_rows(order: ImagingOrder) -> list[tuple[str, str]]:
+    """Contrast, protocol and the safety alerts (webapp.safety; docs/safety.md)."""
+    rows = [("Contrast", f"<b>{_text(order.contrast_label.upper())}</b>")]
+    if order.protocol_required or order.protocol:
+        rows.append(("Protocol", _text(order.protocol or "Awaiting the radiologist's protocol")
+                     + (f" · {_text(order.protocol_notes)}" if order.protocol_notes else "")))
+    cleared = set(order.safety_cleared_codes or ())
+    for alert in order.safety_alerts or ():
+        kind = "STOP" if alert["severity"] == "stop" and alert["code"] not in cleared else (
+            "CLEARED STOP" if alert["severity"] == "stop" else "WARNING")
+        rows.append(("Safety", f"<b>{kind}</b> {_text(alert['message'])}"))
+    return rows
 
 
 def _details(order: ImagingOrder, styles, at: datetime) -> Table:

@@ -17,6 +17,7 @@ from sqlalchemy import literal, select
 from webapp.errors import StaleVersion
 from webapp.extensions import db
 from webapp.imaging.models import (
+    CONTRASTS,
     LATERALITIES,
     PRIORITIES,
     BodyPart,
@@ -46,6 +47,8 @@ TEXT_LIMITS = {
     "addendum": 20000,
     "critical_note": 1000,
     "comment": 4000,  # a peer review's comment (webapp.reporting.peer_review)
+    "protocol": 200,
+    "protocol_notes": 2000,
 }
 EDITABLE_FIELDS = (
     "modality",
@@ -57,6 +60,7 @@ EDITABLE_FIELDS = (
     "special_instructions",
     "priority",
     "diagnosis_id",
+    "contrast",
 )
 MAX_IMAGES = 100_000
 MAX_NOTES_LENGTH = 20_000  # all of an order's notes together (five full notes of 4,000; a page of the order shows them all)
@@ -198,6 +202,16 @@ def check_priority(value: Any, errors: Errors) -> str | None:
         return "routine"
     if value not in PRIORITIES:
         errors["priority"] = "Must be routine, urgent or stat."
+        return None
+    return value
+
+
+def check_contrast(value: Any, default: str, errors: Errors) -> str | None:
+    """none, iodinated or gadolinium; not given: ``default`` (the procedure's)."""
+    if value in (None, ""):
+        return default
+    if value not in CONTRASTS:
+        errors["contrast"] = "Must be none, iodinated or gadolinium."
         return None
     return value
 

@@ -34,6 +34,7 @@ from webapp.imaging.models import ImagingOrder, OrderEvent
 from webapp.imaging.numbering import assign_numbers, new_study_instance_uid
 from webapp.imaging.steps import jsonable
 from webapp.patients.models import Patient
+from webapp.safety import screening
 from webapp.visits.models import Visit
 
 PENDING_EVENTS_KEY = "pending_order_events"
@@ -133,6 +134,7 @@ def create_order(
     priority: Any = "routine",
     diagnosis_id: Any = None,
     notes: Any = None,
+    contrast: Any = None,
     now: datetime | None = None,
 ) -> ImagingOrder:
     """Place a new order from a visit: status ``ordered``, numbers and Study Instance UID assigned."""
@@ -168,6 +170,7 @@ def create_order(
     }
     priority_value = rules.check_priority(priority, errors)
     diagnosis = rules.check_diagnosis(diagnosis_id, visit, errors)
+    contrast_value = rules.check_contrast(contrast, screening.default_contrast(procedure), errors)
     if errors:
         raise ValidationFailed(errors)
 
@@ -190,12 +193,15 @@ def create_order(
         study_instance_uid=new_study_instance_uid(),
         created_at=moment,
         updated_at=moment,
+        contrast=contrast_value,
         **clean,
     )
+    screening.screen(order, procedure, patient)
     db.session.add(order)
     record_event(order, actor, "created", to_status="ordered", at=moment, changes={
         "modality": order.modality, "body_part": order.body_part, "priority": order.priority,
         "procedure_code": order.procedure_code, "laterality": order.laterality,
+        "contrast": order.contrast, "safety_alerts": order.safety_alerts,
     })
     # The year's number is taken last: its counter row stays locked until the commit, so every
     # other order waits for this one from here on. Only the two inserts and the commit follow.
@@ -230,6 +236,10 @@ def update_order(
         new_values[name] = rules.clean_text(merged[name], name, errors, required=(name == "clinical_indication"))
     new_values["priority"] = rules.check_priority(merged["priority"], errors)
     diagnosis = rules.check_diagnosis(merged["diagnosis_id"], order.visit, errors)
+    # Contrast not given: the new procedure's default when the procedure changes, else as it was.
+    procedure_changed = (procedure.code if procedure else None) != order.procedure_code
+    contrast_default = screening.default_contrast(procedure) if procedure_changed else order.contrast
+    new_values["contrast"] = rules.check_contrast(changes.get("contrast"), contrast_default, errors)
     if errors:
         raise ValidationFailed(errors)
     new_values.update(
@@ -245,6 +255,10 @@ def update_order(
     diff = _set_changed(order, new_values)
     if not diff:
         return order
+    old_alerts = order.safety_alerts
+    screening.screen(order, procedure)
+    if order.safety_alerts != old_alerts:
+        diff["safety_alerts"] = {"from": old_alerts, "to": order.safety_alerts}
     return _record_change(order, actor, ACTIONS["edit"].event_type, from_status=order.status, changes=diff)
 
 
@@ -413,6 +427,16 @@ def record_critical_escalated(who: User | Actor, order: ImagingOrder, changes: d
     return event
 
 
+def record_safety_alerts(who: User | Actor, order: ImagingOrder, alerts: list[dict]) -> ImagingOrder:
+    """The patient's safety record changed the order's alerts (webapp.safety.record): a timeline
+    entry and a live event, status unchanged."""
+    old = order.safety_alerts
+    order.safety_alerts = alerts
+    return _record_change(order, _actor(who), "safety_screened", from_status=order.status,
+                          changes={"safety_alerts": {"from": old, "to": alerts}})
+
+
 def allowed_actions_for(user: User | Actor, order: ImagingOrder) -> list[str]:
     """What the user may do to this order now (buttons, API links)."""
-    return workflow.allowed_actions(_actor(user).role, order.status)
+    return [name for name in workflow.allowed_actions(_actor(user).role, order.status)
+            if ACTIONS[name].offered_on(order)]

@@ -21,6 +21,7 @@ from webapp.imaging.models import ImagingOrder
 from webapp.imaging.rules import MAX_NOTES_LENGTH, check_booking_time
 from webapp.reporting import claims, cosign, critical, drafts
 from webapp.reporting.models import ReportAddendum, ReportDetails
+from webapp.safety import screening
 
 Changes = dict[str, Any]
 
@@ -38,7 +39,9 @@ def schedule(order: ImagingOrder, actor, values: dict, moment: datetime) -> Chan
     """Schedule or reschedule: the date, who booked it, and the scanner (values["station_ae"]).
     A time in the past is refused (rules.check_booking_time), measured from ``moment``; so is a
     time in the scanner's downtime or over another booking (booking.check_free, unless
-    ``allow_overlap``), and a STAT or urgent booking later than its target without a ``reason``."""
+    ``allow_overlap``), a STAT or urgent booking later than its target without a ``reason``, and
+    an order with a safety stop not cleared (webapp.safety.screening)."""
+    screening.check_bookable(order)
     errors: dict[str, str] = {}
     when = values["scheduled_date"]
     check_booking_time(when, moment, errors)
@@ -71,7 +74,9 @@ def unbook(order: ImagingOrder, actor, values: dict, moment: datetime) -> Change
 
 def start(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
     """One scan at a time per scanner: a person starting a second one is refused (409). A scanner
-    (MPPS) is the ground truth of what it does: its start is taken and the overlap recorded."""
+    (MPPS) is the ground truth of what it does: its start is taken and the overlap recorded. Not
+    before the order's protocol, nor with a safety stop not cleared (webapp.safety.screening)."""
+    screening.check_startable(order)
     scanner_ae = getattr(actor, "scanner_ae", None)
     station_ae = scanner_ae or order.scheduled_station_ae
     busy = booking.scanning_on(station_ae, exclude=order.id)
@@ -207,3 +212,18 @@ def note(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
         raise ValidationFailed({"note": "The order has too many notes; ask an administrator."})
     order.notes = combined
     return {}
+
+
+def clear_safety(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """A radiologist clears the order's safety stops, saying why (webapp.safety.screening)."""
+    return screening.clear_stops(order, actor, values["reason"], moment)
+
+
+def protocol(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """A radiologist protocols the order: the protocol, and notes for the technician."""
+    return screening.set_protocol(order, actor, values["protocol"], values["protocol_notes"], moment)
+
+
+def arrive(order: ImagingOrder, actor, values: dict, moment: datetime) -> Changes:
+    """The front desk or the technician records that the patient is here."""
+    return screening.arrive(order, actor, moment)

@@ -151,8 +151,30 @@ CHANGE_LABELS = {
     "clinical_history": "Clinical history",
     "special_instructions": "Special instructions",
     "scheduled_station_ae": "Booked scanner",
+    "contrast": "Contrast",
+    "protocol": "Protocol",
+    "protocol_notes": "Notes for the technician",
 }
-NOT_LISTED = {"procedure_name"}  # shown with the procedure's code
+NOT_LISTED = {"procedure_name", "safety_alerts"}  # the code is shown with the procedure; alerts on the order
+
+
+def describe_clear_safety(event) -> TimelineEntry:
+    """Which stops a radiologist cleared, and why (webapp.safety)."""
+    changes = _changes(event)
+    lines = [TimelineLine(f"Cleared: {', '.join(changes.get('cleared') or [])}")]
+    if changes.get("reason"):
+        lines.append(TimelineLine(f"Reason: {changes['reason']}", "clinical-text"))
+    return TimelineEntry("", lines=tuple(lines))
+
+
+def describe_screening(event) -> TimelineEntry:
+    """The safety record changed the order's alerts: the alerts now (webapp.safety)."""
+    alerts = _changes(event).get("safety_alerts", {}).get("to") or []
+    if not alerts:
+        return TimelineEntry("", lines=(TimelineLine("No safety alerts now."),))
+    return TimelineEntry("", lines=tuple(
+        TimelineLine(f"{a.get('severity', '').upper()}: {a.get('message', '')}",
+                     "critical-text" if a.get("severity") == "stop" else "") for a in alerts))
 
 
 def describe_images(event) -> TimelineEntry:

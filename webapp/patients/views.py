@@ -13,10 +13,11 @@ from webapp.auth.roles import CAN_OPEN_VISITS, CAN_REGISTER_PATIENTS, CAN_VIEW_O
 from webapp.imaging import queries
 from webapp.patients import bp
 from webapp.patients.queries import get_patient, search_patients
+from webapp.safety.views import record_context
 from webapp.web.htmx import htmx_target, render_page
 from webapp.web.service_calls import or_404
 
-TABS = {"overview": "Overview and visits", "imaging": "Imaging History"}
+TABS = {"overview": "Overview and visits", "imaging": "Imaging History", "safety": "Safety screening"}
 
 
 @bp.route("/patients")
@@ -43,6 +44,9 @@ def detail(patient_id: uuid.UUID):
         tab = "overview"
     orders = queries.patient_orders(patient.id) if tab == "imaging" else []
     # The overview shows the patient's visits (reasons, diagnoses): a read of their data too.
-    record_read(current_user, "imaging history" if tab == "imaging" else "patient overview", [patient.id])
+    what = {"imaging": "imaging history", "safety": "safety record"}.get(tab, "patient overview")
+    record_read(current_user, what, [patient.id])
     block = "tabs" if htmx_target() == "patient-tab-region" else None
-    return render_page("patients/detail.html", block, patient=patient, tab=tab, tabs=TABS, orders=orders, **_may())
+    safety = record_context(patient) if tab == "safety" else {}
+    return render_page("patients/detail.html", block, patient=patient, tab=tab, tabs=TABS, orders=orders, **_may(),
+                       **safety)

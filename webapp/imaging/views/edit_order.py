@@ -65,6 +65,7 @@ def _form_for(order: ImagingOrder) -> EditOrderForm:
     form.clinical_history.data = order.clinical_history or ""
     form.special_instructions.data = order.special_instructions or ""
     form.priority.data = order.priority
+    form.contrast.data, form.contrast_for.data = order.contrast, order.procedure_code or ""
     return form
 
 

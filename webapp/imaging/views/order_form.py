@@ -9,6 +9,8 @@ from flask_login import current_user
 from webapp.audit import record_read
 from webapp.imaging import catalogue
 from webapp.imaging.forms import ImagingOrderForm, choices
+from webapp.imaging.models import CONTRAST_LABELS
+from webapp.safety import screening
 from webapp.visits.models import Visit
 from webapp.web.htmx import render_page
 
@@ -44,8 +46,15 @@ def fill_choices(form: ImagingOrderForm, visit: Visit) -> dict:
     if fixed_side and not form.laterality.data:  # a side given stays: a contradiction is refused, not fixed
         form.laterality.data = fixed_side
     _offer_diagnoses(form, visit)
+    code = procedure.code if procedure else ""
+    if form.contrast_for.data != code or form.contrast.data not in CONTRAST_LABELS:
+        form.contrast.data = screening.default_contrast(procedure)  # a new procedure: its default contrast
+        form.contrast_for.data = code
+    alerts = (screening.alerts_for_exam(visit.patient, modality.code, body_part.code, form.contrast.data)
+              if modality and body_part else [])
     return {"show_laterality": needs_side or bool(form.laterality.errors), "body_part": body_part,
-            "fixed_side": fixed_side}
+            "fixed_side": fixed_side, "preview_alerts": alerts,
+            "preview_protocol": bool(modality) and screening.needs_protocol(procedure, modality.code, form.contrast.data)}
 
 
 def _offer_diagnoses(form: ImagingOrderForm, visit: Visit) -> None:
@@ -84,6 +93,7 @@ def order_values(form: ImagingOrderForm) -> dict:
         "special_instructions": form.special_instructions.data,
         "priority": form.priority.data,
         "diagnosis_id": None if form.diagnosis_id.data in ("", NO_DIAGNOSIS) else form.diagnosis_id.data,
+        "contrast": form.contrast.data,
     }
 
 

@@ -26,12 +26,14 @@ from webapp.errors import NotFound, StationConflict, TransitionNotAllowed, Valid
 from webapp.imaging import actions, booking, bp, day_lists, queries, services
 from webapp.imaging.rules import MAX_IMAGES
 from webapp.imaging.steps import UNDO_START_WINDOW
+from webapp.safety.screening import NotProtocoled, NotReady, SafetyStop
 from webapp.web import live_cache
 from webapp.web.htmx import is_htmx, is_live_region_get, render_body, render_page_text
 from webapp.web.service_calls import or_404, saving
 
 STATION_COOKIE = "worklist_station"
 CONFIRMATION_KEY = "tablet_confirmation"
+SAFETY_REFUSALS = (NotProtocoled, SafetyStop, NotReady)
 TABLET_ACTIONS = tuple(actions.tablet_actions())  # those with a tablet text: start, complete
 
 
@@ -143,6 +145,8 @@ def worklist_action(order_id: uuid.UUID, action: str):
         services.apply_action(current_user, order, action, expected_version=version, **kwargs)
     if isinstance(outcome.refused, ValidationFailed):
         return _done(("danger", "; ".join(outcome.refused.errors.values())), 422)
+    if isinstance(outcome.refused, SAFETY_REFUSALS):  # no protocol yet, a stop not cleared (webapp.safety)
+        return _done(("danger", f"Not started. {outcome.refused.detail}"), 409)
     if isinstance(outcome.refused, StationConflict) or (
             isinstance(outcome.refused, TransitionNotAllowed) and action == "undo_start"):
         return _done(("danger", outcome.refused.detail), 409)  # the scanner is busy; too late to undo
