@@ -20,9 +20,9 @@ from sqlalchemy import func, select
 from tests.events.livestack import wait_until
 from tests.pacs.orthanc import OrthancServer, order_study
 from tests.services import require
-from webapp.extensions import db
+from webapp.extensions import db, writing
 from webapp.imaging.models import OrderEvent
-from webapp.pacs.follower import Follower, position
+from webapp.pacs.follower import Follower, _set_position, position
 from webapp.pacs.models import PacsStudy
 
 STABLE_AGE = 60  # far longer than any test step: the study is never stable before the kill
@@ -128,4 +128,22 @@ def test_a_new_follower_reconciles_the_recent_studies(app, slow_pacs, tmp_path, 
         assert fresh.sync() == 0  # the feed alone never brings it
         assert fresh.reconcile() == 1
         assert fresh.reconcile() == 0
+    assert _recorded(app, order) and _image_entries(app, order) == 1
+
+
+def test_a_feed_that_went_back_is_followed_from_its_end_and_reconciled(app, slow_pacs, tmp_path, make_order):
+    """Orthanc came back with another database (its change numbers start again, ``Last`` below
+    the stored position): the follower reconciles and follows the new feed from its end."""
+    order = make_order("in_progress")
+    _arrive_unstable(app, slow_pacs, tmp_path, order, Follower(app))
+    _kill_and_restart(slow_pacs)
+    with app.app_context(), writing():
+        _set_position(10_000)
+        db.session.commit()
+    last = slow_pacs.get("/changes?since=0&limit=100")["Last"]
+    assert 0 < last < 10_000
+    with app.app_context():
+        assert Follower(app).sync() == 1
+        assert position() == last
+        assert Follower(app).sync() == 0
     assert _recorded(app, order) and _image_entries(app, order) == 1
