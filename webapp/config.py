@@ -188,6 +188,10 @@ SETTINGS = (
     # (seconds); PACS_COMPLETES_ORDERS=1 completes an in-progress order when its images arrive.
     ("ORTHANC_TIMEOUT", _float, 5), ("PACS_POLL_SECONDS", _float, 2), ("PACS_MAX_BACKOFF_SECONDS", _float, 60),
     ("PACS_COMPLETES_ORDERS", _flag, False),
+    # A study seen arriving with no StableStudy change after this many seconds (Orthanc's
+    # StableAge, 60 by default, and a margin) is recorded if Orthanc holds it stable; recent
+    # studies are reconciled this often (webapp/pacs/follower.py, issue 26 item 3).
+    ("PACS_STABLE_WAIT_SECONDS", _float, 120), ("PACS_RECONCILE_SECONDS", _float, 600),
     # FHIR identifier systems (webapp/fhir, docs/fhir.md): the namespace of each of our numbers in
     # every Identifier served and searched; set them to the hospital's own URIs or OIDs.
     ("FHIR_MRN_SYSTEM", _system, "https://imaging-orders.example.org/fhir/sid/mrn"),

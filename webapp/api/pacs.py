@@ -80,7 +80,8 @@ def _out(study: PacsStudy) -> UnmatchedStudy:
 def unmatched():
     """Studies the PACS received that match no order (or name another patient than the order's), newest first."""
     studies = matching.unmatched_studies()
-    record_read(api_user(), "unmatched PACS studies", matching.known_patients(studies))
+    record_read(api_user(), "unmatched PACS studies", matching.known_patients(studies),
+                subjects=matching.unregistered_subjects(studies))
     return json_response(UnmatchedList(items=[_out(s) for s in studies]))
 
 

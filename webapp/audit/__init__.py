@@ -10,12 +10,13 @@ from typing import Any
 # Imported inside the functions: the feature packages import this one while the models are still loading.
 
 
-def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | None]) -> None:
-    """Note that this request shows ``what`` of these patients: one access row per request
-    (see webapp.audit.access)."""
+def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | None],
+                subjects: Iterable[str] = ()) -> None:
+    """Note that this request shows ``what`` of these patients (and of ``subjects``: people who
+    are no registered patient, as text): one access row per request (see webapp.audit.access)."""
     from webapp.audit.access import record_read as record
 
-    record(user, what, patient_ids)
+    record(user, what, patient_ids, subjects)
 
 
 def log_patient_access(user: Any, patient_id: uuid.UUID | str, what: str) -> None:

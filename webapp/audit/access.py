@@ -6,7 +6,10 @@ to show. Nothing is written then: after the view, one ``patient_access_log`` row
 the request, naming every patient it showed in ``patient_access_log_patients`` (a search that
 returned two patients' orders is one row naming both; twenty orders of one patient name it once).
 A request that showed nobody writes no row, unless it searched (``q=``): a search that found
-nobody is still someone looking a person up, which auditors want to see.
+nobody is still someone looking a person up, which auditors want to see. People who are not
+registered patients (a PACS study whose DICOM Patient ID is no MRN of ours) are named as text in
+``subjects`` (``record_read(..., subjects=[...])``): their reads are logged too, and
+``flask audit access`` finds them by that Patient ID.
 
 Where the row goes (the request's view is done by then):
 
@@ -44,7 +47,8 @@ from webapp.faults import DATABASE_UNAVAILABLE, database_unavailable
 _G_KEY = "patient_reads"
 _ACCESS = PatientAccessLog.__table__
 _PATIENTS = PatientAccessLogPatient.__table__
-_COLUMNS = ("accessed_at", "user_id", "username", "user_role", "what", "request_path", "remote_addr", "search")
+_COLUMNS = ("accessed_at", "user_id", "username", "user_role", "what", "request_path", "remote_addr", "search",
+            "subjects")
 
 # Built once; SQLAlchemy caches their compiled forms.
 _INSERT_ACCESS = insert(_ACCESS).returning(_ACCESS.c.id)
@@ -67,22 +71,26 @@ class _Reads:
     who: dict[str, Any]
     what: list[str] = field(default_factory=list)
     patients: set[uuid.UUID] = field(default_factory=set)
+    subjects: list[str] = field(default_factory=list)
 
 
 def init_app(app: Flask) -> None:
     app.after_request(_write_request_reads)
 
 
-def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | None]) -> None:
+def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | None],
+                subjects: Iterable[str] = ()) -> None:
     """Note that this request shows ``user`` ``what`` (e.g. "order list") of these patients.
 
     Call it with the patients actually shown (the page's orders' patients, the search's
-    patients); calls within one request add up to one row. Outside a request the row is written
-    at once.
+    patients), and ``subjects``: the people shown who are no registered patient, as text (e.g.
+    "MRN-X (DOE JANE)"); calls within one request add up to one row. Outside a request the row
+    is written at once.
     """
     patients = {_uuid(p) for p in patient_ids if p is not None}
+    named = [text for text in (_clean(s) for s in subjects) if text]
     if not has_request_context():
-        _write(_values(_who(user), what), patients, finish=False)
+        _write(_values(_who(user), what) | {"subjects": _subjects(named)}, patients, finish=False)
         return
     reads = g.get(_G_KEY)
     if reads is None:
@@ -91,6 +99,16 @@ def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | No
     if what not in reads.what:
         reads.what.append(what)
     reads.patients |= patients
+    reads.subjects.extend(text for text in named if text not in reads.subjects)
+
+
+def _clean(text: str) -> str:
+    """One line of printable text (no NUL, which PostgreSQL refuses, nor control characters)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in str(text or "")).split())
+
+
+def _subjects(named: list[str]) -> str | None:
+    return "; ".join(named) or None
 
 
 def log_patient_access(user: Any, patient_id: uuid.UUID | str, what: str) -> None:
@@ -107,8 +125,8 @@ def _write_request_reads(response: Response) -> Response:
     reads: _Reads | None = g.pop(_G_KEY, None)
     if reads is None or response.status_code >= 500:
         return response
-    values = _values(reads.who, "; ".join(reads.what))
-    if reads.patients or values["search"]:
+    values = _values(reads.who, "; ".join(reads.what)) | {"subjects": _subjects(reads.subjects)}
+    if reads.patients or values["search"] or values["subjects"]:
         try:
             _write(values, reads.patients, finish=True)
         except DATABASE_UNAVAILABLE as exc:  # as for the view's own queries: a 503, not a 500
@@ -133,7 +151,7 @@ def _who(user: Any) -> dict[str, Any]:
 
 def _values(who: dict[str, Any], what: str) -> dict[str, Any]:
     values = who | {"accessed_at": utcnow(), "what": what[:200], "request_path": None, "remote_addr": None,
-                    "search": None}
+                    "search": None, "subjects": None}
     if has_request_context():
         values["request_path"] = f"{request.method} {request.full_path.rstrip('?')}"[:300]
         values["remote_addr"] = (request.remote_addr or "")[:64] or None

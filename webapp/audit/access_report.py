@@ -35,6 +35,24 @@ def access_rows(patient_id: uuid.UUID, limit: int) -> list[tuple[PatientAccessLo
     return [(row, count) for row, count in db.session.execute(statement).all()]
 
 
+def subject_rows(patient_id_text: str, limit: int) -> list[tuple[PatientAccessLog, int]]:
+    """The reads that showed a person who is no registered patient, by the Patient ID the source
+    gave (``subjects`` holds "Patient ID (name)"), newest first, each with how many patients it showed."""
+    key = " ".join(patient_id_text.split()).upper()
+    if not key:
+        return []
+    shown = (select(func.count()).where(PatientAccessLogPatient.access_id == PatientAccessLog.id)
+             .correlate(PatientAccessLog).scalar_subquery())
+    named = func.upper("; " + PatientAccessLog.subjects)
+    statement = (
+        select(PatientAccessLog, shown)
+        .where(PatientAccessLog.subjects.is_not(None), named.contains(f"; {key} (", autoescape=True))
+        .order_by(PatientAccessLog.id.desc())
+        .limit(limit)
+    )
+    return [(row, count) for row, count in db.session.execute(statement).all()]
+
+
 def describe_access(row: PatientAccessLog, shown: int) -> str:
     """One line: when, who, what, the request (search term), from where, how many patients."""
     parts = [f"{row.accessed_at:%Y-%m-%d %H:%M:%S} UTC", f"{row.username} ({row.user_role})", row.what]
@@ -44,5 +62,7 @@ def describe_access(row: PatientAccessLog, shown: int) -> str:
         parts.append(row.request_path)
     if row.remote_addr:
         parts.append(f"from {row.remote_addr}")
+    if row.subjects:
+        parts.append(f"unregistered: {row.subjects}")
     parts.append("this patient only" if shown == 1 else f"{shown} patients shown")
     return " | ".join(parts)

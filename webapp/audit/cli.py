@@ -8,7 +8,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from webapp.audit.access_report import access_rows, describe_access, find_patient_id
+from webapp.audit.access_report import access_rows, describe_access, find_patient_id, subject_rows
 from webapp.audit.chain import verify_chain
 from webapp.audit.results import verify_results
 from webapp.backup import BackupFailed, backup_database
@@ -41,10 +41,19 @@ def register(app: Flask) -> None:
     @click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True,
                   help="Show at most this many reads, newest first.")
     def access_command(patient: str, limit: int) -> None:
-        """Who was shown PATIENT's data (id or MRN): single records, lists and searches alike."""
+        """Who was shown PATIENT's data (id or MRN): single records, lists and searches alike.
+        PATIENT may also be the Patient ID of someone who is no registered patient (a PACS study's)."""
         patient_id = find_patient_id(patient)
         if patient_id is None:
-            raise click.ClickException(f"No patient with id or MRN {patient!r}.")
+            rows = subject_rows(patient, limit)
+            db.session.rollback()
+            if not rows:
+                raise click.ClickException(f"No patient with id or MRN {patient!r}, and no read of an "
+                                           "unregistered person with that Patient ID.")
+            for row, shown in rows:
+                click.echo(describe_access(row, shown))
+            click.echo(f"{len(rows)} reads of unregistered Patient ID {patient!r} shown (newest first).")
+            return
         rows = access_rows(patient_id, limit)
         db.session.rollback()
         for row, shown in rows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.audit import chain  # noqa: F401  (seals order events before every flush)
@@ -36,6 +36,9 @@ class PatientAccessLog(db.Model):
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     # The search term (q=) as typed, kept whole even when request_path is cut short.
     search: Mapped[str | None] = mapped_column(String(200))
+    # People shown who are not registered patients, as the source named them: a PACS study's
+    # DICOM Patient ID and name ("MRN-X (DOE JANE)"; "; " between people). Issue 26, item 13.
+    subjects: Mapped[str | None] = mapped_column(Text)
 
     patients: Mapped[list[PatientAccessLogPatient]] = relationship(
         viewonly=True, order_by="PatientAccessLogPatient.patient_id")

@@ -92,6 +92,11 @@ class OrthancClient:
         """Orthanc ids of the studies whose main tags match (``/tools/find``)."""
         return self.get_json("/tools/find", {"Level": "Study", "Query": query})
 
+    def find_studies_expanded(self, query: dict[str, str]) -> list[dict]:
+        """The same studies, each as ``/studies/{id}`` describes it (``ID``, ``IsStable``, tags)."""
+        found = self.get_json("/tools/find", {"Level": "Study", "Query": query, "Expand": True})
+        return [item for item in found if isinstance(item, dict) and item.get("ID")] if isinstance(found, list) else []
+
     def modify_study(self, orthanc_id: str, replace: dict[str, str]) -> str:
         """Rewrite the tags in ``replace`` in every image of the study, keeping its UIDs, and delete
         the source: the Orthanc id of the study as it now is.

@@ -154,6 +154,25 @@ def known_patients(studies: list[PacsStudy]) -> list:
     return list(db.session.scalars(select(Patient.id).where(func.upper(Patient.mrn).in_(mrns))))
 
 
+def unregistered_subjects(studies: list[PacsStudy]) -> list[str]:
+    """The people of these studies who are no patient of ours (their Patient ID is no MRN here),
+    as the access log names them: "Patient ID (name)" (issue 26, item 13)."""
+    from webapp.patients.models import Patient
+
+    mrns = {s.dicom_patient_id.strip().upper() for s in studies if s.dicom_patient_id}
+    known = set(db.session.scalars(select(func.upper(Patient.mrn)).where(func.upper(Patient.mrn).in_(mrns)))) \
+        if mrns else set()
+    named = []
+    for study in studies:
+        pid = (study.dicom_patient_id or "").strip()
+        if pid.upper() in known:
+            continue
+        text = f"{pid or 'no Patient ID'} ({study.patient_name_shown or 'no name'})"
+        if text not in named:
+            named.append(text)
+    return named
+
+
 def held_study(study_id: int, *, for_update: bool = False) -> PacsStudy:
     """A study held for review (404 unknown, 409 matched already)."""
     study = db.session.get(PacsStudy, study_id, with_for_update=for_update or None)

@@ -39,7 +39,8 @@ def _page(refusal: dict | None = None, status: int = 200):
     # A study names its patient by DICOM Patient ID: the patients of ours with that MRN are logged,
     # and those of the orders whose identity is shown beside a study.
     record_read(current_user, "unmatched PACS studies",
-                [*matching.known_patients(studies), *(o.patient_id for o in candidates.values()), *shown])
+                [*matching.known_patients(studies), *(o.patient_id for o in candidates.values()), *shown],
+                subjects=matching.unregistered_subjects(studies))
     return render_page("pacs/unmatched.html", None, status=status, studies=studies, candidates=candidates,
                        study_identity=study_identity, patient_identity=patient_identity, refusal=refusal,
                        pacs_enabled=display.pacs_enabled())
@@ -123,7 +124,7 @@ def thumbnail(study_id: int, index: int):
         if current_user.role not in ADMINS:
             abort(403)
         record_read(current_user, f"image of unmatched study {study.study_instance_uid}",
-                    matching.known_patients([study]))
+                    matching.known_patients([study]), subjects=matching.unregistered_subjects([study]))
     else:
         record_read(current_user, f"image of order {study.order.accession_number}", [study.order.patient_id])
     db.session.rollback()  # nothing is written here: no transaction is held while Orthanc answers
