@@ -102,6 +102,18 @@ def test_sign_refuses_without_impression_and_keeps_the_text(client, auth, make_o
     assert "Kept text." in client.get(editor(order)).get_data(as_text=True)  # saved as the draft
 
 
+def test_signing_an_empty_report_says_once_which_sections_are_missing(client, auth, make_order, people):
+    """Issue 26 #18: it said "This field is required.; This field is required."."""
+    order = make_order("completed")
+    auth.login(people("radiologist"))
+    token = csrf(client, editor(order))
+    response = client.post(f"{editor(order)}/sign", data={"csrf_token": token})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Enter the findings and the impression before signing." in body
+    assert "required.;" not in body
+
+
 def test_addendum_on_the_order_page_shows_under_the_report_and_in_the_timeline(client, auth, make_order, people):
     order = make_order("reported")
     auth.login(people("radiologist"))

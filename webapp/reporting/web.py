@@ -103,6 +103,17 @@ def use_template(order_id: uuid.UUID):
     return redirect(url_for("reporting.report_page", order_id=order.id), 303)
 
 
+def _refusal_text(form, errors: dict[str, str]) -> str:
+    """One sentence for the editor: the empty sections by name ("Enter the findings and the
+    impression before signing."), then any other refusal with its field's label."""
+    missing = [form[name].label.text.lower() for name, text in errors.items()
+               if name in form and text == "This field is required."]
+    others = [f"{form[name].label.text if name in form else name}: {text}" for name, text in errors.items()
+              if not (name in form and text == "This field is required.")]
+    parts = [f"Enter the {' and the '.join(missing)} before signing."] if missing else []
+    return " ".join(parts + [f"{text}." if not text.endswith(".") else text for text in others])
+
+
 @bp.route("/imaging/orders/<uuid:order_id>/report/sign", methods=["POST"])
 @roles_required([Role.RADIOLOGIST])
 def sign(order_id: uuid.UUID):
@@ -125,7 +136,7 @@ def sign(order_id: uuid.UUID):
         for name, text in errors.items():
             if name in form:
                 form[name].errors = [*form[name].errors, text]
-        return _editor(order, form, status=422, message=("danger", "; ".join(errors.values()) or outcome.refused.detail))
+        return _editor(order, form, status=422, message=("danger", _refusal_text(form, errors) or outcome.refused.detail))
     flash(f"Report for order {order.accession_number} signed.", "success")
     following = services.next_to_report(after=order.id)
     if following is None:
