@@ -215,3 +215,15 @@ def test_priors_list_the_same_body_part_first(client, auth, make_order, make_vis
     assert f'id="prior-{current.id}"' not in text
     order_page = client.get(f"/imaging/orders/{current.id}").get_data(as_text=True)
     assert f'id="prior-{chest.id}"' in order_page and 'id="open-report-editor"' in order_page
+
+
+def test_printable_report_headings_follow_in_order_and_the_mrn_shows_once(client, auth, make_order):
+    """Issue 26 #18 (axe heading-order): the printed report went from its h1 straight to h3."""
+    order = make_order("reported")
+    auth.login("doctor")
+    page = client.get(editor(order)).get_data(as_text=True)
+    article = page.split('id="printable-report"')[1].split("</article>")[0]
+    levels = [int(level) for level in re.findall(r"<h([1-6])\b", article)]
+    assert levels[0] == 1 and len(levels) > 2
+    assert all(later <= earlier + 1 for earlier, later in zip(levels, levels[1:], strict=False)), levels
+    assert order.patient.mrn.startswith("MRN") and "MRN MRN" not in page
