@@ -14,6 +14,9 @@ from tests.hl7.conftest import outbox_rows
 from tests.hl7.peers import field
 from webapp.extensions import db, writing
 
+# The orders are booked "in an hour": at mid-day, so that it is still today (issue 26 #19).
+pytestmark = pytest.mark.usefixtures("midday")
+
 
 @pytest.fixture(scope="module")
 def database_url(postgres_database):

@@ -13,7 +13,9 @@ from sqlalchemy import update
 
 from webapp.extensions import db, writing
 
-pytestmark = pytest.mark.sqlite_only
+# Bookings "in an hour", "20 minutes ago", tomorrow at 9: read against a mid-day clock, so that
+# today is today whenever the tests run (issue 26 #19).
+pytestmark = [pytest.mark.sqlite_only, pytest.mark.usefixtures("midday")]
 
 
 @pytest.fixture
