@@ -22,7 +22,7 @@ DESKTOP = {"width": 1440, "height": 900}
 
 # Every visible control of the page that is shorter than 44 px (name, height).
 SMALL_CONTROLS = """() => Array.from(document.querySelectorAll(
-    "a.btn, a.nav-link, button, input:not([type=hidden]), select, textarea"))
+    "a.btn, a.nav-link, a.app-brand, button, input:not([type=hidden]), select, textarea"))
   .filter(el => el.offsetParent !== null && el.getBoundingClientRect().height > 0)
   .map(el => [(el.id || el.textContent.trim() || el.name || el.tagName).slice(0, 40), el.getBoundingClientRect().height])
   .filter(([, height]) => height < 44)"""
