@@ -72,6 +72,11 @@
       if (!d.open) { d.showModal(); }
       focusFirst(d);
     } else if (d.open && d.contains(swapped)) {
+      // A change of a choice re-rendered the choices that depend on it (hx-get): htmx has put the
+      // focus back on the select the user is on; keep it there (a keyboard user's next ArrowDown
+      // must not land on Modality). A submitted form goes to its first error.
+      var verb = event.detail.requestConfig ? event.detail.requestConfig.verb : "";
+      if (verb === "get" && swapped.contains(document.activeElement)) { return; }
       focusFirst(d);
     } else if (d.open && source && d.contains(source)) {
       // A form in the dialog answered with a region of the page (HX-Retarget): the order was

@@ -22,6 +22,47 @@ from webapp.extensions import db, writing
 os.environ.setdefault("INSTANCE_PATH", os.path.join(os.path.dirname(__file__), "..", "instance", "test"))
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clinic-clock", metavar="HH:MM", default=None,
+        help="run the in-process tests with the clock travelled to today's HH:MM clinic time "
+             "(APP_TIMEZONE, else UTC), ticking: e.g. 23:30 or 00:10 shows what depends on the time of day")
+
+
+def _clinic_instant(hhmm: str, zone_name: str) -> datetime:
+    """Today's ``hhmm`` in the clinic's time zone (today as the clinic's calendar has it now)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(zone_name)
+    hour, minute = (int(part) for part in hhmm.split(":"))
+    today = datetime.now(zone).date()
+    return datetime(today.year, today.month, today.day, hour, minute, tzinfo=zone)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clinic_clock(request):
+    """``--clinic-clock HH:MM``: the whole session runs from that time of day (the clock ticks on)."""
+    hhmm = request.config.getoption("--clinic-clock")
+    if not hhmm:
+        yield None
+        return
+    import time_machine
+
+    with time_machine.travel(_clinic_instant(hhmm, os.environ.get("APP_TIMEZONE") or "UTC"), tick=True) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def midday(app):
+    """Today at 12:00 clinic time, the clock ticking on from there: for tests that book "in an hour"
+    or expect "today" (they failed between 23:00 and midnight, issue 26 #19). Ask for it before
+    the fixtures that make the test's records (``pytestmark = pytest.mark.usefixtures("midday")``)."""
+    import time_machine
+
+    with time_machine.travel(_clinic_instant("12:00", app.config.get("APP_TIMEZONE") or "UTC"), tick=True):
+        yield
+
+
 def pytest_generate_tests(metafunc):
     if "db_backend" in metafunc.fixturenames:
         backends = ["sqlite"] if metafunc.definition.get_closest_marker("sqlite_only") else ["sqlite", "postgresql"]

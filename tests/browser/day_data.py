@@ -17,6 +17,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import select, update
 from webapp import create_app
 from webapp.auth.models import User
+from webapp.db_types import clinic_zone
 from webapp.extensions import db, writing
 from webapp.imaging import services
 from webapp.imaging.models import ImagingOrder
@@ -29,6 +30,7 @@ with app.app_context(), writing():
     scheduler = db.session.scalar(select(User).where(User.username == "scheduler"))
     visits = list(db.session.scalars(select(Visit).order_by(Visit.visit_date.desc())))
     now = datetime.now(UTC)
+    zone = clinic_zone()  # "tomorrow" and 10:00 are the clinic's, whatever the hour in UTC
     def order(n, priority, minutes_ago=0):
         visit = visits[n % len(visits)]
         made = services.create_order(doctor, patient_id=visit.patient_id, visit_id=visit.id, modality="XRAY",
@@ -41,8 +43,8 @@ with app.app_context(), writing():
         db.session.flush()
         db.session.execute(update(ImagingOrder).where(ImagingOrder.id == made.id).values(scheduled_date=when))
         return made
-    tomorrow = (now + timedelta(days=1)).date()
-    at_ten = datetime.combine(tomorrow, time(10, 0), UTC)
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    at_ten = datetime.combine(tomorrow, time(10, 0), zone)
     out = {
         "overdue": booked(order(0, "routine", 2000), now - timedelta(days=1)).accession_number,
         "ten_routine": booked(order(1, "routine", 30), at_ten).accession_number,

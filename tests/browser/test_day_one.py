@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -96,12 +97,18 @@ def test_schedule_board_and_the_forms_overlap_warning(new_page, live_server, sig
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=6, minute=40, second=0, microsecond=0)
     booked = _order(page, live_server, priority="urgent")
     _book(page, live_server, booked, tomorrow, "DX_ROOM1")
+    clash = _order(page, live_server, priority="routine")
+    _book(page, live_server, clash, tomorrow + timedelta(minutes=5), "DX_ROOM1")
 
     page.goto(f"/imaging/schedule?day={tomorrow.date().isoformat()}")
     column = page.locator("#station-DX_ROOM1")
     expect(column.locator(f"#booking-{booked['id']}")).to_contain_text("06:40")
     expect(column.locator(f"#booking-{booked['id']}")).to_contain_text("Urgent")
     expect(column.locator(".free-gap").first).to_be_visible()
+    # Two bookings overlap: each says so, legibly (axe colour contrast, issue 26 #18).
+    expect(column.locator(f"#booking-{clash['id']}")).to_contain_text("Overlaps another booking")
+    found = Axe().run(page, context="#station-DX_ROOM1").response["violations"]
+    assert [v["id"] for v in found] == [], [(v["id"], [n["target"] for n in v["nodes"]]) for v in found]
     for station in ("CT_MAIN", "MR_1", "US_1", "MG_1", "RF_1"):
         expect(page.locator(f"#station-{station}")).to_be_visible()
     page.locator("#day-next").click()
@@ -118,6 +125,9 @@ def test_schedule_board_and_the_forms_overlap_warning(new_page, live_server, sig
     form.get_by_label("Scanner").select_option("DX_ROOM1")
     warning = form.locator("#overlap-warning")
     expect(warning).to_contain_text(booked["accession_number"])
+    # Legible: axe's colour contrast on the warning (issue 26 #18).
+    found = Axe().run(page, context="#overlap-warning").response["violations"]
+    assert [v["id"] for v in found] == [], [(v["id"], [n["target"] for n in v["nodes"]]) for v in found]
     expect(form.locator("#station-day-bookings")).to_contain_text("06:40–06:50")
     form.get_by_label("Time").fill("07:00")
     form.get_by_label("Time").dispatch_event("change")

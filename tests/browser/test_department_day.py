@@ -22,7 +22,7 @@ DESKTOP = {"width": 1440, "height": 900}
 
 # Every visible control of the page that is shorter than 44 px (name, height).
 SMALL_CONTROLS = """() => Array.from(document.querySelectorAll(
-    "a.btn, a.nav-link, button, input:not([type=hidden]), select, textarea"))
+    "a.btn, a.nav-link, a.app-brand, button, input:not([type=hidden]), select, textarea"))
   .filter(el => el.offsetParent !== null && el.getBoundingClientRect().height > 0)
   .map(el => [(el.id || el.textContent.trim() || el.name || el.tagName).slice(0, 40), el.getBoundingClientRect().height])
   .filter(([, height]) => height < 44)"""
@@ -91,7 +91,7 @@ def test_tablet_worklist(open_page, day_server, viewport, tmp_path):
     expect(first.locator(".worklist-overdue")).to_contain_text("Overdue")
     expect(first.locator(".worklist-station")).to_have_text("Scanner DX_ROOM1 · X-ray room 1")
     expect(first.locator(".worklist-patient")).to_have_text(
-        re.compile(r"^\S.*, \S.* · (Female|Male) · \d+ y, born \d{4}-\d\d-\d\d · MRN MRN\d+$"))
+        re.compile(r"^\S.*, \S.* · (Female|Male) · \d+ y, born \d{4}-\d\d-\d\d · MRN\d+$"))
 
     # The station filter, remembered by the tablet.
     page.locator("#worklist-station-DX_ROOM1").click()
@@ -198,3 +198,20 @@ def test_desktop_sidebar_marks_the_page(open_page, day_server, tmp_path):
     expect(page.locator("#app-sidebar .nav-link.active")).to_have_count(1)
     page.locator("#nav-orders").click()
     expect(page.locator("#nav-orders")).to_have_attribute("aria-current", "page")
+
+
+def test_wall_shows_exam_names_and_turnaround_figures_whole_at_1920(open_page, day_server, tmp_path):
+    """Issue 26 #18: at 1920x1080 the exam names were cut to "X-Ra…" and a long turnaround figure
+    was clipped at the panel's edge; a figure must show whole, its label may give way."""
+    page = open_page({"width": 1920, "height": 1080})
+    sign_in(page, day_server.url, "wall")
+    page.wait_for_selector("body.live-up")
+    cut = page.evaluate("""() => Array.from(document.querySelectorAll('#wall-stat-list td.wall-exam'))
+        .filter(c => c.offsetParent && c.scrollWidth > c.clientWidth + 1).map(c => c.textContent.trim())""")
+    assert cut == [], cut
+    page.evaluate("""() => document.querySelectorAll('.wall-table td').forEach(td => { td.textContent = '123 d 23 h'; })""")
+    clipped = page.evaluate("""() => Array.from(document.querySelectorAll('.wall-table td')).filter(td => {
+        const panel = td.closest('.wall-panel').getBoundingClientRect();
+        return td.getBoundingClientRect().right > panel.right - 8; }).length""")
+    assert clipped == 0
+    page.screenshot(path=str(tmp_path / "wall-1920-long-figures.png"))

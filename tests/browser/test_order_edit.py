@@ -98,9 +98,15 @@ def test_a_change_by_someone_else_leaves_the_open_form_alone_then_says_so(page, 
     expect(dialog.get_by_label("Priority")).to_have_value("urgent")
     expect(dialog.get_by_label("Special instructions")).to_have_value("Patient uses a wheelchair")
 
+    # Saving is refused (the scheduler's booking came first): the form stays with what was typed,
+    # naming who changed the order (issue 26 #18: the text was lost, "Someone else" was wrong).
     dialog.get_by_role("button", name="Save changes").click()
-    expect(dialog).not_to_have_attribute("open", "")
-    expect(page.locator("#order-message")).to_contain_text(f"Someone else changed order {order['accession_number']}")
+    expect(dialog.locator("#order-form-message")).to_contain_text(
+        f"changed order {order['accession_number']} while you were looking at it")
+    expect(dialog.locator("#order-form-message")).to_contain_text("What you entered is still below")
+    expect(dialog).to_have_attribute("open", "")
+    expect(dialog.get_by_label("Priority")).to_have_value("urgent")
+    expect(dialog.get_by_label("Special instructions")).to_have_value("Patient uses a wheelchair")
     expect(page.locator("#order-main .page-header .priority-badge")).to_have_text("Routine")
     assert page.evaluate("window.__sameDocument === true")
     assert live_server.query("SELECT priority, status FROM imaging_orders WHERE id = ?",

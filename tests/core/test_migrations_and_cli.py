@@ -156,4 +156,13 @@ def test_command_line_set_up(tmp_path):
         for code, *_ in MODALITIES:
             assert any(code in part.modalities for part in db.session.scalars(select(BodyPart)))
             assert db.session.scalar(select(func.count()).select_from(Procedure).where(Procedure.modality == code))
+        # The demo's critical findings are on exams that can show them: a pneumothorax and a
+        # pulmonary embolus on chest X-ray or CT, CPT 71010-71555 being the chest range
+        # (issue 26 #18: the pneumothorax was on an MRI knee).
+        from webapp.reporting.models import CriticalResult
+
+        findings = {note: (order.modality, order.procedure_code[:2]) for note, order in db.session.execute(
+            select(CriticalResult.note, ImagingOrder).join(ImagingOrder, ImagingOrder.id == CriticalResult.order_id))}
+        assert findings["Right apical pneumothorax"] in {("XRAY", "71"), ("CT", "71")}, findings
+        assert findings["Segmental pulmonary embolus"] == ("CT", "71"), findings
         db.engine.dispose()

@@ -91,7 +91,7 @@ def test_stat_and_urgent_default_to_the_next_5_minute_slot_today(client, auth, m
     html = client.get(f"/imaging/orders/{order.id}").get_data(as_text=True)
     after = _local(app, datetime.now(UTC))
     day = re.search(r'id="schedule-date" name="schedule-date"[^>]*value="([^"]+)"', html).group(1)
-    at = re.search(r'id="schedule-time" name="schedule-time"[^>]*value="([^"]+)"', html).group(1)
+    at = re.search(r'<input[^>]*id="schedule-time"[^>]*value="([^"]+)"', html).group(1)
     chosen = datetime.fromisoformat(f"{day}T{at}").replace(tzinfo=before.tzinfo)
     assert chosen.minute % 5 == 0
     assert before.replace(second=0, microsecond=0) <= chosen < after + timedelta(minutes=5)
@@ -101,7 +101,7 @@ def test_routine_still_defaults_to_tomorrow_nine(client, auth, make_order):
     order = make_order("ordered")
     auth.login("scheduler")
     html = client.get(f"/imaging/orders/{order.id}").get_data(as_text=True)
-    assert re.search(r'id="schedule-time" name="schedule-time"[^>]*value="09:00"', html)
+    assert re.search(r'<input[^>]*id="schedule-time"[^>]*value="09:00"', html)
 
 
 def test_next_slot_rounds_up_to_five_minutes(app):

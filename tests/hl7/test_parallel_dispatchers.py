@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import with_schema
+from tests.conftest import _later_today, with_schema
 from tests.hl7.conftest import outbox_rows
 from tests.hl7.peers import field
 from webapp.extensions import db, writing
@@ -38,13 +38,13 @@ def orders_with_history(app, make_user, make_visit):
                                           procedure_code="71046", clinical_indication="Cough")
             db.session.commit()
             ids.append(order.id)
-        from datetime import UTC, datetime, timedelta
-
         for step in ("schedule", "start", "complete"):
             for order_id in ids:
                 order = db.session.get(ImagingOrder, order_id)
                 who = {"schedule": scheduler, "start": technician, "complete": technician}[step]
-                values = {"scheduled_date": datetime.now(UTC) + timedelta(hours=1)} if step == "schedule" else {}
+                # Booked later today, also after 23:00 (issue 26 #19). Not the midday fixture: with
+                # the clock travelled, these three dispatcher threads sent 161-165 of 160 messages.
+                values = {"scheduled_date": _later_today()} if step == "schedule" else {}
                 if step == "complete":
                     values["number_of_images"] = 2
                 services.apply_action(db.session.get(User, who.id), order, step, **values)

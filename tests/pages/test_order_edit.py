@@ -169,22 +169,51 @@ def test_nothing_changed_saves_nothing(app, client, auth, make_order):
     assert current.version == order.version and [kind for kind, _ in events] == ["created"]
 
 
-def test_stale_version_shows_the_message_and_the_current_state(app, client, auth, make_order):
+def test_a_change_in_another_tab_keeps_what_was_typed_and_says_it_was_the_same_user(app, client, auth, make_order):
+    """Issue 26 #18: it said "Someone else changed order…" when it was the user's other tab, and
+    the form's text was lost. Now the form comes back with what was typed, on the new version."""
     order = make_order("ordered")
     auth.login("doctor")
-    form = _fields(order, priority="urgent")
+    form = _fields(order, priority="urgent", special_instructions="Patient uses a wheelchair")
     first = client.post(_url(order), data=_fields(order, body_part="ABDOMEN", procedure_code="74018"))
     assert first.status_code == 303
-    stale = client.post(_url(order), data=form, headers=hx("order-form-panel"))
-    html = stale.get_data(as_text=True)
-    assert stale.status_code == 409 and stale.headers["HX-Retarget"] == "#order-main"
-    assert f"Someone else changed order {order.accession_number}" in html
-    assert html.lstrip().startswith('<div id="order-main"') and "Abdomen" in html and "priority-routine" in html
-    plain = client.post(_url(order), data=form)
-    assert plain.status_code == 303
-    assert "Someone else changed order" in client.get(plain.headers["Location"]).get_data(as_text=True)
+    for headers in (hx("order-form-panel"), {}):  # in the dialog (htmx) and as a page of its own
+        stale = client.post(_url(order), data=form, headers=headers)
+        html = stale.get_data(as_text=True)
+        assert stale.status_code == 409 and "HX-Retarget" not in stale.headers
+        assert f"Order {order.accession_number} was changed in another tab or window of yours" in html
+        assert "Someone else" not in html and "What you entered is still below" in html
+        assert "Patient uses a wheelchair" in html and '<option selected value="urgent">' in html
+        assert f'name="version" value="{order.version + 1}"' in html
     current, _ = _stored(app, order)
     assert current.priority == "routine" and current.version == order.version + 1
+    # Saving the kept form again applies it to the order as it now is.
+    again = client.post(_url(order), data=form | {"version": str(order.version + 1), "body_part": "ABDOMEN",
+                                                  "procedure_code": "74018"})
+    assert again.status_code == 303
+    current, _ = _stored(app, order)
+    assert current.priority == "urgent" and current.body_part == "ABDOMEN"
+
+
+def test_a_change_by_another_user_names_them(app, client, auth, make_order):
+    from webapp.auth.models import User
+    from webapp.extensions import db, writing
+    from webapp.imaging import queries, services
+
+    order = make_order("ordered")
+    other = auth.login("doctor")
+    auth.login("doctor")  # a second doctor edits with the first one's change unseen
+    assert auth.user.id != other.id
+    with app.app_context(), writing():
+        services.update_order(db.session.get(User, other.id), queries.get_order(order.id), {"priority": "stat"},
+                              expected_version=order.version)
+        db.session.commit()
+        label = queries.last_event(queries.get_order(order.id)).actor_label
+    stale = client.post(_url(order), data=_fields(order, clinical_history="Typed here"), headers=hx("order-form-panel"))
+    html = stale.get_data(as_text=True)
+    assert stale.status_code == 409
+    assert f"{label} changed order {order.accession_number} while you were looking at it" in html
+    assert "another tab" not in html and "Typed here" in html
 
 
 def test_an_order_that_is_no_longer_editable(app, client, auth, make_order):

@@ -97,10 +97,11 @@ def test_stale_version_shows_message_and_current_state(client, auth, make_order)
     stale = client.post(url, data={"start-version": order.version - 1}, headers=hx("order-main"))
     assert stale.status_code == 409
     text = stale.get_data(as_text=True)
-    assert "Someone else changed order" in text and 'data-status="scheduled"' in text
+    assert f"changed order {order.accession_number} while you were looking at it" in text  # by the scheduler
+    assert "another tab" not in text and 'data-status="scheduled"' in text
     plain = client.post(url, data={"start-version": order.version - 1})
     assert plain.status_code == 303
-    assert "Someone else changed order" in client.get(plain.headers["Location"]).get_data(as_text=True)
+    assert "changed order" in client.get(plain.headers["Location"]).get_data(as_text=True)
     fresh = client.post(url, data={"start-version": order.version}, headers=hx("order-main"))
     assert fresh.status_code == 200 and b'data-status="in_progress"' in fresh.data
 

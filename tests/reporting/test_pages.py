@@ -102,6 +102,18 @@ def test_sign_refuses_without_impression_and_keeps_the_text(client, auth, make_o
     assert "Kept text." in client.get(editor(order)).get_data(as_text=True)  # saved as the draft
 
 
+def test_signing_an_empty_report_says_once_which_sections_are_missing(client, auth, make_order, people):
+    """Issue 26 #18: it said "This field is required.; This field is required."."""
+    order = make_order("completed")
+    auth.login(people("radiologist"))
+    token = csrf(client, editor(order))
+    response = client.post(f"{editor(order)}/sign", data={"csrf_token": token})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Enter the findings and the impression before signing." in body
+    assert "required.;" not in body
+
+
 def test_addendum_on_the_order_page_shows_under_the_report_and_in_the_timeline(client, auth, make_order, people):
     order = make_order("reported")
     auth.login(people("radiologist"))
@@ -203,3 +215,15 @@ def test_priors_list_the_same_body_part_first(client, auth, make_order, make_vis
     assert f'id="prior-{current.id}"' not in text
     order_page = client.get(f"/imaging/orders/{current.id}").get_data(as_text=True)
     assert f'id="prior-{chest.id}"' in order_page and 'id="open-report-editor"' in order_page
+
+
+def test_printable_report_headings_follow_in_order_and_the_mrn_shows_once(client, auth, make_order):
+    """Issue 26 #18 (axe heading-order): the printed report went from its h1 straight to h3."""
+    order = make_order("reported")
+    auth.login("doctor")
+    page = client.get(editor(order)).get_data(as_text=True)
+    article = page.split('id="printable-report"')[1].split("</article>")[0]
+    levels = [int(level) for level in re.findall(r"<h([1-6])\b", article)]
+    assert levels[0] == 1 and len(levels) > 2
+    assert all(later <= earlier + 1 for earlier, later in zip(levels, levels[1:], strict=False)), levels
+    assert order.patient.mrn.startswith("MRN") and "MRN MRN" not in page

@@ -103,7 +103,11 @@ def _form_fields(spec: ActionField) -> dict:
     if spec.kind == "moment":  # a date and a time input, in the clinic's zone
         return {
             "date": DateField("Date", validators=[InputRequired(message="Choose a date.")]),
-            "time": TimeField("Time", validators=[InputRequired(message="Choose a time.")]),
+            # 24-hour HH:MM as everywhere else on the pages: a text input, because Chromium's
+            # type="time" follows the browser's locale and shows a 12-hour clock in en-US.
+            "time": TimeField("Time (24 h)", validators=[InputRequired(message="Choose a time.")], render_kw={
+                "type": "text", "inputmode": "numeric", "pattern": "([01][0-9]|2[0-3]):[0-5][0-9]",
+                "placeholder": "HH:MM", "maxlength": 5, "autocomplete": "off", "title": "24-hour time, HH:MM"}),
         }
     if spec.kind == "booking":
         # The service checks it is an active station of the order's modality, so the choices

@@ -62,6 +62,12 @@ def order_events(order: ImagingOrder) -> list[OrderEvent]:
     return list(db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)))
 
 
+def last_event(order: ImagingOrder) -> OrderEvent | None:
+    """The order's newest event (who changed it last)."""
+    return db.session.scalar(select(OrderEvent).where(OrderEvent.order_id == order.id)
+                             .order_by(OrderEvent.id.desc()).limit(1))
+
+
 def _orders_of(model, column, key_value: Any, what: str) -> list[ImagingOrder]:
     """Every order whose ``column`` is the id of an existing ``model`` row, newest first."""
     key = _uuid_or_none(key_value)

@@ -173,7 +173,7 @@ def _refused(order, form: ReportForm, refused):
             form[name].errors = [*form[name].errors, text]
     kind = "warning" if status in (409, 412) else "danger"
     return _editor(order, form, status=status, conflict=conflict,
-                   message=(kind, "; ".join(dict.fromkeys(errors.values())) or refused.detail))
+                   message=(kind, _refusal_text(form, errors) or refused.detail))
 
 
 @bp.route("/imaging/orders/<uuid:order_id>/report/draft", methods=["POST"])
@@ -215,6 +215,17 @@ def use_template(order_id: uuid.UUID):
         flash(outcome.refused.detail if not isinstance(outcome.refused, ValidationFailed)
               else "; ".join(outcome.refused.errors.values()), "warning")
     return redirect(url_for("reporting.report_page", order_id=order.id), 303)
+
+
+def _refusal_text(form, errors: dict[str, str]) -> str:
+    """One sentence for the editor: the empty sections by name ("Enter the findings and the
+    impression before signing."), then any other refusal with its field's label."""
+    missing = [form[name].label.text.lower() for name, text in errors.items()
+               if name in form and text == "This field is required."]
+    others = [f"{form[name].label.text if name in form else name}: {text}" for name, text in errors.items()
+              if not (name in form and text == "This field is required.")]
+    parts = [f"Enter the {' and the '.join(missing)} before signing."] if missing else []
+    return " ".join(parts + [f"{text}." if not text.endswith(".") else text for text in others])
 
 
 @bp.route("/imaging/orders/<uuid:order_id>/report/sign", methods=["POST"])

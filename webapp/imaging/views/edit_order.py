@@ -16,11 +16,13 @@ from webapp.imaging.forms import EditOrderForm
 from webapp.imaging.models import ImagingOrder
 from webapp.imaging.timeline import CHANGE_LABELS
 from webapp.imaging.views.order_form import CORRECT_TEXT, NO_DIAGNOSIS, form_page, order_form_valid, order_values
-from webapp.imaging.views.orders import add_field_errors, back_to_order, stale_text
+from webapp.imaging.views.orders import add_field_errors, back_to_order, changed_meanwhile, stale_text
 from webapp.web.htmx import htmx_target, is_htmx
 from webapp.web.service_calls import or_404, saving
 
 EDIT_CLOSED_TEXT = "Order {acc} is {status} and can no longer be edited. Below is its current state."
+KEPT_TEXT = ("What you entered is still below; the order's page shows its current state. "
+             "Check both, then save again if your change is still needed.")
 NOTHING_CHANGED_TEXT = "Nothing was changed, so nothing was saved. Change a field, or cancel."
 
 
@@ -107,6 +109,11 @@ def _refused(refused: ServiceError, order_id: uuid.UUID, form: EditOrderForm, se
     if isinstance(refused, ValidationFailed):
         add_field_errors(form, refused.errors)
         return _page(form, order, status=422, message=CORRECT_TEXT)
+    if "edit" in services.allowed_actions_for(current_user, order) and stale_text(order, refused, seen_version):
+        # Changed meanwhile but still editable: the form again with what the user typed, on the
+        # order's new version, saying who changed it (issue 26 #18: the text was lost).
+        form.version.data = order.version
+        return _page(form, order, status=409, message=changed_meanwhile(order) + KEPT_TEXT, message_kind="warning")
     return back_to_order(order, "warning", stale_text(order, refused, seen_version) or _closed_text(order),
                          status=409, retarget=True)
 

@@ -20,10 +20,9 @@ from webapp.web.service_calls import or_404
 
 PAGE_SIZE = 25
 ORDERS_CHANGED = "orders-changed"  # HX-Trigger event after any write; listeners may refresh
-STALE_TEXT = (
-    "Someone else changed order {acc} while you were looking at it. Nothing was saved. "
-    "Below is its current state: check it, then try again if it is still needed."
-)
+STALE_TEXT = "{who} changed order {acc} while you were looking at it. Nothing was saved. "
+STALE_SELF_TEXT = "Order {acc} was changed in another tab or window of yours while this one was open. Nothing was saved. "
+STALE_NEXT_TEXT = "Below is its current state: check it, then try again if it is still needed."
 
 
 # ---------------------------------------------------------------------------- order list
@@ -136,8 +135,16 @@ def stale_text(order: ImagingOrder, refused: ServiceError, seen_version: int | N
     """What to say when someone else changed the order first (``order`` as it now is); None when
     the refusal has another reason."""
     if isinstance(refused, StaleVersion) or order.version != seen_version:
-        return STALE_TEXT.format(acc=order.accession_number)
+        return changed_meanwhile(order) + STALE_NEXT_TEXT
     return None
+
+
+def changed_meanwhile(order: ImagingOrder) -> str:
+    """Who changed the order first: the user themself in another tab, or someone named."""
+    event = queries.last_event(order)
+    if event is not None and event.actor_id is not None and event.actor_id == current_user.id:
+        return STALE_SELF_TEXT.format(acc=order.accession_number)
+    return STALE_TEXT.format(who=event.actor_label if event is not None else "Someone else", acc=order.accession_number)
 
 
 def add_field_errors(form, errors: dict[str, str], renamed: dict[str, str] | None = None) -> None:
