@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from dataclasses import dataclass
 
@@ -114,6 +116,15 @@ def no_body_needed(view):
     return view
 
 
+@functools.cache
+def _takes_body(view) -> bool:
+    """Whether the API view reads a JSON body (a ``body`` parameter of flask-openapi3)."""
+    try:
+        return "body" in inspect.signature(view).parameters
+    except (TypeError, ValueError):
+        return True
+
+
 def before_api_request() -> None:
     """Size limit, then who is calling, then a parseable JSON body (before Pydantic looks at it)."""
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
@@ -132,8 +143,10 @@ def before_api_request() -> None:
         request.environ["CONTENT_TYPE"] = "application/json"
         request._cached_data = b"{}"
         return
-    # A POST action without a body (acknowledge, arrival, claim) needs no Content-Type.
-    if request.method in BODY_METHODS and (request.content_length or request.is_json or request.data):
+    # A POST action that takes no body (acknowledge) needs no Content-Type; one that takes a body
+    # must be sent JSON.
+    if request.method in BODY_METHODS and (_takes_body(view) or request.content_length or request.is_json
+                                           or request.data):
         if not request.is_json:
             raise ApiError(400, "Malformed request", "Send a JSON body with 'Content-Type: application/json'.",
                            kind="malformed")
