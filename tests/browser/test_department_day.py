@@ -171,6 +171,8 @@ def test_wall_fits_the_screen(open_page, day_server, viewport, tmp_path):
     # The stream is down: the whole screen dims and says how old the figures are.
     down = open_page(viewport)
     sign_in(down, day_server.url, "wall")
+    # The page's own connection (without a SharedWorker the tab holds it), so that the route sees it.
+    down.add_init_script("Object.defineProperty(window, 'SharedWorker', {value: undefined, configurable: true});")
     down.route(re.compile(r".*/stream.*"), lambda route: route.abort())
     down.reload()
     down.wait_for_selector("body.live-down")

@@ -52,7 +52,8 @@ class Desk:
         answer = self.page.request.patch(
             f"{self.url}/api/v1/imaging/orders/{order['id']}/status",
             headers=self.scheduler | {"If-Match": f'"{order["version"]}"'},
-            data={"status": "scheduled", "scheduled_date": start.isoformat(), "station_ae": station})
+            data={"status": "scheduled", "scheduled_date": start.isoformat(), "station_ae": station,
+                  "allow_overlap": True})  # several at one time on purpose
         assert answer.ok, answer.text()
         return answer.json()
 
