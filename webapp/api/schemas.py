@@ -93,24 +93,6 @@ class Problem(BaseModel):
     errors: dict[str, str] | None = Field(None, description="The bad fields and what is wrong with each.")
 
 
-# ---------------------------------------------------------------------------- tokens
-
-
-class TokenRequest(InputModel):
-    model_config = ConfigDict(extra="forbid", openapi_extra={"example": examples.TOKEN_REQUEST})
-
-    username: text(64, min_length=1)
-    password: text(256, min_length=1)
-
-
-class TokenResponse(BaseModel):
-    model_config = ConfigDict(openapi_extra={"example": examples.TOKEN_RESPONSE})
-
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"
-    expires_in: int = Field(description="Seconds until the token expires.")
-
-
 # ---------------------------------------------------------------------------- reference data
 
 

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from webapp.api import examples
 from webapp.api.common import json_response, problems, resource_blueprint
 from webapp.api.errors import ApiError
-from webapp.api.schemas import TokenRequest, TokenResponse
+from webapp.api.schemas import InputModel, text
 from webapp.api.security import issue_token, public, token_lifetime, unauthorized
 from webapp.auth.signin import check_sign_in
 from webapp.extensions import commit_keeping_state
 
 api = resource_blueprint("auth", __name__, "/api/v1/auth", "Authentication", public=True)
+
+
+class TokenRequest(InputModel):
+    model_config = ConfigDict(extra="forbid", openapi_extra={"example": examples.TOKEN_REQUEST})
+
+    username: text(64, min_length=1)
+    password: text(256, min_length=1)
+
+
+class TokenResponse(BaseModel):
+    model_config = ConfigDict(openapi_extra={"example": examples.TOKEN_RESPONSE})
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
 
 
 @api.post("/token", responses={200: TokenResponse} | problems(401, 429))
