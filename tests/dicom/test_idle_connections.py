@@ -18,6 +18,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
 from tests.dicom.conftest import SERVICE_AE
+from tests.sockets import closed_within
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -39,15 +40,6 @@ def _echo(port: int) -> int | None:
     return status.Status if status else None
 
 
-def _closed(sock: socket.socket, wait: float) -> bool:
-    sock.settimeout(wait)
-    try:
-        return sock.recv(1) == b""
-    except TimeoutError:
-        return False
-    except OSError:
-        return True
-
 
 def test_idle_connections_from_one_peer_do_not_lock_scanners_out(dicom_server):
     port = dicom_server
@@ -61,11 +53,11 @@ def test_idle_connections_from_one_peer_do_not_lock_scanners_out(dicom_server):
         time.sleep(0.5)  # let the server take them all
         assert _echo(port) == 0x0000  # a scanner still gets in, at once
         # The peer keeps at most 4 of its 12; the others were closed straight away.
-        closed_now = sum(_closed(sock, 0.2) for sock in idle)
+        closed_now = sum(closed_within(sock, 0.2) for sock in idle)
         assert closed_now >= 8, closed_now
         # And the ones kept are closed once the association request is overdue.
         started = time.monotonic()
-        assert all(_closed(sock, 10) for sock in idle)
+        assert all(closed_within(sock, 10) for sock in idle)
         assert time.monotonic() - started < 8
     finally:
         for sock in idle:

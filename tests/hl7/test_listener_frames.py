@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.hl7.test_inbound import orm  # a valid ORM^O01 (the listener fixture is in tests/hl7/conftest.py)
+from tests.sockets import closed_within
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -23,21 +24,12 @@ def app_config():
     return {"HL7_FRAME_TIMEOUT_SECONDS": 1}
 
 
-def _closed_within(sock: socket.socket, seconds: float) -> bool:
-    sock.settimeout(seconds)
-    try:
-        return sock.recv(1) == b""
-    except TimeoutError:
-        return False
-    except OSError:
-        return True
-
 
 def test_a_partial_frame_is_closed_after_the_frame_timeout(listener):
     sock = socket.create_connection(("127.0.0.1", listener))
     sock.sendall(b"\x0bMSH|^~\\&|EHR|HOSP|")  # the start of a message, and then nothing
     started = time.monotonic()
-    assert _closed_within(sock, 10)
+    assert closed_within(sock, 10)
     assert time.monotonic() - started < 5
     sock.close()
 
@@ -52,5 +44,5 @@ def test_a_slow_but_timely_message_is_answered_and_idle_connections_stay(listene
     sock.settimeout(30)
     answer = sock.recv(65536)
     assert b"MSA|A" in answer
-    assert not _closed_within(sock, 1.5)  # idle between messages: not the frame bound
+    assert not closed_within(sock, 1.5)  # idle between messages: not the frame bound
     sock.close()
