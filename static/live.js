@@ -177,6 +177,20 @@
     if (live && isBeingEdited(region)) { event.preventDefault(); }
   });
 
+  // A live re-fetch that left before the user began typing must not land on what they typed
+  // (the technician's "Number of images" filled while the start-scan event's re-fetch was in
+  // flight): keep the page as it is, and fetch again once this request is done.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var config = event.detail.requestConfig;
+    if (!config || !config.headers || config.headers["X-Live-Refresh"] !== "1") { return; }
+    var region = event.detail.target;
+    if (!region || !region.hasAttribute || !region.hasAttribute("data-live-refresh")) { return; }
+    if (isBeingEdited(region)) {
+      event.detail.shouldSwap = false;
+      if (region.id && states[region.id]) { states[region.id].dirty = true; }
+    }
+  });
+
   // Live re-fetches say so: they do not count as the user's activity (idle sign-out still works).
   document.addEventListener("htmx:configRequest", function (event) {
     var trigger = event.detail.triggeringEvent;

@@ -95,3 +95,41 @@ def test_tablet_refetches_for_its_modality_only_and_coalesces_a_burst(page, live
     refetches = len(live) - before
     assert 1 <= refetches <= 3, f"{refetches} re-fetches for a burst of 11 events"
     assert page.evaluate("document.querySelectorAll('#worklist').length") == 1
+
+
+def test_a_refetch_in_flight_does_not_wipe_what_the_technician_types(page, live_server, sign_in):
+    """The start-scan event's re-fetch left before the technician began typing the number of
+    images; its answer lands after. What they typed stays, and the scan completes with it."""
+    desk = Desk(page, live_server)
+    free = live_server.query("SELECT ae_title FROM stations WHERE modality = 'XRAY' AND ae_title NOT IN "
+                             "(SELECT scheduled_station_ae FROM imaging_orders WHERE status = 'in_progress' "
+                             "AND scheduled_station_ae IS NOT NULL) ORDER BY ae_title")
+    assert free, "every X-ray room is scanning"
+    order = desk.book(desk.place("XRAY", "CHEST"), free[0][0])
+    held = []
+
+    def hold(route):
+        if route.request.headers.get("x-live-refresh") == "1":
+            held.append(route)
+        else:
+            route.continue_()
+
+    sign_in(page, "technician")
+    page.goto(f"/imaging/orders/{order['id']}")
+    page.get_by_role("button", name="Start scan").click()
+    expect(page.locator("#order-main .page-header [data-status]")).to_have_text("In progress")
+    page.route(f"**/imaging/orders/{order['id']}", hold)
+    page.evaluate("""(id) => htmx.trigger(document.getElementById("order-main"), "sse:order-changed",
+        {data: JSON.stringify({id: id})})""", order["id"])
+    assert wait_until(lambda: (page.wait_for_timeout(20), len(held))[1] >= 1, 10, interval=0.05)
+
+    images = page.locator("#action-complete").get_by_label("Number of images")
+    images.fill("24")
+    page.locator("body").click(position={"x": 5, "y": 5})  # focus leaves the field: only its value says "typing"
+    held.pop().continue_()
+    page.wait_for_timeout(800)  # the held answer has arrived (and would have been swapped in)
+    expect(images).to_have_value("24")
+    page.unroute(f"**/imaging/orders/{order['id']}")
+    page.get_by_role("button", name="Complete scan").click()
+    expect(page.locator("#order-main .page-header [data-status]")).to_have_text("Completed")
+    expect(page.locator("#order-main")).to_contain_text("24 images")
