@@ -63,6 +63,18 @@ def midday(app):
         yield
 
 
+BROWSER_FIXTURES = {"browser", "page", "new_page", "playwright_instance"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) every test that drives Chromium
+    runs on one worker, one after the other: two Chromiums on 2 cores make their timings flaky.
+    The other worker takes everything else."""
+    for item in items:
+        if item.get_closest_marker("browser") or BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def pytest_generate_tests(metafunc):
     if "db_backend" in metafunc.fixturenames:
         backends = ["sqlite"] if metafunc.definition.get_closest_marker("sqlite_only") else ["sqlite", "postgresql"]
