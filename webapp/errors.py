@@ -66,6 +66,10 @@ class StationConflict(ServiceError, status=409, title="The scanner is not free",
         return {"conflicts": self.conflicts, "overridable": self.overridable}
 
 
+class DowntimeOver(ServiceError, status=409, title="The downtime is already over", kind="downtime-over"):
+    """Ending or withdrawing a scanner's downtime that has already ended (webapp.imaging.downtime)."""
+
+
 class StaleVersion(ServiceError, status=412, title="The order was changed by someone else", kind="stale-version"):
     """Someone else changed the order first."""
 

@@ -20,7 +20,7 @@ EXPECTED_OPERATIONS = {
     "POST /api/v1/imaging/orders/{id}/claim/take-over", "POST /api/v1/imaging/orders/{id}/report/cosign",
     "POST /api/v1/imaging/orders/{id}/peer-reviews", "GET /api/v1/peer-reviews",
     # Booking (the CONTRACT's third round).
-    "POST /api/v1/stations/{ae}/downtime",
+    "POST /api/v1/stations/{ae}/downtime", "POST /api/v1/stations/{ae}/downtime/{id}/end",
     # Safety screening (the CONTRACT's third round).
     "GET /api/v1/patients/{id}/safety", "PUT /api/v1/patients/{id}/safety",
     "POST /api/v1/imaging/orders/{id}/safety/clear", "POST /api/v1/imaging/orders/{id}/protocol",

@@ -50,6 +50,7 @@ def test_every_operation_needs_a_signed_in_user(client, operation):
     path = path.replace("{accession_number}", "ACC-2026-00001")
     path = path.replace("/unmatched/{id}", "/unmatched/1")  # held PACS studies are numbered
     path = path.replace("/critical-results/{id}", "/critical-results/1")  # so are critical results
+    path = path.replace("/downtime/{id}", "/downtime/1")  # and downtimes
     for name in ("{id}", "{patient_id}", "{visit_id}"):
         path = path.replace(name, str(uuid.uuid4()))
     body = {} if method in ("POST", "PUT", "PATCH", "DELETE") else None

@@ -1,12 +1,13 @@
 """Scanners' downtime: POST /api/v1/stations/{ae}/downtime (schedulers, administrators; CONTRACT
 "Booking"). Bookings into a downtime are refused (webapp.imaging.booking); the answer lists the
-bookings the new downtime covers, to rebook, and each of them gets a note on its timeline."""
+bookings the new downtime covers, to rebook, and each of them gets a note on its timeline.
+POST /api/v1/stations/{ae}/downtime/{id}/end ends one now, or withdraws one not yet begun."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -64,3 +65,36 @@ def add_downtime(path: StationPath, body: DowntimeIn):
                          priority=o.priority) for o in covered])
     commit_keeping_state()
     return json_response(out, 201)
+
+
+class DowntimePath(StationPath):
+    id: Annotated[int, Field(ge=1, le=2**63 - 1, description="The downtime's id (`id` in the answer that recorded it).")]
+
+
+class DowntimeEnded(BaseModel):
+    id: int
+    station_ae: str
+    start: datetime
+    end: datetime
+    reason: str
+    outcome: Literal["ended", "withdrawn"] = Field(
+        description="`ended`: it was under way and ends now (`end` is now); "
+                    "`withdrawn`: it had not begun and blocks nothing.")
+    ended_at: datetime
+    stands: list[ToRebook] = Field(description="Bookings it covered from now on: their booking stands (each gets a note).")
+
+
+@api.post("/<string(maxlength=16):ae>/downtime/<id:id>/end",
+          responses={200: DowntimeEnded} | problems(404, 409))
+@requires(DOWNTIME_ROLES)
+def end_downtime(path: DowntimePath):
+    """End a scanner's downtime now (back early), or withdraw one that has not begun; one already
+    over answers 409."""
+    down, kind, stands = downtime.end(api_user(), path.id, path.ae)
+    out = DowntimeEnded(
+        id=down.id, station_ae=down.station_ae, start=down.starts_at, end=down.ends_at, reason=down.reason,
+        outcome=kind, ended_at=down.withdrawn_at,
+        stands=[ToRebook(id=o.id, accession_number=o.accession_number, scheduled_date=o.scheduled_date,
+                         priority=o.priority) for o in stands])
+    commit_keeping_state()
+    return json_response(out, 200)

@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from webapp.db_types import clinic_zone
 from webapp.errors import NotFound, StationConflict, ValidationFailed
@@ -33,11 +33,17 @@ def _hm(moment: datetime) -> str:
     return f"{moment.astimezone(clinic_zone()):%Y-%m-%d %H:%M}"
 
 
+def _standing():
+    """Not withdrawn before it began (one ended early keeps its past part: ends_at is then the
+    moment it was ended; webapp.imaging.downtime.end)."""
+    return or_(StationDowntime.withdrawn_at.is_(None), StationDowntime.withdrawn_at > StationDowntime.starts_at)
+
+
 def downtimes(station_ae: str, start: datetime, end: datetime) -> list[StationDowntime]:
     """The station's downtimes that overlap [start, end)."""
     return list(db.session.scalars(
         select(StationDowntime).where(StationDowntime.station_ae == station_ae,
-                                      StationDowntime.starts_at < end, StationDowntime.ends_at > start)
+                                      StationDowntime.starts_at < end, StationDowntime.ends_at > start, _standing())
         .order_by(StationDowntime.starts_at)))
 
 
@@ -160,7 +166,8 @@ def add_downtime(actor, station_ae: str, start, end, reason) -> tuple[StationDow
 
 def upcoming_downtimes(station_ae: str | None, start: datetime, end: datetime) -> list[StationDowntime]:
     """Downtimes meeting [start, end), of one station or of all."""
-    statement = select(StationDowntime).where(StationDowntime.starts_at < end, StationDowntime.ends_at > start)
+    statement = select(StationDowntime).where(StationDowntime.starts_at < end, StationDowntime.ends_at > start,
+                                              _standing())
     if station_ae:
         statement = statement.where(StationDowntime.station_ae == station_ae)
     return list(db.session.scalars(statement.order_by(StationDowntime.starts_at)))

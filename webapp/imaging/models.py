@@ -325,6 +325,10 @@ class StationDowntime(db.Model):
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Ended early or withdrawn by hand (webapp.imaging.booking.end_downtime): an ongoing downtime
+    # then ends at that moment; one withdrawn before it began blocks nothing and is not shown.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
 
     station = relationship("Station")
 

@@ -18,14 +18,22 @@ from typing import Any, TypeVar
 
 from flask import abort
 
-from webapp.errors import NotFound, ServiceError, StaleVersion, StationConflict, TransitionNotAllowed, ValidationFailed
+from webapp.errors import (
+    DowntimeOver,
+    NotFound,
+    ServiceError,
+    StaleVersion,
+    StationConflict,
+    TransitionNotAllowed,
+    ValidationFailed,
+)
 from webapp.extensions import db
 
 T = TypeVar("T")
 
 # What a page explains to the user (the form again with its errors, the order as it now is);
 # any other service error is its status's error page (PermissionDenied: 403).
-REFUSALS = (ValidationFailed, StaleVersion, TransitionNotAllowed, StationConflict)
+REFUSALS = (ValidationFailed, StaleVersion, TransitionNotAllowed, StationConflict, DowntimeOver)
 
 
 def or_404(find: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -122,4 +122,19 @@ def downtime_page():
     if isinstance(outcome.refused, ValidationFailed):
         renamed = {"start": "start_date", "end": "end_date"}
         return downtime_form(values, {renamed.get(k, k): v for k, v in outcome.refused.errors.items()}, 422)
-    return downtime_form(created=(down, covered), status=201)
+    # Post/Redirect/Get: reloading the page shows the downtime again, it does not record it twice.
+    return redirect(url_for("imaging.downtime_page", recorded=down.id), 303)
+
+
+@bp.route("/imaging/schedule/downtime/<id:downtime_id>/end", methods=["POST"])
+@roles_required(DOWNTIME_ROLES)
+def downtime_end(downtime_id):
+    """End a downtime now (the scanner is back early) or withdraw one that has not begun."""
+    with saving() as outcome:
+        down, kind, freed = downtime.end(current_user, downtime_id)
+    if outcome.refused:
+        flash(outcome.refused.detail, "warning")
+    else:
+        stands = f" {len(freed)} booking(s) it covered stand and are noted so." if freed else ""
+        flash(f"The downtime of {down.station_ae} ({down.reason}) is {kind}.{stands}", "success")
+    return redirect(url_for("imaging.downtime_page"), 303)

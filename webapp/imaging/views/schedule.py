@@ -15,7 +15,7 @@ from webapp.auth.access import roles_required
 from webapp.auth.roles import CAN_VIEW_ORDERS
 from webapp.db_types import clinic_day_bounds, clinic_today, clinic_zone, utcnow
 from webapp.errors import NotFound
-from webapp.imaging import booking, bp, day_lists, queries, schedule
+from webapp.imaging import booking, bp, day_lists, downtime, queries, schedule
 from webapp.imaging.actions import ACTIONS
 from webapp.imaging.models import PRIORITY_LABELS, STATUS_LABELS
 from webapp.imaging.rules import parse_uuid
@@ -96,10 +96,18 @@ def downtime_form(values: dict | None = None, errors: dict | None = None, status
     bookings it covers (to rebook)."""
     now = utcnow()
     start, _ = clinic_day_bounds(clinic_today(now))
+    recorded = request.args.get("recorded", type=int)
+    if created is None and recorded is not None:  # after the Post/Redirect/Get of a new downtime
+        try:
+            down = downtime.get(recorded)
+        except NotFound:
+            down = None
+        if down is not None and down.withdrawn_at is None:
+            created = (down, downtime.covered_bookings(down))
     return render_page(
         "imaging/downtime.html", status=status, values=values or {}, errors=errors or {}, created=created,
         stations=queries.all_stations(), downtimes=booking.upcoming_downtimes(None, start, start + timedelta(days=60)),
-        today=clinic_today(now),
+        today=clinic_today(now), now=now,
     )
 
 
