@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import hl7
@@ -94,6 +95,16 @@ def stalled_heartbeats(monkeypatch):
 
     monkeypatch.setattr(heartbeats, "beat", beat)
     monkeypatch.setattr(heartbeats, "BEAT_SECONDS", 600.0)
+
+
+def wait_until(condition, timeout: float = 20.0) -> bool:
+    """Whether ``condition()`` came true within ``timeout`` seconds (generous: the machine is loaded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def outbox_rows(app) -> list[OutboxMessage]:

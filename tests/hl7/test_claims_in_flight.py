@@ -9,7 +9,6 @@ second dispatcher looks, for as many rounds as it takes, and the heartbeat threa
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -17,20 +16,11 @@ import pytest
 import time_machine
 from sqlalchemy import update
 
-from tests.hl7.conftest import outbox_rows
+from tests.hl7.conftest import outbox_rows, wait_until
 from tests.hl7.peers import field
 from webapp import heartbeats
 from webapp.db_types import utcnow
 from webapp.extensions import db, writing
-
-
-def _wait(condition, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.mark.parametrize("looks_dead", ["first beat late", "heartbeat stalled", "clock stepped"])
@@ -53,10 +43,10 @@ def test_a_message_being_sent_is_not_sent_again_by_another_dispatcher(
         traveller.start()
     try:
         other = run_dispatchers()[0]
-        assert _wait(lambda: rounds[other.name] >= 3)  # it looked, and sent what it took, while the first waits
+        assert wait_until(lambda: rounds[other.name] >= 3)  # it looked, and sent what it took, while the first waits
         receiver.release.set()
-        assert _wait(lambda: [row.state for row in outbox_rows(app)] == ["sent", "sent"])
-        assert _wait(lambda: rounds[sender.name] >= 2)  # the sender's round is over (recorded)
+        assert wait_until(lambda: [row.state for row in outbox_rows(app)] == ["sent", "sent"])
+        assert wait_until(lambda: rounds[sender.name] >= 2)  # the sender's round is over (recorded)
     finally:
         receiver.release.set()
         if traveller is not None:
@@ -76,7 +66,7 @@ def test_a_message_whose_ack_was_lost_is_sent_again_with_the_same_control_id(
     receiver.drop_answers(1)  # taken, but the connection closes before the ACK: a lost ACK
     make_order("ordered")
     run_dispatchers()
-    assert _wait(lambda: [row.state for row in outbox_rows(app)] == ["sent"])
+    assert wait_until(lambda: [row.state for row in outbox_rows(app)] == ["sent"])
     row = outbox_rows(app)[0]
     assert row.attempts == 2
     first, again = receiver.received
