@@ -71,3 +71,28 @@ def test_a_message_whose_ack_was_lost_is_sent_again_with_the_same_control_id(
     assert row.attempts == 2
     first, again = receiver.received
     assert first == again and field(again, "MSH", 10) == str(row.id)  # the receiver can drop the repeat
+
+
+def test_a_message_being_sent_is_free_again_only_when_its_lease_runs_out(app, make_order):
+    from webapp.outbox.dispatcher import due_messages
+    from webapp.outbox.models import OutboxMessage
+
+    order = make_order("ordered")
+    now = utcnow()
+    with app.app_context(), writing():
+        claimed = dict(order_id=order.id, event_type="create", order_version=1, kind="ORM^O01 NW", payload={},
+                       claimed_by="ghost:1:abc", claimed_until=now + timedelta(seconds=90))
+        # (two receivers: neither holds the other back)
+        waiting = OutboxMessage(**claimed, destination="127.0.0.1:1")
+        sending = OutboxMessage(**claimed, destination="127.0.0.1:2", sending_since=now)
+        db.session.add_all([waiting, sending])
+        heartbeats.beat("outbox dispatcher", "ghost:1:abc", now=now)
+        db.session.commit()
+
+        def due(at):
+            return set(db.session.scalars(due_messages(at, 100, lock=False).with_only_columns(OutboxMessage.id)))
+
+        assert not {waiting.id, sending.id} & due(now + timedelta(seconds=1))  # its claimant is alive
+        stopped_beating = due(now + timedelta(seconds=heartbeats.STALE_SECONDS + 1))
+        assert waiting.id in stopped_beating and sending.id not in stopped_beating  # it may be mid-send
+        assert sending.id in due(now + timedelta(seconds=91))  # lease over: sent again, same MSH-10
