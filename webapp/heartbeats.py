@@ -1,8 +1,8 @@
 """Heartbeats of the background commands (the outbox dispatcher, the HL7 listener, the PACS
 follower): each running instance writes ``beat_at`` every BEAT_SECONDS from a thread of its
 own, so that an administrator sees on ``/admin/outbox`` whether outbound HL7 is running on any
-host, and so that a dispatcher that died (``kill -9``) gives its claimed messages back at once
-instead of after their lease (``webapp.outbox.dispatcher``).
+host, and so that a dispatcher that died (``kill -9``) gives back the messages it claimed but had
+not started to send at once instead of after their lease (``webapp.outbox.dispatcher``).
 
 An instance is alive while its last beat is younger than STALE_SECONDS (three beats).
 """

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections import Counter
 
 import hl7
 import pytest
@@ -59,6 +61,50 @@ def run_dispatchers(app):
         stop.set()
     for _stop, thread in running:
         thread.join(15)
+
+
+@pytest.fixture
+def rounds(monkeypatch):
+    """How many claims each dispatcher (by name) has finished: proof that one has looked, or that
+    the round it was in when something happened is over (recorded)."""
+    from webapp.outbox.dispatcher import Dispatcher
+
+    done, real_claim = Counter(), Dispatcher.claim
+
+    def counted(self):
+        try:
+            return real_claim(self)
+        finally:
+            done[self.name] += 1
+
+    monkeypatch.setattr(Dispatcher, "claim", counted)
+    return done
+
+
+@pytest.fixture
+def stalled_heartbeats(monkeypatch):
+    """The dispatchers' heartbeat threads never get to write (a loaded machine, a lagging database):
+    each dispatcher's only beat is its own, before its first claim."""
+    from webapp import heartbeats
+
+    real_beat = heartbeats.beat
+
+    def beat(role, instance, **kwargs):
+        if not threading.current_thread().name.startswith("heartbeat"):
+            real_beat(role, instance, **kwargs)
+
+    monkeypatch.setattr(heartbeats, "beat", beat)
+    monkeypatch.setattr(heartbeats, "BEAT_SECONDS", 600.0)
+
+
+def wait_until(condition, timeout: float = 20.0) -> bool:
+    """Whether ``condition()`` came true within ``timeout`` seconds (generous: the machine is loaded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def outbox_rows(app) -> list[OutboxMessage]:

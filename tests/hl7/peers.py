@@ -19,8 +19,10 @@ def free_port() -> int:
 class Receiver:
     """Records every message it is sent (parsed by hl7apy) and answers AA, or AE when told to.
 
-    ``refuse(n)`` answers AE to the next ``n`` messages; ``stop()`` and ``start()`` take it down and
-    bring it back on the same port.
+    ``refuse(n)`` answers AE to the next ``n`` messages; ``drop_answers(n)`` takes the next ``n``
+    and closes the connection without answering (an ACK lost on the way); ``hold()`` keeps the
+    next one's answer back until ``release.set()`` (``holding`` is set once it arrived: a slow
+    send in flight); ``stop()`` and ``start()`` take it down and bring it back on the same port.
     """
 
     def __init__(self, port: int | None = None) -> None:
@@ -28,6 +30,10 @@ class Receiver:
         self.received: list[str] = []
         self.refused: list[str] = []
         self.to_refuse = 0
+        self.to_drop = 0
+        self.to_hold = 0
+        self.holding = threading.Event()
+        self.release = threading.Event()
         self.lock = threading.Lock()
         self.server: MLLPServer | None = None
         self.thread: threading.Thread | None = None
@@ -48,6 +54,14 @@ class Receiver:
                         receiver.refused.append(self.incoming_message)
                     else:
                         receiver.received.append(self.incoming_message)
+                    drop, hold = receiver.to_drop > 0, receiver.to_hold > 0
+                    receiver.to_drop -= drop
+                    receiver.to_hold -= hold and not drop
+                if drop:
+                    return ""  # taken, and the connection closes with no answer
+                if hold:
+                    receiver.holding.set()
+                    receiver.release.wait(30)
                 code = "AE" if refuse else "AA"
                 text = "Test receiver refuses this one" if refuse else ""
                 ack = (f"MSH|^~\\&|RECEIVER|TEST|||20260101000000||ACK^O01^ACK|A{control_id}|P|2.5.1\r"
@@ -86,6 +100,16 @@ class Receiver:
     def refuse(self, count: int = 1) -> None:
         with self.lock:
             self.to_refuse += count
+
+    def drop_answers(self, count: int = 1) -> None:
+        with self.lock:
+            self.to_drop += count
+
+    def hold(self) -> None:
+        with self.lock:
+            self.to_hold += 1
+            self.holding.clear()
+            self.release.clear()
 
     def wait_for(self, count: int, timeout: float = 15) -> list[str]:
         deadline = time.monotonic() + timeout

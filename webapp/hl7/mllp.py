@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import select
 import socket
+import time
 
 START = b"\x0b"
 END = b"\x1c\x0d"
@@ -115,8 +116,11 @@ class MllpClient:
         sock = self._connection()
         reader = FrameReader()
         try:
+            sock.settimeout(self.timeout)
             sock.sendall(frame(text))
+            answer_by = time.monotonic() + self.timeout  # the whole answer, not each piece of it
             while True:
+                sock.settimeout(max(answer_by - time.monotonic(), 0.001))
                 data = sock.recv(65536)
                 if not data:
                     raise ClosedWithoutAnswer(f"{self.destination} closed the connection without an answer")

@@ -9,11 +9,18 @@ record the outcomes (short transaction).
   lock, so id order is commit order.
 * Several dispatchers: the claim selects with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (each row
   goes to one dispatcher; on SQLite writers queue anyway) and marks the rows with the dispatcher's
-  name until ``claimed_until``. Nobody else sends them before that while the claimant's heartbeat
-  is fresh (``webapp.heartbeats``: a thread beats every 5 s); a dispatcher that died (``kill -9``)
-  stops beating, and its claims are free again within 15 s instead of after the lease (sent
-  again: at least once). A dispatcher does not start a send unless its claim outlasts the
-  send's timeout.
+  name until ``claimed_until`` (the lease). A dispatcher beats (``webapp.heartbeats``) before its
+  first claim, then a thread beats every 5 s; the claims of one that stopped beating for 15 s
+  (``kill -9``) are free again before their lease runs out, but only those it had not started
+  to send.
+* No message sent by two dispatchers: just before each send the claimant marks the row
+  ``sending_since`` and renews its lease, in one conditional update that matches only while the
+  row is still its own (its name is the fencing token). A row taken over meanwhile (the
+  claimant looked dead: a heartbeat late or stalled, the clock stepped) is skipped: the
+  dispatcher that took it sends it. A row being sent is free again only when its lease (longer
+  than any send, ``MllpClient``) runs out. What remains is at least once, not a race: a send
+  whose answer is lost (timeout, connection closed, the dispatcher killed before recording) is
+  sent again later, with the same MSH-10 (the row id), for the receiver to drop.
 * Channels: ``hl7`` (MLLP, webapp.hl7) and the escalation's ``webhook`` and ``email``
   (webapp.outbox.notify); each round first escalates the critical results past
   CRITICAL_ACK_MINUTES (webapp.reporting.escalation), whose rows are then sent in that round.
@@ -36,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
@@ -68,6 +75,7 @@ class Claimed:
     error: str | None = None  # None once delivered
     sent: bool = False
     tried: bool = False
+    lost: bool = False  # taken over by another dispatcher before this one started sending it
 
 
 def due_messages(now, limit: int, *, lock: bool = True):
@@ -83,7 +91,7 @@ def due_messages(now, limit: int, *, lock: bool = True):
         .where(
             message.state.in_(("pending", "failed")), message.next_attempt_at <= now,
             or_(message.claimed_until.is_(None), message.claimed_until < now,
-                message.claimed_by.not_in(heartbeats.alive_instances(now))),
+                and_(message.sending_since.is_(None), message.claimed_by.not_in(heartbeats.alive_instances(now)))),
             ~held_back,
         )
         .order_by(message.id)
@@ -105,16 +113,22 @@ class Dispatcher:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.batch_size = batch_size
         self.timeout = float(app.config["HL7_TIMEOUT_SECONDS"])
+        # Longer than any send (MllpClient.send: at most two exchanges of connect, send and answer,
+        # each within the timeout), renewed when a send starts: a row being sent is not taken over.
         self.lease = timedelta(seconds=max(60.0, 6 * self.timeout + 30))
         self.clients: dict[str, MllpClient] = {}
         self.beating: threading.Thread | None = None
+        self.beaten = False  # a beat recorded before the first claim (the thread's first may come later)
 
     # ------------------------------------------------------------------ the three steps of a round
 
     def claim(self) -> list[Claimed]:
         """Take up to batch_size due messages for lease seconds (committed), with their texts built."""
-        if self.beating is None:  # one round at a time (run_once): beat here, so the claims count
+        if self.beating is None or not self.beaten:
+            # One round at a time (run_once), or the first claim: beat here first. A claim committed
+            # before its claimant's first beat looked abandoned, and the others took it over.
             heartbeats.beat(ROLE, self.name)
+            self.beaten = True
         now = utcnow()
         # A read first: an idle dispatcher takes no write lock (SQLite's is the whole database).
         nothing_due = db.session.scalar(due_messages(now, 1, lock=False).with_only_columns(OutboxMessage.id)) is None
@@ -127,7 +141,7 @@ class Dispatcher:
             if claimed:
                 db.session.execute(
                     update(OutboxMessage).where(OutboxMessage.id.in_([c.id for c in claimed]))
-                    .values(claimed_by=self.name, claimed_until=now + self.lease)
+                    .values(claimed_by=self.name, claimed_until=now + self.lease, sending_since=None)
                 )
             db.session.commit()
         if claimed:
@@ -144,8 +158,24 @@ class Dispatcher:
                     item.error = f"cannot build the message: {type(exc).__name__}: {exc}"
         return claimed
 
-    def deliver(self, claimed: list[Claimed], deadline: float) -> None:
-        """Send each built message, in id order per receiver; one receiver down fails its rest at once."""
+    def start_sending(self, item: Claimed) -> bool:
+        """Mark ``item`` as being sent and renew its lease, if this dispatcher still holds it (committed).
+
+        False when another dispatcher took it over (this one looked dead to it): that one sends it.
+        """
+        now = utcnow()
+        with writing():
+            held = db.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == item.id, OutboxMessage.claimed_by == self.name,
+                       OutboxMessage.state.in_(("pending", "failed")))
+                .values(sending_since=now, claimed_until=now + self.lease)
+            ).rowcount
+            db.session.commit()
+        return held == 1
+
+    def deliver(self, claimed: list[Claimed]) -> None:
+        """Send each built message still held, in id order per receiver; one receiver down fails its rest at once."""
         down: dict[str, str] = {}
         for item in claimed:
             if item.text is None:
@@ -153,8 +183,9 @@ class Dispatcher:
             if item.destination in down:
                 item.error, item.tried = down[item.destination], True
                 continue
-            if time.monotonic() + 2 * self.timeout > deadline:
-                return  # the claim would run out during the send: leave it for the next round
+            if not self.start_sending(item):
+                item.lost = True
+                continue
             item.tried = True
             if item.channel != "hl7":
                 try:
@@ -188,8 +219,11 @@ class Dispatcher:
             for item in claimed:
                 row = rows.get(item.id)
                 if row is None:
+                    if item.sent:  # only when the clock stepped past the lease during the send
+                        log.error("outbox message %s was delivered to %s after its lease ran out; another "
+                                  "dispatcher may send it again (same MSH-10)", item.id, item.destination)
                     continue
-                row.claimed_by, row.claimed_until = None, None
+                row.claimed_by, row.claimed_until, row.sending_since = None, None, None
                 if item.sent:
                     row.state, row.sent_at, row.sent_by = "sent", now, self.name
                     row.attempts, row.last_error = row.attempts + 1, None
@@ -218,11 +252,14 @@ class Dispatcher:
             if not claimed:
                 return 0
             try:
-                self.deliver(claimed, started + self.lease.total_seconds())
+                self.deliver(claimed)
             finally:
                 self.record(claimed)
-        sent = sum(item.sent for item in claimed)
-        if sent != len(claimed):
+        sent, lost = sum(item.sent for item in claimed), sum(item.lost for item in claimed)
+        if lost:
+            log.warning("outbox: %d of the %d messages %s claimed were taken over before it sent them (it "
+                        "looked dead to another dispatcher, which sends them)", lost, len(claimed), self.name)
+        if sent + lost != len(claimed):
             log.info("outbox: %d of %d messages delivered", sent, len(claimed))
         return len(claimed)
 

@@ -39,9 +39,12 @@ class OutboxMessage(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
-    # A dispatcher's claim: nobody else sends the message before claimed_until.
+    # A dispatcher's claim: nobody else sends the message before claimed_until (a claim not yet
+    # being sent is free sooner when its dispatcher stopped beating, webapp.outbox.dispatcher).
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by the claimant, on its claim only, just before it sends; then only the lease frees it.
+    sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_by: Mapped[str | None] = mapped_column(String(64))  # the dispatcher that delivered it

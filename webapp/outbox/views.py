@@ -63,7 +63,7 @@ def retry(message_id: int):
         created_at=utcnow(), previous_state=row.state, previous_error=row.last_error, attempts=row.attempts,
     ))
     row.state, row.attempts, row.next_attempt_at = "pending", 0, utcnow()
-    row.claimed_by, row.claimed_until = None, None
+    row.claimed_by, row.claimed_until, row.sending_since = None, None, None
     db.session.commit()
     return _done(("success", f"Message {message_id} is queued again."), 200)
 
