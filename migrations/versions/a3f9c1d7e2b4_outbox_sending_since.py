@@ -1,7 +1,7 @@
 """outbox_messages.sending_since: a claimed message being sent is not taken over on a stale heartbeat
 
 Revision ID: a3f9c1d7e2b4
-Revises: c4d8e2a7f1b3
+Revises: d9e4b6c1a7f3
 Create Date: 2026-12-07 06:20:00.000000
 
 """
@@ -12,7 +12,7 @@ import webapp.db_types
 
 # revision identifiers, used by Alembic.
 revision = 'a3f9c1d7e2b4'
-down_revision = 'c4d8e2a7f1b3'
+down_revision = 'd9e4b6c1a7f3'
 branch_labels = None
 depends_on = None
 
