@@ -90,6 +90,32 @@ def test_an_unchanged_resource_answers_304_to_its_etag(fhir_get, client, make_or
     assert client.get(f"/fhir/R4/ServiceRequest/{order.id}", headers=headers).status_code == 200
 
 
+def test_an_unbooked_order_has_no_occurrence(app, fhir_get, client, make_order):
+    """ServiceRequest.occurrence[x] ("the date/time at which the requested service should occur",
+    FHIR R4 servicerequest.html) is the booked time: gone once unbooked, the request still
+    ``active`` (request-status); a client holding the booked version's ETag gets the new one.
+    (Guards the FHIR side of tests/hl7/test_booking_taken_back.py: it held before that change.)"""
+    from webapp.auth.models import User
+    from webapp.extensions import writing
+    from webapp.imaging import services
+
+    order = make_order("scheduled")
+    booked = fhir_get(f"/fhir/R4/ServiceRequest/{order.id}")
+    assert booked.occurrenceDateTime is not None
+    etag = fhir_get.response.headers["ETag"]
+    with app.app_context(), writing():
+        services.apply_action(db.session.get(User, make_order.person("scheduler").id),
+                              db.session.get(ImagingOrder, order.id), "unbook", reason="Patient unwell")
+        db.session.commit()
+    headers = {"If-None-Match": etag, "Authorization": fhir_get.response.request.headers["Authorization"]}
+    answer = client.get(f"/fhir/R4/ServiceRequest/{order.id}", headers=headers)
+    assert answer.status_code == 200
+    resource = parsed(answer)
+    assert resource.occurrenceDateTime is None and resource.occurrencePeriod is None
+    assert resource.status == "active"
+    assert int(resource.meta.versionId) == int(booked.meta.versionId) + 1
+
+
 def test_patient(fhir_get, make_patient):
     patient = make_patient(first_name="Ada", last_name="Okafor", sex="female", mrn="MRN-7781")
     resource = fhir_get(f"/fhir/R4/Patient/{patient.id}", role="technician")

@@ -12,9 +12,17 @@ HL7_MESSAGES: dict[str, tuple[str, str]] = {
     "created": ("ORM^O01", "NW"),  # new order
     "updated": ("ORM^O01", "XO"),  # details changed
     "schedule": ("ORM^O01", "SC"),  # status changed (ORC-5 says to what)
-    "reschedule": ("ORM^O01", "SC"),
     "start": ("ORM^O01", "SC"),
     "complete": ("ORM^O01", "SC"),
+    # What the receiver holds must change, not (only) the status move on: XO, "change order"
+    # (HL7 v2.5.1 table 0119), as IHE RAD-13 Procedure Update sends it when "procedure-related
+    # information (including scheduled date/time and/or resource) has been changed". A receiver
+    # reading ORC-1 SC as a status report does nothing with an SC whose ORC-5 says no new status
+    # (a reschedule), nor with one that goes back (an undone start). ORC-5 says the status it is
+    # now; the values the change took away go as the null value "" (webapp.hl7.messages).
+    "reschedule": ("ORM^O01", "XO"),  # ORC-5 SC, OBR-27.4 and OBR-36 the new time
+    "unbook": ("ORM^O01", "XO"),  # ORC-5 "", OBR-27.4 and OBR-36 "", ORC-16 the reason
+    "undo_start": ("ORM^O01", "XO"),  # ORC-5 SC, OBR-7 "" (the start time), ORC-16 why
     "cancel": ("ORM^O01", "CA"),  # cancelled
     "report": ("ORU^R01", "F"),  # final report: impression and findings as OBX
     # An addendum under a signed report: the report again with every addendum as OBX, OBR-25 C
@@ -26,7 +34,9 @@ HL7_MESSAGES: dict[str, tuple[str, str]] = {
     "cosign": ("ORU^R01", "F"),
 }
 
-# ORC-5 order status (HL7 table 0038). A placed order that is not booked yet has none.
+# ORC-5 order status (HL7 table 0038). A placed order that is not booked yet has none: table 0038
+# has no code for it (IP, "in process, unspecified", is read as a scan begun), so an unbooked order's
+# ORC-5 is the null value "", deleting the SC the receiver holds.
 ORDER_STATUS = {
     "ordered": "",
     "scheduled": "SC",
@@ -57,3 +67,6 @@ DEFAULT_DIAGNOSTIC_SECTION = "RAD"
 ADDENDUM_CODE = ("ADDENDUM", "Report addendum", "L")
 # OBX-3 of the co-signature's note that the impression changed since the preliminary report.
 IMPRESSION_CHANGED_CODE = ("PRELIMCHG", "Impression changed since the preliminary report", "L")
+
+# ORC-16 order control code reason (CE, text only) of an event that takes no reason of its own.
+CONTROL_REASONS = {"undo_start": "Scan start undone"}

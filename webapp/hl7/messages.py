@@ -4,6 +4,11 @@ Identifiers: ORC-2/OBR-2 the placer number (the EHR's own when the order came fr
 order number), ORC-3/OBR-3 and OBR-18 the accession number (filler), PID-3 the MRN, PV1-19 the
 visit number, OBR-4 the procedure code (CPT-4) and name. MSH-10 is the outbox message id, so a
 message sent again carries the same control id.
+
+A value the change took away (an unbooking's booked time, an undone start's start time, a side
+removed by an edit) is sent as the null value ``""``, not left empty: "If no value is sent (i.e., it
+is omitted) the old value should remain unchanged. If the null value is sent, the old value should
+be changed to null" (HL7 v2.5.1 chapter 2, section 2.5.3); a component likewise (OBR-27.4).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from hl7apy.core import Message
 from webapp.hl7 import VERSION
 from webapp.hl7.mapping import (
     ADDENDUM_CODE,
+    CONTROL_REASONS,
     DEFAULT_DIAGNOSTIC_SECTION,
     DIAGNOSTIC_SECTION,
     FINDINGS_CODE,
@@ -32,6 +38,7 @@ _ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~
 # Line breaks stand as this (a private-use character) until the text is made: hl7apy would escape
 # the backslashes of \.br\ in a TX field.
 _LINE_BREAK = "\ue000"
+NULL = '""'  # HL7's null value: the receiver deletes the value it holds
 
 
 def escape(text: str | None) -> str:
@@ -109,11 +116,23 @@ def _provider(person: dict | None) -> str:
     return f"{escape(person.get('provider_id') or person['id'])}^{escape(family)}^{escape(given)}"
 
 
+def _value(snapshot: dict, name: str, value: str) -> str:
+    """``value``, or the null value when the change took the order's ``name`` away."""
+    return NULL if not value and name in snapshot.get("cleared", ()) else value
+
+
+def _order_status(snapshot: dict) -> str:
+    """ORC-5: the status (table 0038); none for an order waiting to be booked, and the null value
+    when it has just gone back to waiting (unbooked), so the receiver forgets the SC it holds."""
+    status = ORDER_STATUS.get(snapshot["status"], "")
+    return NULL if not status and ORDER_STATUS.get(snapshot.get("from_status") or "") else status
+
+
 def _orc(orc, snapshot: dict, control: str, header: Header) -> None:
     orc.orc_1 = control
     orc.orc_2 = escape(snapshot["placer_number"])
     orc.orc_3 = escape(snapshot["accession_number"])
-    orc.orc_5 = ORDER_STATUS.get(snapshot["status"], "")
+    orc.orc_5 = _order_status(snapshot)
     orc.orc_9 = timestamp(snapshot["at"], header.zone)
     orc.orc_12 = _provider(snapshot["ordering_provider"])
 
@@ -126,15 +145,19 @@ def _obr(obr, snapshot: dict, header: Header) -> None:
     name = snapshot["procedure_name"] or f"{snapshot['modality']} {snapshot['body_part']}"
     obr.obr_4 = f"{escape(code)}^{escape(name)}^{'C4' if snapshot['procedure_code'] else 'L'}"
     obr.obr_6 = timestamp(snapshot["ordered_date"], header.zone)
-    obr.obr_7 = timestamp(snapshot["performed_date"], header.zone)
+    obr.obr_7 = _value(snapshot, "performed_date", timestamp(snapshot["performed_date"], header.zone))
     obr.obr_16 = _provider(snapshot["ordering_provider"])
     obr.obr_18 = escape(snapshot["accession_number"])
     obr.obr_19 = escape(snapshot["order_number"])
     obr.obr_24 = DIAGNOSTIC_SECTION.get(snapshot["modality"], DEFAULT_DIAGNOSTIC_SECTION)
-    obr.obr_27 = f"^^^{timestamp(snapshot['scheduled_date'], header.zone)}^^{PRIORITY_CODES[snapshot['priority']]}"
+    booked = _value(snapshot, "scheduled_date", timestamp(snapshot["scheduled_date"], header.zone))
+    obr.obr_27 = f"^^^{booked}^^{PRIORITY_CODES[snapshot['priority']]}"
     obr.obr_31 = f"^{escape(snapshot['clinical_indication'])}"
-    if snapshot["laterality"]:
-        obr.obr_46 = escape(snapshot["laterality"].upper())
+    if booked:
+        obr.obr_36 = booked  # scheduled date/time: the booked time again, where receivers look for it
+    side = _value(snapshot, "laterality", escape((snapshot["laterality"] or "").upper()))
+    if side:
+        obr.obr_46 = side
 
 
 def build_orm(snapshot: dict, control: str, control_id: str, header: Header) -> str:
@@ -151,9 +174,23 @@ def build_orm(snapshot: dict, control: str, control_id: str, header: Header) -> 
         dg1.dg1_1 = "1"
         dg1.dg1_3 = f"{escape(snapshot['diagnosis']['code'])}^{escape(snapshot['diagnosis']['description'])}^I10"
         dg1.dg1_6 = "W"
-    if snapshot["status"] == "cancelled" and snapshot["cancellation_reason"]:
-        order.orc.orc_16 = f"^{escape(snapshot['cancellation_reason'])}"
+    reason = _control_reason(snapshot)
+    if reason:
+        order.orc.orc_16 = f"^{escape(reason)}"
     return er7(message)
+
+
+def _control_reason(snapshot: dict) -> str | None:
+    """ORC-16 order control code reason, the text of "the reason for the order event" (HL7 v2.5.1
+    4.5.1.16): a cancel's, an unbooking's or a late booking's reason; an undone start says so,
+    with the technician's note."""
+    if snapshot.get("event_type") in CONTROL_REASONS:
+        note = snapshot.get("note")
+        return f"{CONTROL_REASONS[snapshot['event_type']]}: {note}" if note else CONTROL_REASONS[snapshot["event_type"]]
+    if "reason" in snapshot:
+        return snapshot["reason"]
+    # Written before the snapshot kept its event's reason (still in the outbox when updated).
+    return snapshot["cancellation_reason"] if snapshot["status"] == "cancelled" else None
 
 
 def build_oru(snapshot: dict, result_status: str, control_id: str, header: Header) -> str:

@@ -88,6 +88,14 @@ def _coded_answers(session: Session, details) -> list[dict]:
     return mrrt.coded_answers(template.structure if template else None, details.field_values)
 
 
+def cleared_fields(changes: dict | None) -> list[str]:
+    """The order's values that the change took away (``{"from": a value, "to": None}``): the
+    message sends them as HL7's null value, so the receiver deletes what it holds."""
+    return sorted(name for name, change in (changes or {}).items()
+                  if isinstance(change, dict) and change.keys() >= {"from", "to"}
+                  and change["to"] is None and change["from"] not in (None, ""))
+
+
 def order_snapshot(session: Session, order: ImagingOrder, event: OrderEvent) -> dict[str, Any]:
     """Everything the ORM/ORU of ``event`` says, as JSON values (read without flushing)."""
     details = _report_details(session, order) if order.status in ("completed", "reported") else None
@@ -97,6 +105,12 @@ def order_snapshot(session: Session, order: ImagingOrder, event: OrderEvent) -> 
     return {
         "event_type": event.event_type,
         "at": _json(event.created_at),
+        # The change itself: the status it left, why (a cancel's, an unbooking's or a late
+        # booking's reason; its note), and the values it took away.
+        "from_status": event.from_status,
+        "reason": (event.changes or {}).get("reason"),
+        "note": event.note,
+        "cleared": cleared_fields(event.changes),
         "order_id": str(order.id),
         "version": event.order_version,
         **{name: _json(getattr(order, name)) for name in ORDER_FIELDS},
