@@ -17,6 +17,7 @@ from webapp.config import ROOT
 from webapp.db_types import clinic_zone
 from webapp.errors import is_api_request, problem
 from webapp.extensions import db
+from webapp.web import badges
 from webapp.web.htmx import is_htmx
 
 bp = Blueprint("web", __name__)
@@ -134,7 +135,7 @@ def _template_globals(state) -> None:
     # Globals (not a context processor) so that imported macros and htmx fragments see them too.
     state.app.jinja_env.globals.update(
         vendor_url=vendor_url, has_endpoint=has_endpoint, app_timezone=app_timezone, current_user=current_user,
-        url_pattern=url_pattern,
+        url_pattern=url_pattern, **badges.GLOBALS,
     )
 
 
