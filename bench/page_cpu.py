@@ -15,7 +15,8 @@ adds cProfile (a CPU timer) per page: own time by package and the top functions.
 Data: ``bench/generate.py`` (``--orders``, 100,000 by default), SQLite under instance/bench/ and
 PostgreSQL ``imaging_pagecpu_<orders>`` on the server of BENCH_DATABASE_URL / TEST_DATABASE_URL /
 127.0.0.1:5432 (or ``--sqlite-url`` / ``--pg-url``); ``--reuse`` keeps a generated one. The
-table goes to stdout, the figures to bench/results/page-cpu-latest.json.
+table goes to stdout, the figures to bench/results/page-cpu-latest.json. ``--against DIR`` compares
+with another checkout (before/after), both measured in turns (see ``compare``).
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def measure(client, path: str, headers: dict, repeat: int, statements: Statement
         if profile:
             profile.enable()
         response = client.get(path, headers=headers)
+        response.close()  # as the server does once it is sent (what runs then is the request's too)
         if profile:
             profile.disable()
         cpu.append((time.process_time() - start) * 1000)
@@ -190,6 +192,122 @@ def run_backend(backend: str, url: str, args) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------------------- before / after, interleaved
+#
+# On a shared machine the load changes from one minute to the next, so two runs one after the
+# other differ by more than most changes do. ``--against DIR`` starts this benchmark in two
+# processes, this checkout and DIR (another checkout with its own database: ``--against-sqlite-url``,
+# ``--against-pg-url``), and asks them for the same page in turns, a few requests at a time: both
+# sides meet the same load. Each process measures itself (``--serve``: JSON lines on stdin/stdout).
+
+
+def serve(args) -> int:
+    """Answer ``{"backend", "page", "mode", "n"}`` lines with the CPU ms and statements of n requests."""
+    from webapp.db_types import clinic_today
+    from webapp.extensions import db
+
+    clients: dict = {}
+    for backend, url in database_urls(args).items():
+        app = make_app(url, LIVE_RENDER_CACHE_SECONDS=0)
+        cookies = session_cookies(app)
+        with app.app_context():
+            fill = {"order": an_order(app), "today": clinic_today().isoformat()}
+            statements = Statements(db.engine)
+        clients[backend] = (app, cookies, fill, statements)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        ask = json.loads(line)
+        app, cookies, fill, statements = clients[ask["backend"]]
+        name, role, path, target = next(p for p in PAGES if p[0] == ask["page"])
+        client = app.test_client()
+        client.set_cookie("session", cookies[role])
+        headers = {} if ask["mode"] == "full" else {"HX-Request": "true", "HX-Target": target, "X-Live-Refresh": "1"}
+        cpu, queries = [], 0
+        for index in range(ask["n"] + ask.get("warm", 0)):
+            before_queries = statements.count
+            start = time.process_time()
+            response = client.get(path.format(**fill), headers=headers)
+            response.close()
+            if index >= ask.get("warm", 0):
+                cpu.append((time.process_time() - start) * 1000)
+                queries = statements.count - before_queries
+            assert response.status_code == 200, (path, response.status_code)
+        print(json.dumps({"cpu": cpu, "queries": queries, "bytes": len(response.get_data())}), flush=True)
+    return 0
+
+
+def compare(args) -> int:
+    import subprocess
+
+    def start(directory: Path, sqlite_url, pg_url):
+        command = [str(directory / ".venv" / "bin" / "python"), "-m", "bench.page_cpu", "--serve",
+                   "--backends", args.backends, "--orders", str(args.orders)]
+        command += ["--sqlite-url", sqlite_url] if sqlite_url else []
+        command += ["--pg-url", pg_url] if pg_url else []
+        process = subprocess.Popen(command, cwd=directory, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, text=True)
+        while not json.loads(process.stdout.readline()).get("ready"):
+            pass
+        return process
+
+    sides = {"before": start(Path(args.against).resolve(), args.against_sqlite_url, args.against_pg_url),
+             "after": start(ROOT, args.sqlite_url, args.pg_url)}
+
+    def ask(side: str, request: dict) -> dict:
+        sides[side].stdin.write(json.dumps(request) + "\n")
+        sides[side].stdin.flush()
+        return json.loads(sides[side].stdout.readline())
+
+    rows, loads = [], [os.getloadavg()[0]]
+    wanted = set(args.pages.split(",")) if args.pages else None
+    for backend in args.backends.split(","):
+        for name, role, _, _ in PAGES:
+            if wanted and SHORT[name] not in wanted:
+                continue
+            for mode in ("full", "live"):
+                got = {side: {"cpu": []} for side in sides}
+                for side in sides:
+                    ask(side, {"backend": backend, "page": name, "mode": mode, "n": 0, "warm": 3})
+                for _ in range(max(1, args.repeat // 5)):
+                    for side in sides:  # in turns, five requests at a time
+                        answer = ask(side, {"backend": backend, "page": name, "mode": mode, "n": 5})
+                        got[side]["cpu"] += answer["cpu"]
+                        got[side] |= {"queries": answer["queries"], "bytes": answer["bytes"]}
+                loads.append(os.getloadavg()[0])
+                row = {"backend": backend, "page": name, "mode": mode, "role": role, "load_average": loads[-1]}
+                for side, data in got.items():
+                    row[side] = {"cpu_ms_p50": round(statistics.median(data["cpu"]), 2),
+                                 "cpu_ms_mean": round(statistics.fmean(data["cpu"]), 2),
+                                 "queries": data["queries"], "bytes": data["bytes"]}
+                rows.append(row)
+                print(f"[page-cpu] {backend:10} {name:18} {mode:4} before {row['before']['cpu_ms_p50']:7.2f} ms "
+                      f"({row['before']['queries']} q), after {row['after']['cpu_ms_p50']:7.2f} ms "
+                      f"({row['after']['queries']} q), load {loads[-1]:.2f}", file=sys.stderr)
+    for process in sides.values():
+        process.stdin.close()
+        process.wait(timeout=60)
+    lines = ["| page | backend | before: full / live re-fetch, CPU p50 | queries | after: full / live re-fetch, "
+             "CPU p50 | queries | target ≤ 10 ms (after) |", "|---|---|---|---|---|---|---|"]
+    by_key = {(r["backend"], r["page"], r["mode"]): r for r in rows}
+    for backend in args.backends.split(","):
+        for name, _, _, _ in PAGES:
+            full, live = by_key.get((backend, name, "full")), by_key.get((backend, name, "live"))
+            if not full:
+                continue
+            cells = []
+            for side in ("before", "after"):
+                cells.append(f"{full[side]['cpu_ms_p50']:.1f} / {live[side]['cpu_ms_p50']:.1f} ms")
+                cells.append(f"{full[side]['queries']} / {live[side]['queries']}")
+            worst = max(full["after"]["cpu_ms_p50"], live["after"]["cpu_ms_p50"])
+            lines.append(f"| {name} | {backend} | {' | '.join(cells)} | {'pass' if worst <= TARGET_MS else 'FAIL'} |")
+    print("\n".join(lines))
+    print(f"\nload average (1 min) during the run: {min(loads):.2f}–{max(loads):.2f}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "page-cpu-compare-latest.json").write_text(json.dumps(
+        {"against": args.against, "repeat": args.repeat, "load_averages": loads, "rows": rows}, indent=1))
+    return 0
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| page | role | backend | full page: CPU p50 (mean) | queries | live re-fetch: CPU p50 (mean) | queries "
              "| live answer | target ≤ 10 ms |",
@@ -219,7 +337,15 @@ def main() -> int:
     parser.add_argument("--pages", help=f"only these (comma-separated): {', '.join(SHORT.values())}")
     parser.add_argument("--profile", action="store_true", help="cProfile each page and mode (stderr)")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--against", help="another checkout: before/after, interleaved (its data must exist)")
+    parser.add_argument("--against-sqlite-url")
+    parser.add_argument("--against-pg-url")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        return serve(args)
+    if args.against:
+        return compare(args)
     from bench.common import ensure_postgres_database, is_postgres
 
     rows = []
