@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: install run test bench bench-peak lint screenshots pacs
+.PHONY: install run test bench bench-peak bench-pages lint screenshots pacs
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -42,6 +42,11 @@ bench: install
 # BENCH_PEAK_SECONDS, BENCH_PEAK_STEPS, BENCH_PEAK_ORDERS, BENCH_REUSE=1 ... tune it.
 bench-peak: install
 	$(PY) -m bench.peak
+
+# CPU per page request for every live page, full and as the live re-fetch, SQLite and PostgreSQL
+# (see bench/README.md, the cost of a page). BENCH_PAGES_ARGS: e.g. "--pages worklist --profile".
+bench-pages: install
+	$(PY) -m bench.page_cpu $(BENCH_PAGES_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

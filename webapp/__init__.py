@@ -64,6 +64,9 @@ def create_app(config: Config | None = None) -> Flask:
     init_access_log(app)
 
     register_fault_handlers(app)
+    from webapp import gc_freeze
+
+    gc_freeze.install(app)
     from webapp import db_retry
 
     db_retry.install(app)

@@ -155,6 +155,9 @@ SETTINGS = (
     # Off (0) by default: under heavy load a wall once kept a cancelled STAT order for over 3 s with
     # it on (tests/events/test_browser_live.py), which is not understood yet.
     ("LIVE_RENDER_CACHE_SECONDS", _int, 0),
+    # After this many requests a process moves its long-lived objects out of the garbage
+    # collector's way (webapp/gc_freeze.py), and again after ten times as many; 0: never.
+    ("GC_FREEZE_AFTER_REQUESTS", _int, 20),
     # Open streams per account, counted in Redis across workers and hosts (webapp/events/slots.py);
     # 0 switches the cap off. The wall display's account is often signed in on several screens.
     # A crashed worker's slots free themselves after the lease (at least three heartbeats).
@@ -306,5 +309,6 @@ class TestConfig(Config):
         # Test users only: a cheap hash keeps hundreds of fixtures fast. Production keeps scrypt.
         self.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
         self.REDIS_URL = overrides.pop("REDIS_URL", None)
+        self.GC_FREEZE_AFTER_REQUESTS = 0  # a test process holds many apps: nothing of theirs kept for good
         for key, value in overrides.items():
             setattr(self, key, value)

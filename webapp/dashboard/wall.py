@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from statistics import median
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
 from webapp.auth.access import roles_required
 from webapp.auth.roles import ALL_ROLES
@@ -32,30 +32,34 @@ STAGES = (
 )
 
 
+STAGE_STATUSES = tuple(dict.fromkeys(status for stage in STAGES for status in stage[:2]))
+
+
 def todays_turnaround(now: datetime | None = None) -> list[dict]:
     """Per stage: how many orders finished it today, and the median minutes it took them."""
     now = now or utcnow()
     start, end = clinic_day_bounds(clinic_today(now))
     targets = {to for _, to, _ in STAGES}
+    moved = OrderEvent.from_status.is_distinct_from(OrderEvent.to_status)
     finished_today = select(OrderEvent.order_id).where(
-        OrderEvent.created_at >= start, OrderEvent.created_at < end, OrderEvent.to_status.in_(targets),
-        OrderEvent.from_status.is_distinct_from(OrderEvent.to_status),
+        OrderEvent.created_at >= start, OrderEvent.created_at < end, OrderEvent.to_status.in_(targets), moved,
     )
+    # One row per order with the time it first entered each status (the database does the
+    # grouping: a day's events as rows cost the wall more than the rest of its render).
     rows = db.session.execute(
-        select(OrderEvent.order_id, OrderEvent.to_status, OrderEvent.from_status, OrderEvent.created_at)
-        .where(OrderEvent.order_id.in_(finished_today))
-        .order_by(OrderEvent.order_id, OrderEvent.id)
+        select(*(func.min(case((OrderEvent.to_status == status, OrderEvent.created_at)))
+                 for status in STAGE_STATUSES))
+        .where(OrderEvent.order_id.in_(finished_today), OrderEvent.to_status.in_(STAGE_STATUSES), moved)
+        .group_by(OrderEvent.order_id)
     ).all()
-    entered: dict = {}
-    for order_id, to_status, from_status, created_at in rows:
-        if to_status and from_status != to_status:
-            entered.setdefault(order_id, {}).setdefault(to_status, created_at)
+    entered = [dict(zip(STAGE_STATUSES, row, strict=True)) for row in rows]
     result = []
     for before, after, label in STAGES:
         minutes = [
             (times[after] - times[before]).total_seconds() / 60
-            for times in entered.values()
-            if before in times and after in times and start <= times[after] < end and times[after] >= times[before]
+            for times in entered
+            if times[before] is not None and times[after] is not None and start <= times[after] < end
+            and times[after] >= times[before]
         ]
         result.append({"label": label, "count": len(minutes), "median": round(median(minutes)) if minutes else None})
     return result

@@ -209,6 +209,8 @@ class ImagingOrder(db.Model):
         Index("ix_imaging_orders_patient_ordered_date", "patient_id", "ordered_date"),
         Index("ix_imaging_orders_visit_id", "visit_id"),
         Index("ix_imaging_orders_scheduled_date", "scheduled_date"),
+        # The tablet's "done today" (webapp.imaging.day_lists.tablet_done).
+        Index("ix_imaging_orders_completed_date", "completed_date"),
     )
 
     __mapper_args__ = {"version_id_col": version}

@@ -17,6 +17,7 @@ from webapp.config import ROOT
 from webapp.db_types import clinic_zone
 from webapp.errors import is_api_request, problem
 from webapp.extensions import db
+from webapp.web import badges
 from webapp.web.htmx import is_htmx
 
 bp = Blueprint("web", __name__)
@@ -100,6 +101,27 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(clinic_zone()).strftime(fmt)
 
 
+class UrlPattern:
+    """``url_for`` once for a whole list: the URL of ``endpoint`` with the value of ``key`` left
+    open, filled per row by string replacement (``url_pattern('imaging.order_detail', 'order_id')``
+    then ``pattern(order.id)``). ``url_for`` costs about 30 µs; the tablet's 180 cards called it
+    540 times a render. For values that appear in a URL as they are (UUIDs, numbers)."""
+
+    HOLE = "00000000-0000-4000-8000-0000000face0"
+
+    def __init__(self, endpoint: str, key: str, **values) -> None:
+        self.text = url_for(endpoint, **values, **{key: self.HOLE})
+        if self.text.count(self.HOLE) != 1:
+            raise ValueError(f"{endpoint}: {key} is not a part of its path")
+
+    def __call__(self, value) -> str:
+        return self.text.replace(self.HOLE, str(value))
+
+
+def url_pattern(endpoint: str, key: str, **values) -> UrlPattern:
+    return UrlPattern(endpoint, key, **values)
+
+
 def has_endpoint(endpoint: str) -> bool:
     return endpoint in current_app.view_functions
 
@@ -112,7 +134,8 @@ def app_timezone() -> str:
 def _template_globals(state) -> None:
     # Globals (not a context processor) so that imported macros and htmx fragments see them too.
     state.app.jinja_env.globals.update(
-        vendor_url=vendor_url, has_endpoint=has_endpoint, app_timezone=app_timezone, current_user=current_user
+        vendor_url=vendor_url, has_endpoint=has_endpoint, app_timezone=app_timezone, current_user=current_user,
+        url_pattern=url_pattern, **badges.GLOBALS,
     )
 
 

@@ -96,10 +96,11 @@ def detail_page(order: ImagingOrder, *, forms: dict | None = None, message=None,
     """The order page (its #order-main block for htmx); ``forms`` keeps submitted action forms."""
     allowed = services.allowed_actions_for(current_user, order)
     events = queries.order_events(order)
+    people = queries.order_people(order)  # one query for the users the page names
     record_read(current_user, f"order {order.accession_number}", [order.patient_id])
     return render_page(
         "imaging/order_detail.html", "order_main", status=status,
-        order=order, events=events, allowed=allowed,
+        order=order, events=events, allowed=allowed, people=people,
         forms=_action_forms(order, allowed, forms), message=message, open_action=open_action,
         actions=actions.ACTIONS, timeline_entry=actions.timeline_entry,
     )
