@@ -1,7 +1,7 @@
 """imaging_orders.completed_date index: the tablet's "done today" read every order without it
 
 Revision ID: e5a1c9d3b7f2
-Revises: c4d8e2a7f1b3
+Revises: a3f9c1d7e2b4
 Create Date: 2026-12-07 06:30:00.000000
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'e5a1c9d3b7f2'
-down_revision = 'c4d8e2a7f1b3'
+down_revision = 'a3f9c1d7e2b4'
 branch_labels = None
 depends_on = None
 
