@@ -153,10 +153,12 @@ LEVELS: dict[int | None, dict[int, Attribute]] = {
 }
 
 
-def item_values(order: ImagingOrder, modality: str | None = None, zone: tzinfo | None = None) -> dict[int, Any]:
+def item_values(order: ImagingOrder, modality: str | None = None, zone: tzinfo | None = None,
+                known: dict[str, Any] | None = None) -> dict[int, Any]:
     """Every attribute the worklist offers for one order, as plain values by tag (sequences as lists
-    of such dicts), in the clinic's time zone."""
-    ctx = Context(zone=zone or clinic_zone(), modality=modality)
+    of such dicts), in the clinic's time zone. ``known``: what was loaded for many items at once
+    (``safety_items.records_for``), so that no item queries on its own."""
+    ctx = Context(zone=zone or clinic_zone(), modality=modality, cache=dict(known or {}))
     return {attribute.tag: attribute.value(order, ctx) for attribute in TOP}
 
 
