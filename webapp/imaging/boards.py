@@ -111,6 +111,24 @@ def worklist_orders(day: date | None = None, modality: str | None = None) -> lis
     return list(db.session.execute(statement).unique().scalars())
 
 
+def _like_or_equal(column, pattern: str):
+    """``column LIKE pattern`` (escaped with a backslash), or ``column = value`` when the pattern has
+    no wildcard: an index serves the equality (a scanner asking for one accession number), where
+    SQLite's LIKE, which ignores case, reads every candidate row."""
+    plain, escaped = [], False
+    for char in pattern:
+        if escaped:
+            plain.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in "%_":
+            return column.like(pattern, escape="\\")
+        else:
+            plain.append(char)
+    return column == "".join(plain)
+
+
 def scheduled_step_orders(
     *,
     statuses: tuple[str, ...],
@@ -145,7 +163,7 @@ def scheduled_step_orders(
     if arrived_only:  # DICOM_REQUIRE_ARRIVAL: only patients who are here
         statement = statement.where(ImagingOrder.arrived_at.is_not(None))
     if station_ae_like is not None:
-        statement = statement.where(ImagingOrder.scheduled_station_ae.like(station_ae_like, escape="\\"))
+        statement = statement.where(_like_or_equal(ImagingOrder.scheduled_station_ae, station_ae_like))
     if modality_codes is not None:
         statement = statement.where(ImagingOrder.modality.in_(modality_codes))
     if start_from is not None:
@@ -153,7 +171,7 @@ def scheduled_step_orders(
     if start_before is not None:
         statement = statement.where(start < start_before)
     if accession_like is not None:
-        statement = statement.where(ImagingOrder.accession_number.like(accession_like, escape="\\"))
+        statement = statement.where(_like_or_equal(ImagingOrder.accession_number, accession_like))
     if mrn_like is not None:
         statement = statement.where(Patient.mrn.like(mrn_like, escape="\\"))
     if family_name_like is not None:
