@@ -8,10 +8,9 @@ Matching, the answer's keys, the character set and the encoding all follow from 
 Why not pydicom's Dataset per item: profiled over a 1,000-item answer, setting attributes on a
 Dataset (its validation and tag look-ups), restricting it to the asked keys and encoding it took
 most of the service's time; the same answer built here as plain values and encoded straight to
-bytes (``webapp.dicom.encoding``) takes about 0.4 s of CPU for 1,000 items (bench/README.md, "The
-worklist at scale on its own").
-``worklist_item`` still builds a pydicom Dataset from the same table for the rare big-endian
-association.
+bytes (``webapp.dicom.encoding``) takes a small part of that (bench/README.md, "The worklist at
+scale on its own"). ``worklist_item`` builds a pydicom Dataset from the same table, for tests and
+tools that read an item.
 """
 
 from __future__ import annotations
