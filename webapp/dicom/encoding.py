@@ -10,6 +10,7 @@ bytes; ``webapp.dicom.responses`` sends them as pending C-FIND responses.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,18 +76,18 @@ class Encoder:
             data += b"\x00" if vr == "UI" else b" "
         return data
 
-    def items(self, values: list[dict[int, Any]], level: int, keys: tuple[Key, ...] | None) -> bytes:
+    def items(self, values: list[Mapping[int, Any]], level: int, keys: tuple[Key, ...] | None) -> bytes:
         out = []
         for item in values:
             body = self.level(item, level, keys)
             out.append(struct.pack(self.order + "HHI", 0xFFFE, 0xE000, len(body)) + body)
         return b"".join(out)
 
-    def level(self, values: dict[int, Any], level: int | None, keys: tuple[Key, ...] | None) -> bytes:
+    def level(self, values: Mapping[int, Any], level: int | None, keys: tuple[Key, ...] | None) -> bytes:
         """One item's (or the top level's) elements, the asked keys only, in tag order."""
         return b"".join(self.header(tag, vr, len(data)) + data for tag, vr, data in self.elements(values, level, keys))
 
-    def elements(self, values: dict[int, Any], level: int | None, keys: tuple[Key, ...] | None):
+    def elements(self, values: Mapping[int, Any], level: int | None, keys: tuple[Key, ...] | None):
         attributes = LEVELS[level]
         if keys is ALL:
             keys = tuple(Key(tag, attribute.vr) for tag, attribute in sorted(attributes.items()))
@@ -99,7 +100,7 @@ class Encoder:
             else:
                 yield key.tag, attribute.vr, self.value(attribute.vr, values[key.tag])
 
-    def answer(self, values: dict[int, Any], keys: tuple[Key, ...]) -> bytes:
+    def answer(self, values: Mapping[int, Any], keys: tuple[Key, ...]) -> bytes:
         """The whole identifier: Specific Character Set and the asked keys, in tag order."""
         elements = list(self.elements(values, None, keys))
         elements.append((SPECIFIC_CHARACTER_SET, "CS", self.charset.encode("ascii")))
@@ -107,7 +108,7 @@ class Encoder:
         return b"".join(self.header(tag, vr, len(data)) + data for tag, vr, data in elements)
 
 
-def answer_bytes(values: dict[int, Any], keys: tuple[Key, ...], *, latin1: bool, implicit: bool,
+def answer_bytes(values: Mapping[int, Any], keys: tuple[Key, ...], *, latin1: bool, implicit: bool,
                  little: bool = True) -> bytes:
     """One item answering ``keys``, as the identifier's bytes: in Latin-1 when the scanner asked for
     it and every value fits, else in UTF-8 (ISO_IR 192)."""

@@ -18,6 +18,7 @@ the keys the database does not against them and encodes the asked keys straight 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -179,7 +180,7 @@ def _value_matches(have: object, wanted: DataElement) -> bool:
     return False
 
 
-def _other_keys_match(values: dict[int, Any], query: WorklistQuery) -> bool:
+def _other_keys_match(values: Mapping[int, Any], query: WorklistQuery) -> bool:
     for element in query.other_top:
         if not _value_matches(values.get(element.tag), element):
             return False
