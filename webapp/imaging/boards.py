@@ -188,7 +188,8 @@ def scheduled_step_orders(
             select(ImagingOrder)
             .where(ImagingOrder.id.in_(ids[first:first + 500]), ImagingOrder.status.in_(statuses))
             .options(selectinload(ImagingOrder.ordering_doctor), selectinload(ImagingOrder.scheduled_station),
-                     lazyload(ImagingOrder.body_part_ref))  # the worklist items do not show it
+                     # Read only for an order without a procedure name: one query per body part at most.
+                     lazyload(ImagingOrder.body_part_ref))
         )
         found.update((order.id, order) for order in db.session.scalars(orders).unique())
     # An order whose status changed between the two steps is left out, as if it had not matched.
