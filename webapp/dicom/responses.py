@@ -107,7 +107,7 @@ def _room(assoc) -> bool:
     while queue.qsize() > BACKLOG:
         if not assoc.is_established:
             return False
-        time.sleep(0.0005)
+        time.sleep(0.001)  # as pynetdicom polls its own queues
     return assoc.is_established
 
 
