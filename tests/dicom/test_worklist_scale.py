@@ -154,3 +154,21 @@ def test_latin1_when_asked_and_everything_fits_else_utf8(dicom_server, make_stat
     _statuses, items = c_find(dicom_server, day_query("CT1", charset="ISO_IR 100"))
     by_name = {str(item.PatientName): item.SpecificCharacterSet for item in items}
     assert by_name == {"Lefèvre^Zoé": "ISO_IR 100", "Nguyễn^Thị": "ISO_IR 192"}
+
+
+def test_an_accession_number_without_wildcards_matches_exactly(dicom_server, make_station, booked_order):
+    """One accession number is an equality the index serves (the one-item query of the benchmark),
+    asked in any case as before (ours are upper case); wildcards still match as patterns."""
+    make_station("CT1", "CT", "CT suite")
+    order = booked_order(DAY, "CT1", **CT_HEAD)
+    booked_order(DAY + timedelta(minutes=30), "CT1", **CT_HEAD)
+
+    def asking(accession: str) -> set[str]:
+        query = day_query()
+        query.AccessionNumber = accession
+        return accessions(c_find(dicom_server, query)[1])
+
+    assert asking(order.accession_number) == {order.accession_number}
+    assert asking(order.accession_number.lower()) == {order.accession_number}
+    assert asking(order.accession_number[:-1] + "?") >= {order.accession_number}
+    assert asking(order.accession_number + "X") == set()

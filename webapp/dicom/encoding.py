@@ -3,21 +3,18 @@
 
 ``Shape`` is what the scanner asked for, read once per query: the keys of each level, a sequence
 key with an item of keys asking for those, an empty one for whole items (PS3.4 C.2.2.1.3).
-``answer_dataset`` turns one item's plain values (webapp.dicom.items) into a pydicom Dataset of
-raw elements whose bytes are already final: pynetdicom's encoder copies them as they are (the
-Dataset's original encoding is set to the transfer syntax's, so pydicom converts nothing).
+``answer_bytes`` turns one item's plain values (webapp.dicom.items) into the identifier's final
+bytes; ``webapp.dicom.responses`` sends them as pending C-FIND responses.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydicom.charset import convert_encodings
-from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.tag import BaseTag
 
 from webapp.dicom.items import CHARACTER_SET, LATIN_1, LEVELS
 
@@ -27,9 +24,6 @@ LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "S
 ASCII_VRS = {"AE", "AS", "CS", "DA", "DT", "TM", "UI", "DS", "IS"}
 CODECS = {CHARACTER_SET: "utf-8", LATIN_1: "latin-1"}
 ALL = None  # a sequence key asking for whole items
-_CHARSET_TAG = BaseTag(SPECIFIC_CHARACTER_SET)
-_CHARSET_ELEMENTS = {term: DataElement(_CHARSET_TAG, "CS", term) for term in CODECS}
-_ENCODINGS = {term: convert_encodings(term) for term in CODECS}
 
 
 @dataclass(frozen=True)
@@ -82,18 +76,18 @@ class Encoder:
             data += b"\x00" if vr == "UI" else b" "
         return data
 
-    def items(self, values: list[dict[int, Any]], level: int, keys: tuple[Key, ...] | None) -> bytes:
+    def items(self, values: list[Mapping[int, Any]], level: int, keys: tuple[Key, ...] | None) -> bytes:
         out = []
         for item in values:
             body = self.level(item, level, keys)
             out.append(struct.pack(self.order + "HHI", 0xFFFE, 0xE000, len(body)) + body)
         return b"".join(out)
 
-    def level(self, values: dict[int, Any], level: int | None, keys: tuple[Key, ...] | None) -> bytes:
+    def level(self, values: Mapping[int, Any], level: int | None, keys: tuple[Key, ...] | None) -> bytes:
         """One item's (or the top level's) elements, the asked keys only, in tag order."""
         return b"".join(self.header(tag, vr, len(data)) + data for tag, vr, data in self.elements(values, level, keys))
 
-    def elements(self, values: dict[int, Any], level: int | None, keys: tuple[Key, ...] | None):
+    def elements(self, values: Mapping[int, Any], level: int | None, keys: tuple[Key, ...] | None):
         attributes = LEVELS[level]
         if keys is ALL:
             keys = tuple(Key(tag, attribute.vr) for tag, attribute in sorted(attributes.items()))
@@ -106,29 +100,24 @@ class Encoder:
             else:
                 yield key.tag, attribute.vr, self.value(attribute.vr, values[key.tag])
 
-    def dataset(self, values: dict[int, Any], keys: tuple[Key, ...]) -> Dataset:
-        """The answer as raw elements pynetdicom writes as they are. Specific Character Set is one
-        shared, already converted element (pydicom reads it back to pick the text encoding)."""
-        elements: dict[BaseTag, DataElement | RawDataElement] = {_CHARSET_TAG: _CHARSET_ELEMENTS[self.charset]}
-        implicit, little = self.implicit, self.little
-        for tag, vr, data in self.elements(values, None, keys):
-            tag = BaseTag(tag)
-            elements[tag] = RawDataElement(tag, vr, len(data), data, 0, implicit, little)
-        ds = Dataset(elements)
-        ds.set_original_encoding(implicit, little, _ENCODINGS[self.charset])
-        return ds
+    def answer(self, values: Mapping[int, Any], keys: tuple[Key, ...]) -> bytes:
+        """The whole identifier: Specific Character Set and the asked keys, in tag order."""
+        elements = list(self.elements(values, None, keys))
+        elements.append((SPECIFIC_CHARACTER_SET, "CS", self.charset.encode("ascii")))
+        elements.sort(key=lambda element: element[0])  # stable: the keys are in tag order already
+        return b"".join(self.header(tag, vr, len(data)) + data for tag, vr, data in elements)
 
 
-def answer_dataset(values: dict[int, Any], keys: tuple[Key, ...], *, latin1: bool, implicit: bool,
-                   little: bool = True) -> Dataset:
-    """One item answering ``keys``: in Latin-1 when the scanner asked for it and every value fits,
-    else in UTF-8 (ISO_IR 192)."""
+def answer_bytes(values: Mapping[int, Any], keys: tuple[Key, ...], *, latin1: bool, implicit: bool,
+                 little: bool = True) -> bytes:
+    """One item answering ``keys``, as the identifier's bytes: in Latin-1 when the scanner asked for
+    it and every value fits, else in UTF-8 (ISO_IR 192)."""
     if latin1:
         try:
-            return Encoder(implicit, little, LATIN_1).dataset(values, keys)
+            return Encoder(implicit, little, LATIN_1).answer(values, keys)
         except UnicodeEncodeError:
             pass
-    return Encoder(implicit, little, CHARACTER_SET).dataset(values, keys)
+    return Encoder(implicit, little, CHARACTER_SET).answer(values, keys)
 
 
 def asks_for_latin1(requested: Dataset) -> bool:

@@ -8,15 +8,14 @@ Matching, the answer's keys, the character set and the encoding all follow from 
 Why not pydicom's Dataset per item: profiled over a 1,000-item answer, setting attributes on a
 Dataset (its validation and tag look-ups), restricting it to the asked keys and encoding it took
 most of the service's time; the same answer built here as plain values and encoded straight to
-bytes (``webapp.dicom.encoding``) takes about 0.4 s of CPU for 1,000 items (bench/README.md, "The
-worklist at scale on its own").
-``worklist_item`` still builds a pydicom Dataset from the same table for the rare big-endian
-association.
+bytes (``webapp.dicom.encoding``) takes a small part of that (bench/README.md, "The worklist at
+scale on its own"). ``worklist_item`` builds a pydicom Dataset from the same table, for tests and
+tools that read an item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -80,11 +79,34 @@ def start_of(order: ImagingOrder):
     return order.scheduled_date or order.ordered_date
 
 
-def _codes(order: ImagingOrder, _ctx: Context) -> list[dict[int, Any]]:
+class Values(Mapping):
+    """One level's values by tag (an item, a step, a code item), each computed when first read: an
+    answer reads the keys the scanner asked for and matches on, not the whole table."""
+
+    __slots__ = ("_order", "_ctx", "_attributes", "_found")
+
+    def __init__(self, order: ImagingOrder, ctx: Context, level: int | None = None) -> None:
+        self._order, self._ctx, self._attributes, self._found = order, ctx, LEVELS[level], {}
+
+    def __getitem__(self, tag: int) -> Any:
+        found = self._found
+        if tag not in found:
+            found[tag] = self._attributes[tag].value(self._order, self._ctx)  # KeyError: not offered
+        return found[tag]
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._attributes
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._attributes)
+
+    def __len__(self) -> int:
+        return len(self._attributes)
+
+
+def _codes(order: ImagingOrder, ctx: Context) -> list[Values]:
     """The procedure as a code item (CPT-4), or no item."""
-    if not order.procedure_code:
-        return []
-    return [{attribute.tag: attribute.value(order, _ctx) for attribute in CODE}]
+    return [Values(order, ctx, CODE_SEQUENCE)] if order.procedure_code else []
 
 
 CODE: tuple[Attribute, ...] = (
@@ -113,8 +135,8 @@ STEP: tuple[Attribute, ...] = (
 )
 
 
-def _steps(order: ImagingOrder, ctx: Context) -> list[dict[int, Any]]:
-    return [{attribute.tag: attribute.value(order, ctx) for attribute in STEP}]
+def _steps(order: ImagingOrder, ctx: Context) -> list[Values]:
+    return [Values(order, ctx, STEP_SEQUENCE)]
 
 
 # The item's own level (PS3.4 Table K.6-1: Patient, Requested Procedure, Imaging Service Request).
@@ -145,25 +167,29 @@ TOP: tuple[Attribute, ...] = (
 )
 
 # Each level's attributes by tag, and the VR of every attribute the items hold.
+STEP_SEQUENCE = tag_for_keyword("ScheduledProcedureStepSequence")
+CODE_SEQUENCE = tag_for_keyword("RequestedProcedureCodeSequence")
 LEVELS: dict[int | None, dict[int, Attribute]] = {
     None: {a.tag: a for a in TOP},
-    tag_for_keyword("ScheduledProcedureStepSequence"): {a.tag: a for a in STEP},
-    tag_for_keyword("RequestedProcedureCodeSequence"): {a.tag: a for a in CODE},
+    STEP_SEQUENCE: {a.tag: a for a in STEP},
+    CODE_SEQUENCE: {a.tag: a for a in CODE},
     tag_for_keyword("ScheduledProtocolCodeSequence"): {a.tag: a for a in CODE},
 }
 
 
-def item_values(order: ImagingOrder, modality: str | None = None, zone: tzinfo | None = None) -> dict[int, Any]:
+def item_values(order: ImagingOrder, modality: str | None = None, zone: tzinfo | None = None,
+                known: dict[str, Any] | None = None) -> Values:
     """Every attribute the worklist offers for one order, as plain values by tag (sequences as lists
-    of such dicts), in the clinic's time zone."""
-    ctx = Context(zone=zone or clinic_zone(), modality=modality)
-    return {attribute.tag: attribute.value(order, ctx) for attribute in TOP}
+    of such mappings), in the clinic's time zone, each computed when read. ``known``: what was
+    loaded for many items at once (``safety_items.records_for``), so that no item queries on its own."""
+    ctx = Context(zone=zone or clinic_zone(), modality=modality, cache=dict(known or {}))
+    return Values(order, ctx)
 
 
 # ---------------------------------------------------------------------------- the pydicom form
 
 
-def as_dataset(values: dict[int, Any], level: int | None = None) -> Dataset:
+def as_dataset(values: Mapping[int, Any], level: int | None = None) -> Dataset:
     """The values as a pydicom Dataset (big-endian associations; tests that read an item)."""
     ds = Dataset()
     attributes = LEVELS[level]

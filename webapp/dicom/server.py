@@ -26,12 +26,12 @@ from webapp.dicom import DEFAULT_AE_TITLE, DEFAULT_HOST, DEFAULT_PORT, mpps
 from webapp.dicom.access import association_checks
 from webapp.dicom.connections import LimitedServer, LimitedThreadedServer
 from webapp.dicom.query import MalformedQuery, UnreadableIdentifier, parse_query
+from webapp.dicom.responses import Outcome, send_pending
 from webapp.dicom.values import LO, text
 from webapp.dicom.worklist import find_items
 
 log = logging.getLogger(__name__)
 
-FIND_PENDING = 0xFF00
 FIND_CANCELLED = 0xFE00
 FIND_OUT_OF_RESOURCES = 0xA700  # PS3.4 Table K.4-1: the final status of an answer cut at the cap
 FIND_IDENTIFIER_DOES_NOT_MATCH = 0xA900
@@ -85,11 +85,13 @@ def handle_find(event, app: Flask):
     station = f" (station {answer.station})" if answer.station else ""
     log.info("Worklist query from %s%s: %d item(s)%s", caller, station, len(answer.items),
              f", cut at {answer.limit}" if answer.truncated else "")
-    for item in answer.items:
-        if event.is_cancelled:
-            yield FIND_CANCELLED, None
-            return
-        yield FIND_PENDING, item
+    # The pending responses go out as finished P-DATA (webapp.dicom.responses), the final one here.
+    outcome = send_pending(event, answer.items)
+    if outcome is Outcome.CANCELLED:
+        yield FIND_CANCELLED, None
+        return
+    if outcome is Outcome.CLOSED:
+        return
     if answer.truncated:
         yield _failure(FIND_OUT_OF_RESOURCES, f"More than {answer.limit} items match; the first {answer.limit} were "
                        "sent. Ask for a station or a time."), None

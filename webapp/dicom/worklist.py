@@ -2,8 +2,9 @@
 
 ``webapp.dicom.query`` turns the identifier into a ``WorklistQuery``; ``find_items`` asks
 ``webapp.imaging.boards`` for the orders, takes one item's values per order
-(``webapp.dicom.items``), matches the keys the database does not against them and encodes the
-asked keys straight to bytes (``webapp.dicom.encoding``).
+(``webapp.dicom.items``; the patients' safety records loaded for all of them at once), matches
+the keys the database does not against them and encodes the asked keys straight to bytes
+(``webapp.dicom.encoding``); ``webapp.dicom.responses`` sends them.
 
 * **A scanner's own bookings**: ScheduledStationAETitle in the query matches the booked scanner;
   with DICOM_STATION_FROM_CALLING_AE=1 a query without one, from a calling AE title registered as
@@ -17,18 +18,18 @@ asked keys straight to bytes (``webapp.dicom.encoding``).
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
 from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from sqlalchemy import select
 
 from webapp.db_types import clinic_zone
-from webapp.dicom.encoding import answer_dataset, asks_for_latin1, shape_of
+from webapp.dicom.encoding import answer_bytes, asks_for_latin1, shape_of
 from webapp.dicom.items import item_values, start_of, worklist_item
 from webapp.dicom.query import (
     SPS_SEQUENCE,
@@ -39,6 +40,7 @@ from webapp.dicom.query import (
     parse_date,
     parse_query,
 )
+from webapp.dicom.safety_items import records_for
 from webapp.extensions import db
 from webapp.imaging import boards
 from webapp.imaging.models import ImagingModality, ImagingOrder, Station
@@ -52,7 +54,7 @@ DEFAULT_MAX_ITEMS = 1000
 
 @dataclass
 class WorklistAnswer:
-    items: list[Dataset]
+    items: list[bytes]  # each item's identifier, encoded for the association's transfer syntax
     truncated: bool = False  # more orders matched than the cap: the answer is incomplete
     limit: int = DEFAULT_MAX_ITEMS
     station: str | None = None  # the station the calling AE title stood for, if any
@@ -139,13 +141,15 @@ def find_items(query: WorklistQuery, *, calling_ae: str | None = None, implicit:
     truncated = len(orders) > limit
     zone = clinic_zone()
     keys, latin1 = shape_of(query.identifier), asks_for_latin1(query.identifier)
+    orders = orders[:limit]
+    if query.time_range and query.date_range is None:
+        orders = [order for order in orders if _time_matches(order, query.time_range, zone)]
+    safety = records_for(orders)
     items = []
-    for order in orders[:limit]:
-        if query.time_range and query.date_range is None and not _time_matches(order, query.time_range, zone):
-            continue
-        values = item_values(order, answer_as.get(order.modality), zone)
+    for order in orders:
+        values = item_values(order, answer_as.get(order.modality), zone, {"safety": safety.get(order.patient_id)})
         if _other_keys_match(values, query):
-            items.append(answer_dataset(values, keys, latin1=latin1, implicit=implicit, little=little))
+            items.append(answer_bytes(values, keys, latin1=latin1, implicit=implicit, little=little))
     return WorklistAnswer(items, truncated=truncated, limit=limit, station=station)
 
 
@@ -176,7 +180,7 @@ def _value_matches(have: object, wanted: DataElement) -> bool:
     return False
 
 
-def _other_keys_match(values: dict[int, Any], query: WorklistQuery) -> bool:
+def _other_keys_match(values: Mapping[int, Any], query: WorklistQuery) -> bool:
     for element in query.other_top:
         if not _value_matches(values.get(element.tag), element):
             return False
