@@ -151,10 +151,9 @@ SETTINGS = (
     # noticed within about twice this. Also bounds each of a stream's own commands (its slot).
     ("SSE_REDIS_CHECK_SECONDS", _float, 2.0),
     # Live regions rendered once per (view, variant, version) and kept this long in Redis for
-    # identical screens (webapp/web/live_cache.py); 0 renders every request.
-    # Off (0) by default: under heavy load a wall once kept a cancelled STAT order for over 3 s with
-    # it on (tests/events/test_browser_live.py), which is not understood yet.
-    ("LIVE_RENDER_CACHE_SECONDS", _int, 0),
+    # identical screens (webapp/web/live_cache.py); 0 renders every request. Also the longest a
+    # change that publishes nothing (an ADT name correction) takes to show on a live region.
+    ("LIVE_RENDER_CACHE_SECONDS", _int, 30),
     # Open streams per account, counted in Redis across workers and hosts (webapp/events/slots.py);
     # 0 switches the cap off. The wall display's account is often signed in on several screens.
     # A crashed worker's slots free themselves after the lease (at least three heartbeats).

@@ -11,12 +11,14 @@ holds it gets ``304 Not Modified`` (its ``If-None-Match`` matches the region's `
 * **variant**: what can make two viewers' fragments differ: the viewer's role (the actions a
   role may take, and the counts-only display role), the request's path and query (filters,
   station, day); nothing in these fragments depends on the user beyond that (tests check it);
-* **version**: the ``order_events`` head id (read from the database before the region's own
-  queries), the minute (regions show waiting times and "now"), and the live **generation**, a
-  Redis counter the publisher increments in the same round trip as it publishes an event
-  (``webapp.events.publishing.publish_signals``). The generation covers what the head id cannot:
-  on PostgreSQL an event with a lower id can commit after a higher one, and its re-fetch must
-  not meet the older render. An entry rendered under another generation is not used.
+* **version**: the live **generation**, a Redis counter the publisher increments in the same
+  round trip as it publishes an event (``webapp.events.publishing.publish_signals``), the
+  ``order_events`` head id (read from the database after the generation and before the region's
+  own queries, from a snapshot no older than the generation: ``_fresh_snapshot``), and the
+  minute (regions show waiting times and "now"). The generation covers what the head id cannot:
+  on PostgreSQL an event with a lower id can commit after a higher one, and a change that
+  writes no order event (a claim) moves only the generation; their re-fetches must not meet the
+  older render. An entry rendered under another generation is not used.
 
 Every viewer still goes through the view's role check, and every viewer's read is logged
 (``record_read`` with the patients the cached region shows, also for a 304). The CSRF token in a
@@ -74,6 +76,14 @@ class Shown:
         meta = json.dumps({"w": self.what, "p": [str(p) for p in self.patients], "s": self.status, "g": self.generation,
                            "d": self.digest})
         return f"{meta}\n{self.html}".encode()
+
+    def tag(self) -> str:
+        """A digest of the HTML, made once: the ETag's base, however the region was rendered (a
+        render that could not be shared too: an empty digest gave every such render of a user
+        one ETag, and a changed region was answered 304 with the browser's older copy)."""
+        if not self.digest:
+            self.digest = hashlib.sha1(self.html.encode()).hexdigest()
+        return self.digest
 
     @classmethod
     def load(cls, raw: bytes) -> Shown:
@@ -165,8 +175,11 @@ def answer(view: str, build: Callable[[], Shown]):
     variant = (view, str(current_user.role), request.full_path, request.headers.get("HX-Target") or "")
     minute = _minute()
     try:
-        key = _key(variant, _head_event_id(), minute)
+        # The generation first, then the data: what the region reads is never older than the
+        # generation it is stored under (see _fresh_snapshot).
         generation = int(client.get(publishing.generation_key(current_app.config["SSE_CHANNEL"])) or 0)
+        _fresh_snapshot()
+        key = _key(variant, _head_event_id(), minute)
         shown = _recent.get(key, generation)
         if shown is None:
             cached = client.get(key)
@@ -176,7 +189,7 @@ def answer(view: str, build: Callable[[], Shown]):
         return _respond(_counted(build)(), None)
     if shown is None or shown.generation != generation:
         shown = _flights.run(f"{key}|{generation}", lambda: _shared_render(client, key, generation, build))
-    if shown.status == 200:
+    if shown.status == 200 and shown.generation == generation:
         _recent.put(key, shown)
     return _respond(shown, _etag(shown))
 
@@ -184,6 +197,21 @@ def answer(view: str, build: Callable[[], Shown]):
 def _minute() -> int:
     """Regions show waiting times and "now": a render serves at most its minute."""
     return int(time.time() // 60)
+
+
+def _fresh_snapshot() -> None:
+    """PostgreSQL (read committed) reads every statement from a new snapshot, after the
+    generation was read. SQLite reads a whole transaction from the snapshot of its first read,
+    the viewer's user, taken before that: a change committed and published in between (a claim,
+    which writes no order event, so the head id stays) would be missing from a render stored
+    under the generation that announced it, and its own re-fetch would be served that render.
+    So a GET's read transaction, with nothing to write, ends here; the next read begins anew."""
+    from webapp.extensions import commit_keeping_state, db
+
+    session = db.session()
+    if session.in_transaction() and session.get_bind().dialect.name == "sqlite" and not (
+            session.new or session.dirty or session.deleted):
+        commit_keeping_state()
 
 
 def _head_event_id() -> int:
@@ -201,7 +229,7 @@ def _key(variant: tuple, head: int, minute: int) -> str:
 def _etag(shown: Shown) -> str:
     """Strong, from the HTML shown (an event that leaves a region as it was answers 304), per
     viewer and session (a region's forms carry the session's CSRF token)."""
-    mine = f"{shown.digest}|{current_user.get_id()}|{session.get('csrf_token', '')}"
+    mine = f"{shown.tag()}|{current_user.get_id()}|{session.get('csrf_token', '')}"
     return hashlib.sha1(mine.encode()).hexdigest()[:32]
 
 
@@ -236,7 +264,7 @@ def _shared_render(client, key: str, generation: int, build: Callable[[], Shown]
         _forget(client, lock)
         raise
     shown.generation = generation
-    shown.digest = hashlib.sha1(shown.html.encode()).hexdigest()
+    shown.tag()
     if shown.status == 200:
         try:
             pipe = client.pipeline(transaction=False)
