@@ -195,6 +195,24 @@
     }
   });
 
+  // A live region is sent the same to every viewer of its version (webapp/web/live_cache.py): its
+  // forms carry a placeholder, named by X-CSRF-Hole, for the CSRF token. Put in this page's own
+  // (the one its htmx requests send) before the swap.
+  function pageToken() {
+    try {
+      var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+      return typeof headers["X-CSRFToken"] === "string" ? headers["X-CSRFToken"] : "";
+    } catch (ignored) { return ""; }
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    var hole = xhr && xhr.getResponseHeader("X-CSRF-Hole");
+    if (hole && typeof event.detail.serverResponse === "string" && event.detail.serverResponse.indexOf(hole) >= 0) {
+      event.detail.serverResponse = event.detail.serverResponse.split(hole).join(pageToken());
+    }
+  });
+
   // Live re-fetches say so: they do not count as the user's activity (idle sign-out still works).
   document.addEventListener("htmx:configRequest", function (event) {
     var trigger = event.detail.triggeringEvent;

@@ -74,6 +74,9 @@ def test_status_change_shows_on_visit_page_and_wall_without_reload(
         assert max(elapsed) < 1.0, f"visit page {elapsed[0]:.2f} s, wall {elapsed[1]:.2f} s"
         assert visit_page.evaluate("window.__sameDocument") and wall_page.evaluate("window.__sameDocument")
         tablet.wait_for_selector(f"#complete-{order.id}")
+        # Live regions are sent with a placeholder for the CSRF token; the page puts in its own.
+        tokens = tablet.eval_on_selector_all("input[name=csrf_token]", "els => els.map(e => e.value)")
+        assert tokens and all(t and "LIVECSRFHOLE" not in t for t in tokens)
 
         # Completing: the number of images, one tap, a confirmation naming it.
         dialogs = []

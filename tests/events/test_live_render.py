@@ -45,9 +45,18 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
+def page_token(client) -> str:
+    """The CSRF token of the viewer's page: what its htmx requests send, and what static/live.js
+    puts in a shared region's forms."""
+    page = client.get("/imaging/worklist").get_data(as_text=True)
+    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+
+
 def test_identical_tablets_cost_one_render_and_each_keeps_its_own_token_and_log(app, make_user, make_order):
     order = make_order("scheduled")
     tablets = [signed_in(app, make_user("technician")) for _ in range(4)]
+    tokens = [page_token(t) for t in tablets]
+    assert len(set(tokens)) == 4, "every tablet's page carries its own session's token"
     before, logged = renders(), last_id(app)
 
     pages = [t.get("/imaging/worklist", headers=REGION) for t in tablets]
@@ -56,10 +65,10 @@ def test_identical_tablets_cost_one_render_and_each_keeps_its_own_token_and_log(
     assert renders() - before == 1, "four identical tablets, one render"
     htmls = [p.get_data(as_text=True) for p in pages]
     assert all(f'id="start-{order.id}"' in h for h in htmls)
-    assert live_cache.CSRF_HOLE not in "".join(htmls)
-    tokens = [csrf_of(h) for h in htmls]
-    assert len(set(tokens)) == 4, "every tablet's form carries its own session's token"
-    # The token works: the second tablet starts the scan from the shared render.
+    assert len(set(htmls)) == 1, "every identical screen is sent the same bytes"
+    assert all(p.headers["X-CSRF-Hole"] == live_cache.CSRF_HOLE for p in pages)
+    assert csrf_of(htmls[0]) == live_cache.CSRF_HOLE and tokens[1] not in htmls[0], "no viewer's token is shared"
+    # The page's token (put in by static/live.js) works: the second tablet starts the scan.
     started = tablets[1].post(f"/imaging/worklist/{order.id}/start",
                               data={"csrf_token": tokens[1], "version": order.version}, headers=REGION)
     assert started.status_code == 200 and "scan started" in started.get_data(as_text=True)
@@ -76,8 +85,7 @@ def test_a_change_is_never_answered_with_the_older_render(app, make_user, make_o
     assert f'id="start-{order.id}"' in first.get_data(as_text=True)
 
     started = tablet.post(f"/imaging/worklist/{order.id}/start",
-                          data={"csrf_token": csrf_of(first.get_data(as_text=True)), "version": order.version},
-                          headers=REGION)
+                          data={"csrf_token": page_token(tablet), "version": order.version}, headers=REGION)
     assert started.status_code == 200
     before = renders()
     again = tablet.get("/imaging/worklist", headers=REGION).get_data(as_text=True)
@@ -288,3 +296,19 @@ def test_a_change_committed_as_the_request_began_is_not_hidden_under_the_newer_g
     assert changed, "the change was made while the first request was answered"
     again = tablets[1].get("/imaging/worklist", headers=REGION)  # the change's re-fetch
     assert "Portable, ICU bed 4" in again.get_data(as_text=True)
+
+
+def test_a_browser_that_takes_gzip_gets_the_region_compressed_once_per_version(app, make_user, make_order):
+    import gzip
+
+    order = make_order("scheduled")
+    tablets = [signed_in(app, make_user("technician")) for _ in range(2)]
+    plain = tablets[0].get("/imaging/worklist", headers=REGION)
+    packed = [t.get("/imaging/worklist", headers=REGION | {"Accept-Encoding": "gzip, deflate, br"}) for t in tablets]
+    assert "Content-Encoding" not in plain.headers
+    assert all(p.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in p.headers["Vary"] for p in packed)
+    assert packed[0].get_data() == packed[1].get_data(), "compressed once, sent to both"
+    assert len(packed[0].get_data()) < len(plain.get_data())
+    assert gzip.decompress(packed[0].get_data()) == plain.get_data()
+    assert f'id="start-{order.id}"' in plain.get_data(as_text=True)
+    assert packed[0].headers["ETag"] == plain.headers["ETag"], "the same version of the region"
