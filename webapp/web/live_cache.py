@@ -26,9 +26,9 @@ region's forms is the viewer's own: the region is rendered with a placeholder, s
 an ``X-CSRF-Hole`` header naming it, and static/live.js puts in the token of the viewer's page
 (the one its htmx requests send) before the swap. So every viewer of a version is sent the same
 bytes, encoded once per worker, and gzip-compressed once when the browser accepts it (a 340 KB
-worklist is about 25 KB). Entries live ``LIVE_RENDER_CACHE_SECONDS`` (30; ``0`` turns the cache off); changes
-that write no order event (a patient's name corrected by ADT) show on the next render, at the
-latest after that time. When Redis is unreachable, regions are rendered per request as before.
+worklist is about 25 KB). Entries live ``LIVE_RENDER_CACHE_SECONDS`` (30; ``0`` turns the cache
+off); changes that publish nothing (a patient's name corrected by ADT) show on the next render,
+at the latest after that time. When Redis is unreachable, regions are rendered per request as before.
 
 Concurrent misses of one key render once: in a process, later requests wait for the first; across
 processes, one holds a short Redis lock and the others wait for its entry (at most
@@ -101,7 +101,7 @@ class Shown:
         render that could not be shared too: an empty digest gave every such render of a user
         one ETag, and a changed region was answered 304 with the browser's older copy)."""
         if not self.digest:
-            self.digest = hashlib.sha1(self.html.encode()).hexdigest()
+            self.digest = hashlib.sha1(self.body()).hexdigest()
         return self.digest
 
     @classmethod
