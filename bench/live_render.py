@@ -8,8 +8,9 @@ N technician tablets (each its own account's session) hold ``/stream`` open on o
 benchmark then starts scans one by one through the service layer (a commit, its event published
 after it), ``BENCH_LIVE_GAP`` seconds apart; each tablet re-fetches its region as static/live.js
 does (50-250 ms after the event, one in flight, then 400 ms quiet) with the browser's
-``If-None-Match``. Measured: the gunicorn workers' CPU (``/proc`` ticks) over the events, per
-event and per re-fetch, and the answers (200 rendered or shared, 304). Run with the render cache
+``If-None-Match`` and ``Accept-Encoding`` (``BENCH_LIVE_ACCEPT_ENCODING``, Chromium's by
+default). Measured: the gunicorn workers' CPU (``/proc`` ticks) over the events, per event and
+per re-fetch, and the answers (200 rendered or shared, 304). Run with the render cache
 (``LIVE_RENDER_CACHE_SECONDS`` 30) and without it (0, every re-fetch rendered: before issue 22).
 Target: 24 identical screens cost at most 2x the CPU per event of 2.
 
@@ -46,6 +47,8 @@ from bench.run import redis_url  # noqa: E402
 TARGET_RATIO = 2.0
 PROFILE = os.environ.get("BENCH_LIVE_PROFILE") == "1"  # py-spy on the workers during the events
 REGION = "/imaging/worklist"
+# What Chromium sends; BENCH_LIVE_ACCEPT_ENCODING= (empty) measures answers sent uncompressed.
+ACCEPT_ENCODING = os.environ.get("BENCH_LIVE_ACCEPT_ENCODING", "gzip, deflate, br")
 
 
 class Tablet:
@@ -97,6 +100,8 @@ class Tablet:
             self.timer, self.busy, self.dirty = None, True, False
         headers = {"Cookie": f"session={self.cookie}", "HX-Request": "true", "HX-Target": "worklist",
                    "X-Live-Refresh": "1"}
+        if ACCEPT_ENCODING:
+            headers["Accept-Encoding"] = ACCEPT_ENCODING
         if self.etag:
             headers["If-None-Match"] = self.etag
         for attempt in (1, 2):  # the server closes an idle keep-alive connection (gunicorn keepalive 5 s)

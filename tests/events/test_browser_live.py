@@ -74,6 +74,9 @@ def test_status_change_shows_on_visit_page_and_wall_without_reload(
         assert max(elapsed) < 1.0, f"visit page {elapsed[0]:.2f} s, wall {elapsed[1]:.2f} s"
         assert visit_page.evaluate("window.__sameDocument") and wall_page.evaluate("window.__sameDocument")
         tablet.wait_for_selector(f"#complete-{order.id}")
+        # Live regions are sent with a placeholder for the CSRF token; the page puts in its own.
+        tokens = tablet.eval_on_selector_all("input[name=csrf_token]", "els => els.map(e => e.value)")
+        assert tokens and all(t and "LIVECSRFHOLE" not in t for t in tokens)
 
         # Completing: the number of images, one tap, a confirmation naming it.
         dialogs = []
@@ -100,4 +103,77 @@ def test_status_change_shows_on_visit_page_and_wall_without_reload(
         wall_page.wait_for_selector(f"#wall-stat-{stat.id}", state="detached", timeout=3000)
         assert wall_page.evaluate("window.__sameDocument")
         assert restarted.process.poll() is None
+        browser.close()
+
+
+# Counts, on the page, the region events heard and the live re-fetches asked for (htmx:confirm
+# comes before htmx's own queue: a re-fetch htmx would queue and drop is counted too).
+COUNT_ASKS = """() => { window.__heard = 0; window.__asked = 0;
+    document.addEventListener("htmx:confirm", (event) => {
+        const trigger = event.detail.triggeringEvent;
+        const type = trigger && typeof trigger.type === "string" ? trigger.type : "";
+        if (type.indexOf("sse:") === 0) { window.__heard += 1; }
+        if (type === "live-refresh") { window.__asked += 1; }
+    }, true); }"""
+
+
+@pytest.mark.browser
+@pytest.mark.sqlite_only
+def test_a_refetch_in_flight_when_the_cancel_arrives_is_followed_by_another(
+    app, live_server_factory, make_user, make_order
+):
+    """The wall's re-fetch after a reconnect left before a STAT order was cancelled; the cancel's
+    event arrives while it is in flight. Its answer (the order still there) must not be the last
+    word: the event's re-fetch follows it, and the order leaves the wall. (htmx queues a request
+    for an element with one in flight and drops it once the first answer has replaced the
+    element: the wall kept the cancelled order until its 30 s poll.)"""
+    require(chromium_available(), "Chromium")
+    from playwright.sync_api import sync_playwright
+
+    from webapp.extensions import db
+    from webapp.imaging import queries, services
+
+    doctor, wall = make_user("doctor"), make_user("display")
+    stat = make_order("ordered", priority="stat")
+    server = live_server_factory(workers=1, LIVE_RENDER_CACHE_SECONDS=30)
+    held, holding = [], [True]
+
+    def hold(route):
+        """The first region GET is answered by the server now (before the cancel) and handed to
+        the page only when the test says so; later ones go through."""
+        if holding[0] and route.request.headers.get("hx-request") == "true":
+            holding[0] = False
+            held.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+        page.goto(f"{server.url}/login")
+        page.fill("#username", wall.username)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        page.goto(f"{server.url}/dashboard/wall")
+        page.wait_for_selector("body.live-up", timeout=10_000)
+        assert page.locator(f"#wall-stat-{stat.id}").is_visible()
+
+        page.route("**/dashboard/wall", hold)
+        page.evaluate("htmx.trigger(document.body, 'live-reconnected')")
+        assert wait_until(lambda: (page.wait_for_timeout(20), held)[1], 10, interval=0.05), "no re-fetch"
+        assert held[0][1].status == 200 and f"wall-stat-{stat.id}" in held[0][1].text()
+        page.evaluate(COUNT_ASKS)
+
+        with app.app_context():
+            services.cancel_order(db.session.merge(doctor), queries.get_order(stat.id), reason="Duplicate")
+            db.session.commit()
+        assert wait_until(lambda: page.evaluate("window.__heard"), 10, interval=0.05), "the cancel's event"
+        # Its re-fetch is asked for within the jitter (at most 250 ms), or waits for the one in flight.
+        wait_until(lambda: page.evaluate("window.__asked"), 1.0, interval=0.05)
+        route, answer = held[0]
+        route.fulfill(response=answer)
+
+        page.wait_for_selector(f"#wall-stat-{stat.id}", state="detached", timeout=5000)
+        assert page.locator(".wall-count").count() > 0
         browser.close()

@@ -17,7 +17,7 @@ REGION = {"HX-Request": "true", "HX-Target": "worklist", "X-Live-Refresh": "1"}
 
 @pytest.fixture
 def app_config(events_redis_url, sse_channel):
-    # The shared render is opt-in (off by default until the wall case under load is understood).
+    # The shared render is on by default; said here so that the tests hold whatever the default.
     return {"REDIS_URL": events_redis_url, "SSE_CHANNEL": sse_channel, "WTF_CSRF_ENABLED": True,
             "LIVE_RENDER_CACHE_SECONDS": 30}
 
@@ -45,9 +45,18 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
+def page_token(client) -> str:
+    """The CSRF token of the viewer's page: what its htmx requests send, and what static/live.js
+    puts in a shared region's forms."""
+    page = client.get("/imaging/worklist").get_data(as_text=True)
+    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+
+
 def test_identical_tablets_cost_one_render_and_each_keeps_its_own_token_and_log(app, make_user, make_order):
     order = make_order("scheduled")
     tablets = [signed_in(app, make_user("technician")) for _ in range(4)]
+    tokens = [page_token(t) for t in tablets]
+    assert len(set(tokens)) == 4, "every tablet's page carries its own session's token"
     before, logged = renders(), last_id(app)
 
     pages = [t.get("/imaging/worklist", headers=REGION) for t in tablets]
@@ -56,10 +65,10 @@ def test_identical_tablets_cost_one_render_and_each_keeps_its_own_token_and_log(
     assert renders() - before == 1, "four identical tablets, one render"
     htmls = [p.get_data(as_text=True) for p in pages]
     assert all(f'id="start-{order.id}"' in h for h in htmls)
-    assert live_cache.CSRF_HOLE not in "".join(htmls)
-    tokens = [csrf_of(h) for h in htmls]
-    assert len(set(tokens)) == 4, "every tablet's form carries its own session's token"
-    # The token works: the second tablet starts the scan from the shared render.
+    assert len(set(htmls)) == 1, "every identical screen is sent the same bytes"
+    assert all(p.headers["X-CSRF-Hole"] == live_cache.CSRF_HOLE for p in pages)
+    assert csrf_of(htmls[0]) == live_cache.CSRF_HOLE and tokens[1] not in htmls[0], "no viewer's token is shared"
+    # The page's token (put in by static/live.js) works: the second tablet starts the scan.
     started = tablets[1].post(f"/imaging/worklist/{order.id}/start",
                               data={"csrf_token": tokens[1], "version": order.version}, headers=REGION)
     assert started.status_code == 200 and "scan started" in started.get_data(as_text=True)
@@ -76,8 +85,7 @@ def test_a_change_is_never_answered_with_the_older_render(app, make_user, make_o
     assert f'id="start-{order.id}"' in first.get_data(as_text=True)
 
     started = tablet.post(f"/imaging/worklist/{order.id}/start",
-                          data={"csrf_token": csrf_of(first.get_data(as_text=True)), "version": order.version},
-                          headers=REGION)
+                          data={"csrf_token": page_token(tablet), "version": order.version}, headers=REGION)
     assert started.status_code == 200
     before = renders()
     again = tablet.get("/imaging/worklist", headers=REGION).get_data(as_text=True)
@@ -213,3 +221,94 @@ def test_the_wall_follows_a_cancelled_stat_order(app, make_user, make_order):
     for wall, before in zip(walls, first, strict=True):
         after = wall.get("/dashboard/wall", headers=headers | {"If-None-Match": before.headers["ETag"]})
         assert after.status_code == 200 and f"wall-stat-{stat.id}" not in after.get_data(as_text=True)
+
+
+class _LockTimesOut:
+    """The publisher's Redis client, but setting the render's lock times out (a loaded machine:
+    its answers are bounded by SSE_PUBLISH_TIMEOUT_SECONDS); reads answer as usual."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def set(self, *args, **kwargs):
+        import redis
+
+        raise redis.TimeoutError("Timeout reading from socket")
+
+
+def test_a_render_that_could_not_be_shared_is_not_answered_304_after_a_change(app, make_user, make_order,
+                                                                               monkeypatch):
+    """When the shared render's lock cannot be taken, the request renders for itself. Its ETag
+    must still follow its HTML: it once did not (the same ETag for every such render of a user),
+    so the wall's re-fetch after a STAT order was cancelled was answered 304 and the browser kept
+    showing the cancelled order."""
+    from webapp.imaging import queries, services
+
+    real = live_cache._redis
+    monkeypatch.setattr(live_cache, "_redis", lambda: _LockTimesOut(real()) if real() is not None else None)
+    doctor = make_user("doctor")
+    stat = make_order("ordered", priority="stat", doctor=doctor)
+    wall = signed_in(app, make_user("display"))
+    headers = {"HX-Request": "true", "HX-Target": "wall", "X-Live-Refresh": "1"}
+    first = wall.get("/dashboard/wall", headers=headers)
+    assert first.status_code == 200 and f"wall-stat-{stat.id}" in first.get_data(as_text=True)
+    assert first.headers["X-Live-Render"] == "rendered"
+    with app.app_context(), writing():
+        services.cancel_order(db.session.merge(doctor), queries.get_order(stat.id), reason="Duplicate")
+        db.session.commit()
+
+    after = wall.get("/dashboard/wall", headers=headers | {"If-None-Match": first.headers["ETag"]})
+    assert after.status_code == 200, "answered 304: the browser would keep the cancelled order"
+    assert f"wall-stat-{stat.id}" not in after.get_data(as_text=True)
+    assert after.headers["ETag"] != first.headers["ETag"]
+    same = wall.get("/dashboard/wall", headers=headers | {"If-None-Match": after.headers["ETag"]})
+    assert same.status_code == 304, "an unchanged region still answers 304"
+
+
+def test_a_change_committed_as_the_request_began_is_not_hidden_under_the_newer_generation(
+    app, make_user, make_order, one_minute, monkeypatch
+):
+    """SQLite takes a transaction's snapshot at its first read (the viewer's user, before the
+    region's version is read). A change committed and published in between (a claim, say: no
+    order event, so the head id stays) moved the generation the request then read; the render
+    from the older snapshot must not be stored under it, or the change's own re-fetch meets it."""
+    from webapp.events.publishing import publish_signals
+    from webapp.imaging.models import ImagingOrder
+
+    order = make_order("scheduled")
+    tablets = [signed_in(app, make_user("technician")) for _ in range(2)]
+    changed = []
+
+    def minute_after_a_change() -> int:  # called in the region's answer, after the user was read
+        if not changed:
+            changed.append(True)
+            with app.app_context(), writing():
+                db.session.get(ImagingOrder, order.id).special_instructions = "Portable, ICU bed 4"
+                db.session.commit()
+                assert publish_signals([{"id": str(order.id), "event_id": 1}]) == 1
+        return one_minute[0]
+
+    monkeypatch.setattr(live_cache, "_minute", minute_after_a_change)
+    assert tablets[0].get("/imaging/worklist", headers=REGION).status_code == 200
+    assert changed, "the change was made while the first request was answered"
+    again = tablets[1].get("/imaging/worklist", headers=REGION)  # the change's re-fetch
+    assert "Portable, ICU bed 4" in again.get_data(as_text=True)
+
+
+def test_a_browser_that_takes_gzip_gets_the_region_compressed_once_per_version(app, make_user, make_order):
+    import gzip
+
+    order = make_order("scheduled")
+    tablets = [signed_in(app, make_user("technician")) for _ in range(2)]
+    plain = tablets[0].get("/imaging/worklist", headers=REGION)
+    packed = [t.get("/imaging/worklist", headers=REGION | {"Accept-Encoding": "gzip, deflate, br"}) for t in tablets]
+    assert "Content-Encoding" not in plain.headers
+    assert all(p.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in p.headers["Vary"] for p in packed)
+    assert packed[0].get_data() == packed[1].get_data(), "compressed once, sent to both"
+    assert len(packed[0].get_data()) < len(plain.get_data())
+    assert gzip.decompress(packed[0].get_data()) == plain.get_data()
+    assert f'id="start-{order.id}"' in plain.get_data(as_text=True)
+    assert packed[0].headers["ETag"] == plain.headers["ETag"], "the same version of the region"

@@ -11,19 +11,24 @@ holds it gets ``304 Not Modified`` (its ``If-None-Match`` matches the region's `
 * **variant**: what can make two viewers' fragments differ: the viewer's role (the actions a
   role may take, and the counts-only display role), the request's path and query (filters,
   station, day); nothing in these fragments depends on the user beyond that (tests check it);
-* **version**: the ``order_events`` head id (read from the database before the region's own
-  queries), the minute (regions show waiting times and "now"), and the live **generation**, a
-  Redis counter the publisher increments in the same round trip as it publishes an event
-  (``webapp.events.publishing.publish_signals``). The generation covers what the head id cannot:
-  on PostgreSQL an event with a lower id can commit after a higher one, and its re-fetch must
-  not meet the older render. An entry rendered under another generation is not used.
+* **version**: the live **generation**, a Redis counter the publisher increments in the same
+  round trip as it publishes an event (``webapp.events.publishing.publish_signals``), the
+  ``order_events`` head id (read from the database after the generation and before the region's
+  own queries, from a snapshot no older than the generation: ``_fresh_snapshot``), and the
+  minute (regions show waiting times and "now"). The generation covers what the head id cannot:
+  on PostgreSQL an event with a lower id can commit after a higher one, and a change that
+  writes no order event (a claim) moves only the generation; their re-fetches must not meet the
+  older render. An entry rendered under another generation is not used.
 
 Every viewer still goes through the view's role check, and every viewer's read is logged
 (``record_read`` with the patients the cached region shows, also for a 304). The CSRF token in a
-region's forms is the viewer's own: the region is rendered with a placeholder that is replaced
-per request. Entries live ``LIVE_RENDER_CACHE_SECONDS`` (30; ``0`` turns the cache off); changes
-that write no order event (a patient's name corrected by ADT) show on the next render, at the
-latest after that time. When Redis is unreachable, regions are rendered per request as before.
+region's forms is the viewer's own: the region is rendered with a placeholder, sent as it is with
+an ``X-CSRF-Hole`` header naming it, and static/live.js puts in the token of the viewer's page
+(the one its htmx requests send) before the swap. So every viewer of a version is sent the same
+bytes, encoded once per worker, and gzip-compressed once when the browser accepts it (a 340 KB
+worklist is about 25 KB). Entries live ``LIVE_RENDER_CACHE_SECONDS`` (30; ``0`` turns the cache
+off); changes that publish nothing (a patient's name corrected by ADT) show on the next render,
+at the latest after that time. When Redis is unreachable, regions are rendered per request as before.
 
 Concurrent misses of one key render once: in a process, later requests wait for the first; across
 processes, one holds a short Redis lock and the others wait for its entry (at most
@@ -38,13 +43,13 @@ import logging
 import threading
 import time
 import uuid
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import current_app, g, make_response, request, session
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf
 
 from webapp.audit import record_read
 
@@ -54,6 +59,7 @@ CSRF_HOLE = "LIVECSRFHOLE0x7e3a"  # letters only: survives HTML escaping unchang
 _LOCK_MS = 3000
 _WAIT_SECONDS = 2.0
 _POLL_SECONDS = 0.01
+_GZIP_FROM = 2048  # bytes: smaller answers are sent as they are
 
 
 @dataclass
@@ -68,19 +74,44 @@ class Shown:
     status: int = 200
     generation: int | None = None
     digest: str = ""
+    _body: bytes | None = field(default=None, repr=False, compare=False)
+    _gzipped: bytes | None = field(default=None, repr=False, compare=False)
+
+    def body(self) -> bytes:
+        """The HTML as sent (the placeholder left in), encoded once."""
+        if self._body is None:
+            self._body = self.html.encode()
+        return self._body
+
+    def gzipped(self) -> bytes:
+        """The body gzip-compressed, once (a worker answers every identical screen with it)."""
+        if self._gzipped is None:
+            packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip header and trailer
+            self._gzipped = packer.compress(self.body()) + packer.flush()
+        return self._gzipped
 
     def dump(self) -> bytes:
         """A small JSON line, then the HTML as it is (no JSON escaping of 100 KB of markup)."""
         meta = json.dumps({"w": self.what, "p": [str(p) for p in self.patients], "s": self.status, "g": self.generation,
                            "d": self.digest})
-        return f"{meta}\n{self.html}".encode()
+        return f"{meta}\n".encode() + self.body()
+
+    def tag(self) -> str:
+        """A digest of the HTML, made once: the ETag's base, however the region was rendered (a
+        render that could not be shared too: an empty digest gave every such render of a user
+        one ETag, and a changed region was answered 304 with the browser's older copy)."""
+        if not self.digest:
+            self.digest = hashlib.sha1(self.body()).hexdigest()
+        return self.digest
 
     @classmethod
     def load(cls, raw: bytes) -> Shown:
         """Patients come back as UUIDs, made once per worker and version, not once per viewer."""
-        meta, _, html = raw.decode().partition("\n")
+        meta, _, body = raw.partition(b"\n")
         data = json.loads(meta)
-        return cls(html, data["w"], [uuid.UUID(p) for p in data["p"]], data["s"], data["g"], data["d"])
+        shown = cls(body.decode(), data["w"], [uuid.UUID(p) for p in data["p"]], data["s"], data["g"], data["d"])
+        shown._body = body
+        return shown
 
 
 def _redis():
@@ -165,8 +196,11 @@ def answer(view: str, build: Callable[[], Shown]):
     variant = (view, str(current_user.role), request.full_path, request.headers.get("HX-Target") or "")
     minute = _minute()
     try:
-        key = _key(variant, _head_event_id(), minute)
+        # The generation first, then the data: what the region reads is never older than the
+        # generation it is stored under (see _fresh_snapshot).
         generation = int(client.get(publishing.generation_key(current_app.config["SSE_CHANNEL"])) or 0)
+        _fresh_snapshot()
+        key = _key(variant, _head_event_id(), minute)
         shown = _recent.get(key, generation)
         if shown is None:
             cached = client.get(key)
@@ -176,7 +210,7 @@ def answer(view: str, build: Callable[[], Shown]):
         return _respond(_counted(build)(), None)
     if shown is None or shown.generation != generation:
         shown = _flights.run(f"{key}|{generation}", lambda: _shared_render(client, key, generation, build))
-    if shown.status == 200:
+    if shown.status == 200 and shown.generation == generation:
         _recent.put(key, shown)
     return _respond(shown, _etag(shown))
 
@@ -184,6 +218,21 @@ def answer(view: str, build: Callable[[], Shown]):
 def _minute() -> int:
     """Regions show waiting times and "now": a render serves at most its minute."""
     return int(time.time() // 60)
+
+
+def _fresh_snapshot() -> None:
+    """PostgreSQL (read committed) reads every statement from a new snapshot, after the
+    generation was read. SQLite reads a whole transaction from the snapshot of its first read,
+    the viewer's user, taken before that: a change committed and published in between (a claim,
+    which writes no order event, so the head id stays) would be missing from a render stored
+    under the generation that announced it, and its own re-fetch would be served that render.
+    So a GET's read transaction, with nothing to write, ends here; the next read begins anew."""
+    from webapp.extensions import commit_keeping_state, db
+
+    session = db.session()
+    if session.in_transaction() and session.get_bind().dialect.name == "sqlite" and not (
+            session.new or session.dirty or session.deleted):
+        commit_keeping_state()
 
 
 def _head_event_id() -> int:
@@ -201,7 +250,7 @@ def _key(variant: tuple, head: int, minute: int) -> str:
 def _etag(shown: Shown) -> str:
     """Strong, from the HTML shown (an event that leaves a region as it was answers 304), per
     viewer and session (a region's forms carry the session's CSRF token)."""
-    mine = f"{shown.digest}|{current_user.get_id()}|{session.get('csrf_token', '')}"
+    mine = f"{shown.tag()}|{current_user.get_id()}|{session.get('csrf_token', '')}"
     return hashlib.sha1(mine.encode()).hexdigest()[:32]
 
 
@@ -236,7 +285,7 @@ def _shared_render(client, key: str, generation: int, build: Callable[[], Shown]
         _forget(client, lock)
         raise
     shown.generation = generation
-    shown.digest = hashlib.sha1(shown.html.encode()).hexdigest()
+    shown.tag()
     if shown.status == 200:
         try:
             pipe = client.pipeline(transaction=False)
@@ -256,19 +305,23 @@ def _forget(client, lock: str) -> None:
 
 
 def _respond(shown: Shown, etag: str | None):
-    """Log the viewer's read, then 304 when the browser holds this version, else the HTML with
-    the viewer's own CSRF token."""
+    """Log the viewer's read, then 304 when the browser holds this version, else the region's
+    bytes, the same for every viewer of the version (gzip-compressed when the browser takes it);
+    static/live.js puts the viewer's own CSRF token where ``X-CSRF-Hole`` says."""
     record_read(current_user, shown.what, shown.patients)
     if etag and shown.status == 200 and etag in request.if_none_match:
         response = make_response("", 304)
+    elif len(shown.body()) >= _GZIP_FROM and "gzip" in request.accept_encodings:
+        response = make_response(shown.gzipped(), shown.status)
+        response.headers["Content-Encoding"] = "gzip"
     else:
-        html = shown.html.replace(CSRF_HOLE, generate_csrf()) if CSRF_HOLE in shown.html else shown.html
-        response = make_response(html, shown.status)
+        response = make_response(shown.body(), shown.status)
+    response.headers["X-CSRF-Hole"] = CSRF_HOLE
     if etag and shown.status == 200:
         response.set_etag(etag)
         response.cache_control.private = True
         response.cache_control.no_cache = True
-    response.vary.update(("HX-Request", "HX-Target"))
+    response.vary.update(("HX-Request", "HX-Target", "Accept-Encoding"))
     # Rendered for this request, or shared with an identical screen (the benchmark counts them).
     response.headers["X-Live-Render"] = "rendered" if g.get("live_rendered") else "shared"
     return response
