@@ -133,6 +133,9 @@ def nav_to(page, name: str) -> None:
     """Follow a link of the main navigation, at any width."""
     open_menu(page)
     page.locator("#app-sidebar").get_by_role("link", name=name, exact=True).click()
+    # The page's scripts are deferred: htmx wires the forms at DOMContentLoaded. A test that acts
+    # as soon as the HTML is there (faster than any person) would change a filter htmx never saw.
+    page.wait_for_load_state("load")
 
 
 def sign_out(page) -> None:

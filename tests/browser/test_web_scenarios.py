@@ -87,6 +87,7 @@ def test_update_status_as_scheduler_then_technician(page, live_server, sign_in):
     expect(first.locator("[data-status]")).to_have_text("Ordered")
     accession = first.locator("a.accession-inline").inner_text()
     first.locator("a.accession-inline").click()
+    page.wait_for_load_state("load")  # htmx has wired the order page's forms
     expect(page.locator("#accession-number")).to_have_text(accession)
 
     tomorrow = date.today() + timedelta(days=1)

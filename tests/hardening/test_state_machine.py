@@ -41,6 +41,7 @@ NUMBER = re.compile(r"^(ACC|ORD)-(\d{4})-(\d{5,})$")
 def _fields_for(target: str, step: int) -> dict:
     when = datetime.now(UTC) + timedelta(days=1, minutes=step)
     return {
+        "ordered": {"reason": f"Booked in error {step}."},  # unbooking takes a reason
         "scheduled": {"scheduled_date": when.isoformat()},
         "completed": {"number_of_images": step % 50},
         "reported": {"findings": f"Findings {step}.", "impression": "Normal."},
