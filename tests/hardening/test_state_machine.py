@@ -42,7 +42,7 @@ def _fields_for(target: str, step: int) -> dict:
     when = datetime.now(UTC) + timedelta(days=1, minutes=step)
     return {
         "ordered": {"reason": f"Booked in error {step}."},  # unbooking takes a reason
-        "scheduled": {"scheduled_date": when.isoformat()},
+        "scheduled": {"scheduled_date": when.isoformat(), "reason": "Patient asked for tomorrow."},  # STAT past 4 h
         "completed": {"number_of_images": step % 50},
         "reported": {"findings": f"Findings {step}.", "impression": "Normal."},
         "cancelled": {"reason": f"Reason {step}."},
