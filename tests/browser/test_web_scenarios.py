@@ -82,6 +82,13 @@ def test_update_status_as_scheduler_then_technician(page, live_server, sign_in):
     nav_to(page, "All orders")
     page.get_by_label("Status").select_option("ordered")  # htmx submits the GET form
     expect(page).to_have_url(re.compile(r"status=ordered"))
+    # An X-ray: no contrast, so no kidney-function stop (the demo's CT for Mr Hughes, eGFR 28, is refused
+    # booking until a radiologist clears it: tests/browser/test_safety.py) and no protocol to wait for.
+    page.get_by_label("Modality").select_option("XRAY")
+    expect(page).to_have_url(re.compile(r"modality=XRAY"))
+    # Routine: a STAT or urgent order booked past its target takes a reason (docs/scheduling.md).
+    page.get_by_label("Priority").select_option("routine")
+    expect(page).to_have_url(re.compile(r"priority=routine"))
     expect(page.locator("#orders-table [data-status]:not([data-status='ordered'])")).to_have_count(0)
     first = page.locator("#orders-table tbody tr").first
     expect(first.locator("[data-status]")).to_have_text("Ordered")
