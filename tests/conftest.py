@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.services import postgres_available, require, test_database_url
+from tests.services import CHROMIUM, chromium_available, postgres_available, require, test_database_url
 from webapp import create_app
 from webapp.config import TestConfig
 from webapp.extensions import db, writing
@@ -63,7 +64,38 @@ def midday(app):
         yield
 
 
-BROWSER_FIXTURES = {"browser", "page", "new_page", "playwright_instance"}
+BROWSER_FIXTURES = {"browser", "page", "new_page", "playwright_instance", "chromium"}
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    """The session's one Playwright (sync API): a second ``sync_playwright()`` in the same thread
+    while this one runs fails ("using Playwright Sync API inside the asyncio loop"), so every
+    browser test launches its Chromium from here (``browser`` or ``chromium``)."""
+    require(chromium_available(), "Chromium (/usr/bin/chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    # The machine is shared (2 cores): give assertions room before they fail.
+    expect.set_options(timeout=15_000)
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture
+def chromium(playwright_instance):
+    """A Chromium of the test's own, with its own arguments: ``with chromium(ARGS) as browser:``;
+    closed at the end of the block, the test failing or not."""
+
+    @contextmanager
+    def launch(args: list[str]):
+        browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+    return launch
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,22 +7,18 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.api.operations import EXPECTED_OPERATIONS
-from tests.services import CHROMIUM, chromium_available, require
 
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
 
 
-def test_swagger_ui_lists_every_endpoint_offline(live_server, bearer):
-    require(chromium_available(), "Chromium")
-    from playwright.sync_api import sync_playwright
+def test_swagger_ui_lists_every_endpoint_offline(chromium, live_server, bearer):
 
     token = bearer("doctor")["Authorization"].split(" ", 1)[1]
     requested: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium(CHROMIUM_ARGS) as browser:
         try:
             page = browser.new_page()
             page.on("request", lambda request: requested.append(request.url))

@@ -18,7 +18,6 @@ import pytest
 
 from tests.browser.live import launch_chromium, start_live_server
 from tests.browser.live import sign_in as _sign_in
-from tests.services import chromium_available, require
 
 TABLET = {"width": 1024, "height": 768}
 
@@ -34,18 +33,6 @@ def live_server(tmp_path_factory, live_server_env):
     server = start_live_server(tmp_path_factory.mktemp("live-server"), live_server_env)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def playwright_instance():
-    require(chromium_available(), "Chromium (/usr/bin/chromium)")
-    from playwright.sync_api import expect, sync_playwright
-
-    # The machine is shared (2 cores): give assertions room before they fail.
-    expect.set_options(timeout=15_000)
-
-    with sync_playwright() as playwright:
-        yield playwright
 
 
 @pytest.fixture(scope="session")

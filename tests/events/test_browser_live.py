@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.events.livestack import wait_until
-from tests.services import CHROMIUM, chromium_available, require
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
@@ -14,11 +13,9 @@ PASSWORD = "password-123"
 
 @pytest.mark.browser
 @pytest.mark.sqlite_only
-def test_status_change_shows_on_visit_page_and_wall_without_reload(
+def test_status_change_shows_on_visit_page_and_wall_without_reload(chromium,
     app, live_server_factory, make_user, make_visit, make_order
 ):
-    require(chromium_available(), "Chromium")
-    from playwright.sync_api import sync_playwright
 
     doctor, technician = make_user("doctor"), make_user("technician")
     wall = make_user("display")
@@ -28,8 +25,7 @@ def test_status_change_shows_on_visit_page_and_wall_without_reload(
     # Two workers: the technician's change and the watchers' streams may sit on different ones.
     server = live_server_factory(workers=2)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium(ARGS) as browser:
 
         def signed_in(user, path, **context):
             page = browser.new_context(**context).new_page()
@@ -119,7 +115,7 @@ COUNT_ASKS = """() => { window.__heard = 0; window.__asked = 0;
 
 @pytest.mark.browser
 @pytest.mark.sqlite_only
-def test_a_refetch_in_flight_when_the_cancel_arrives_is_followed_by_another(
+def test_a_refetch_in_flight_when_the_cancel_arrives_is_followed_by_another(chromium,
     app, live_server_factory, make_user, make_order
 ):
     """The wall's re-fetch after a reconnect left before a STAT order was cancelled; the cancel's
@@ -127,8 +123,6 @@ def test_a_refetch_in_flight_when_the_cancel_arrives_is_followed_by_another(
     word: the event's re-fetch follows it, and the order leaves the wall. (htmx queues a request
     for an element with one in flight and drops it once the first answer has replaced the
     element: the wall kept the cancelled order until its 30 s poll.)"""
-    require(chromium_available(), "Chromium")
-    from playwright.sync_api import sync_playwright
 
     from webapp.extensions import db
     from webapp.imaging import queries, services
@@ -147,8 +141,7 @@ def test_a_refetch_in_flight_when_the_cancel_arrives_is_followed_by_another(
         else:
             route.continue_()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium(ARGS) as browser:
         page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
         page.goto(f"{server.url}/login")
         page.fill("#username", wall.username)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from tests.events.livestack import wait_until
-from tests.services import CHROMIUM, chromium_available, require
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
@@ -21,17 +20,14 @@ WATCH = """selector => new Promise(resolve => {
 
 @pytest.mark.browser
 @pytest.mark.sqlite_only
-def test_critical_result_banner_reaches_the_doctor_and_is_acknowledged(app, live_server_factory, make_user,
+def test_critical_result_banner_reaches_the_doctor_and_is_acknowledged(chromium, app, live_server_factory, make_user,
                                                                          make_order):
-    require(chromium_available(), "Chromium")
-    from playwright.sync_api import sync_playwright
 
     doctor, radiologist = make_user("doctor"), make_user("radiologist")
     order = make_order("completed", doctor=doctor, clinical_indication="Fall, headache")
     server = live_server_factory(workers=2)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium(ARGS) as browser:
 
         def signed_in(user, path):
             page = browser.new_context().new_page()

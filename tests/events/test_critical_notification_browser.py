@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select
 
 from tests.events.livestack import wait_until
-from tests.services import CHROMIUM, chromium_available, require
 from webapp.extensions import db
 from webapp.reporting.models import CriticalResult
 
@@ -53,17 +52,14 @@ def _sign_critical(client, make_order, doctor, radiologist, note):
 
 @pytest.mark.browser
 @pytest.mark.sqlite_only
-def test_hidden_tab_notifies_new_and_escalated_critical_results(app, client, live_server_factory, make_user,
+def test_hidden_tab_notifies_new_and_escalated_critical_results(chromium, app, client, live_server_factory, make_user,
                                                                   make_order):
-    require(chromium_available(), "Chromium")
-    from playwright.sync_api import sync_playwright
 
     from webapp.reporting.escalation import escalate_due
 
     doctor, radiologist = make_user("doctor"), make_user("radiologist")
     server = live_server_factory(workers=1)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium(ARGS) as browser:
         context = browser.new_context()
         context.add_init_script(RECORDER)
         page = context.new_page()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.events.livestack import ROOT, free_port, session_cookie, wait_until
-from tests.services import CHROMIUM, chromium_available, require
+from tests.services import require
 from webapp.extensions import db
 from webapp.imaging import queries, services
 
@@ -113,17 +113,14 @@ def test_pages_load_over_http2_and_stream_events_pass_unbuffered(app, nginx_prox
         stream.wait(10)
 
 
-def test_chromium_uses_http2_and_the_live_stream_through_the_proxy(app, nginx_proxy, make_user, make_visit,
+def test_chromium_uses_http2_and_the_live_stream_through_the_proxy(chromium, app, nginx_proxy, make_user, make_visit,
                                                                    make_order):
-    require(chromium_available(), "Chromium")
-    from playwright.sync_api import sync_playwright
 
     url, _ = nginx_proxy
     doctor = make_user("doctor")
     visit = make_visit()
     order = make_order("scheduled", visit=visit, doctor=doctor)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium(ARGS) as browser:
         context = browser.new_context(ignore_https_errors=True)
         page = context.new_page()
         page.goto(f"{url}/login")

@@ -205,20 +205,14 @@ def test_open_streams_notice_a_frozen_redis_and_lose_nothing(app, live_server_fa
 
 
 @pytest.mark.browser
-def test_a_doctors_open_page_shows_the_critical_result_signed_during_a_freeze(app, live_server_factory, make_user,
-                                                                             make_order, own_redis, frozen):
+def test_a_doctors_open_page_shows_the_critical_result_signed_during_a_freeze(chromium, app, live_server_factory,
+                                                                             make_user, make_order, own_redis, frozen):
     """The page (its tabs' one shared stream) hears of the critical result signed while Redis was
     frozen for 5 s, a few seconds after Redis answers again, without a reload."""
-    from tests.services import CHROMIUM, chromium_available, require
-
-    require(chromium_available(), "Chromium")
-    from playwright.sync_api import sync_playwright
-
     doctor, radiologist = make_user("doctor"), make_user("radiologist")
     order = make_order("completed", doctor=doctor)
     server = live_server_factory(workers=2)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    with chromium(["--no-sandbox", "--disable-gpu"]) as browser:
         page = browser.new_context().new_page()
         page.goto(f"{server.url}/login")
         page.fill("#username", doctor.username)

@@ -15,7 +15,6 @@ import time
 import pytest
 
 from tests.events.livestack import wait_until
-from tests.services import CHROMIUM, chromium_available, require
 from webapp.events import slots
 from webapp.extensions import db
 from webapp.imaging import queries, services
@@ -106,14 +105,11 @@ def department(make_user, make_visit, make_order):
 
 @pytest.mark.browser
 @pytest.mark.sqlite_only
-def test_eight_tabs_share_one_stream_through_the_shared_worker(app, live_server_factory, department):
-    require(chromium_available(), "Chromium")
-    from playwright.sync_api import sync_playwright
+def test_eight_tabs_share_one_stream_through_the_shared_worker(chromium, app, live_server_factory, department):
 
     doctor, radiologist, visit, order, _ = department
     server = live_server_factory(workers=2)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium(ARGS) as browser:
         context, pages = _tabs(browser, server, doctor, visit)
         assert all(page.evaluate("typeof SharedWorker") == "function" for page in pages)
         # One connection for the eight tabs, counted on the server.
@@ -152,14 +148,11 @@ def test_eight_tabs_share_one_stream_through_the_shared_worker(app, live_server_
 
 @pytest.mark.browser
 @pytest.mark.sqlite_only
-def test_without_shared_worker_a_leader_tab_relays_and_another_takes_over(app, live_server_factory, department):
-    require(chromium_available(), "Chromium")
-    from playwright.sync_api import sync_playwright
+def test_without_shared_worker_a_leader_tab_relays_and_another_takes_over(chromium, app, live_server_factory, department):
 
     doctor, radiologist, visit, first, second = department
     server = live_server_factory(workers=2)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium(ARGS) as browser:
         context, pages = _tabs(browser, server, doctor, visit, init_script=NO_SHARED_WORKER)
         assert all(page.evaluate("typeof SharedWorker") == "undefined" for page in pages)
         assert wait_until(lambda: _open_streams(app, doctor) == 1, 5), _open_streams(app, doctor)
