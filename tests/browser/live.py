@@ -122,6 +122,14 @@ def sign_in(page, base_url: str, username: str, password: str | None = None) -> 
     page.wait_for_url(re.compile(r".*/(dashboard|imaging|patients|visits).*"))
 
 
+def settled(page, timeout: float = 15_000) -> None:
+    """Wait until htmx is done: no request in flight, nothing swapping or settling. htmx wires what
+    it swapped in only when it settles (20 ms after the swap), so a change or event on a region just
+    replaced (faster than any person acts) would reach an element htmx does not listen on yet."""
+    page.wait_for_function("""() => !document.querySelector(
+        ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")""", timeout=timeout)
+
+
 def open_menu(page) -> None:
     """Below 1200 px the navigation sits behind the Menu button: open it (no-op on a desktop)."""
     button = page.locator("#app-menu-button")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.live import settled
 from tests.events.livestack import wait_until
 
 pytestmark = pytest.mark.browser
@@ -118,6 +119,7 @@ def test_a_refetch_in_flight_does_not_wipe_what_the_technician_types(page, live_
     page.goto(f"/imaging/orders/{order['id']}")
     page.get_by_role("button", name="Start scan").click()
     expect(page.locator("#order-main .page-header [data-status]")).to_have_text("In progress")
+    settled(page)  # htmx listens on the order's new region
     page.route(f"**/imaging/orders/{order['id']}", hold)
     page.evaluate("""(id) => htmx.trigger(document.getElementById("order-main"), "sse:order-changed",
         {data: JSON.stringify({id: id})})""", order["id"])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.live import settled
 from tests.browser.test_order_edit import _token
 
 pytestmark = pytest.mark.browser
@@ -44,13 +45,16 @@ def test_the_order_form_warns_as_the_doctor_picks_contrast_for_egfr_28(new_page,
     page.get_by_role("link", name="Order Imaging").click()
     dialog = page.locator("#app-dialog")
     expect(dialog).to_have_attribute("open", "")
-    dialog.get_by_label("Modality").select_option("CT")
-    dialog.get_by_label("Body part").select_option("ABDOMEN")
-    dialog.get_by_label("Procedure (CPT code)").select_option("74176")  # without contrast
+    settled(page)
+    # Each pick re-renders the choices; the next waits until htmx listens on the new ones.
+    for label, value in (("Modality", "CT"), ("Body part", "ABDOMEN"), ("Procedure (CPT code)", "74176")):
+        dialog.get_by_label(label).select_option(value)  # 74176: CT abdomen and pelvis without contrast
+        settled(page)
     # The choices re-rendered for this procedure (its default contrast taken) before the next pick.
     expect(dialog.locator("#contrast_for")).to_have_value("74176")
     expect(dialog.locator("#order-form-alerts")).to_contain_text("no alerts for this exam")
     expect(dialog.get_by_label("Contrast")).to_have_value("none")
+    settled(page)  # htmx listens on the re-rendered choices
 
     dialog.get_by_label("Contrast").select_option("iodinated")
     alerts = dialog.locator("#order-form-alerts")
