@@ -135,7 +135,10 @@ WALL_CHECKS = """() => {
   return {
     scroll: [document.scrollingElement.scrollHeight, innerHeight, document.scrollingElement.scrollWidth, innerWidth],
     rows: rows.length,
-    wrapped: rows.filter(r => r.getBoundingClientRect().height > lineHeight * 1.6).map(r => r.textContent.slice(0, 40)),
+    // One line per row, but for an exam name the full-HD waiting list lets take two (static/wall.css).
+    wrapped: rows.filter(r => r.getBoundingClientRect().height > lineHeight * 1.6)
+      .filter(r => !r.querySelector(".wall-exam") || getComputedStyle(r.querySelector(".wall-exam")).whiteSpace !== "normal")
+      .map(r => r.textContent.slice(0, 40)),
     truncated: Array.from(document.querySelectorAll(".wall-list tr:not([hidden]) > :not(.wall-exam)"))
       .filter(c => c.offsetParent && c.scrollWidth > c.clientWidth + 1).map(c => c.textContent.trim()),
     cut: Array.from(document.querySelectorAll(".wall-fit")).filter(b => b.scrollHeight > b.clientHeight + 1).length,
