@@ -26,10 +26,11 @@ run: install
 	$(PY) -m flask seed --demo
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
-# One process: the browser tests' timings assume no second Chromium competing for the 2 cores
-# (`pytest -n 2` takes about 16 minutes but makes them flaky; grouping them is the next step).
+# Two processes (pytest-xdist): every test that drives Chromium runs on one of them, one after
+# the other (tests/conftest.py puts them in one xdist group), the other takes everything else.
+# Serial (`$(PY) -m pytest`) it took 24 minutes on 2 cores; like this about 16.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 # Benchmarks (see bench/README.md): 100,000 orders on SQLite, and on PostgreSQL
 # when BENCH_DATABASE_URL / TEST_DATABASE_URL (default postgres@127.0.0.1:5432) answers.
