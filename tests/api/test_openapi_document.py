@@ -33,6 +33,16 @@ def test_every_operation_declares_503_with_retry_after(document):
 
 
 @pytest.mark.sqlite_only
+def test_every_operation_declares_gunicorns_414(document):
+    """schemathesis met an undeclared 414 (issue 26, item 9): a query string past gunicorn's
+    limit_request_line is refused by gunicorn, as HTML, before the app sees it."""
+    for name, operation in _operations(document):
+        too_long = operation["responses"].get("414")
+        assert too_long and "text/html" in too_long["content"], name
+        assert "4094" in too_long["description"], name
+
+
+@pytest.mark.sqlite_only
 def test_order_answers_declare_etag_and_replays_declare_idempotent_replayed(document):
     paths = document["paths"]
     for method, path in (("get", ONE_ORDER), ("put", ONE_ORDER), ("delete", ONE_ORDER),

@@ -76,6 +76,13 @@ PROBLEMS = {
 }
 
 
+# A request line over gunicorn's limit_request_line (4094 bytes: a query string that long) is
+# refused by gunicorn itself, before the app, as an HTML page: declared so for every operation.
+URI_TOO_LONG = {414: {"description": "Request line over 4094 bytes (gunicorn's limit_request_line): refused "
+                                     "before the app, as gunicorn's HTML page. Send fewer or shorter query parameters.",
+                      "content": {"text/html": {"schema": {"type": "string"}}}}}
+
+
 def problems(*statuses: int) -> dict:
     return {status: PROBLEMS[status] for status in statuses}
 
@@ -88,7 +95,7 @@ def resource_blueprint(name: str, import_name: str, url_prefix: str, tag: str, *
         url_prefix=url_prefix,
         abp_tags=[Tag(name=tag)],
         abp_security=[] if public else BEARER,
-        abp_responses=problems(400, 413, 422, 503) if public else problems(400, 401, 403, 413, 422, 503),
+        abp_responses=(problems(400, 413, 422, 503) if public else problems(400, 401, 403, 413, 422, 503)) | URI_TOO_LONG,
     )
     bp.before_request(before_api_request)
     bp.after_request(_no_store)

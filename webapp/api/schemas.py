@@ -395,16 +395,17 @@ class AccessionPath(BaseModel):
 
 class PageQuery(BaseModel):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: Annotated[str, StringConstraints(max_length=200)] | None = None
+    cursor: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        None, description="The previous page's next_cursor, exactly as given; any other text is 422.")
 
 
 class OrderQuery(PageQuery):
     status: Status | None = None
     modality: Annotated[str, StringConstraints(max_length=10)] | None = None
     priority: Priority | None = None
-    date_from: Day | None = Field(None, description="Ordered on or after this day (clinic time).")
-    date_to: Day | None = Field(None, description="Ordered on or before this day (clinic time).")
-    scheduled_on: Day | None = Field(None, description="Booked for this day (clinic time).")
+    date_from: Day | None = Field(None, description="Ordered on or after this day (clinic time); years 1900-2200, else 422.")
+    date_to: Day | None = Field(None, description="Ordered on or before this day (clinic time); years 1900-2200, else 422.")
+    scheduled_on: Day | None = Field(None, description="Booked for this day (clinic time); years 1900-2200, else 422.")
     q: Annotated[str, StringConstraints(max_length=100)] | None = Field(
         None, description="Accession number, order number, patient name or MRN."
     )
@@ -442,5 +443,6 @@ class IdempotencyHeader(HeaderModel):
 class IfMatchHeader(HeaderModel):
     if_match: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         None, alias="If-Match",
-        description="The ETag you read; a stale one gets 412. Required by PUT (428 without it; * overwrites).",
+        description=("The ETag you read, quoted as sent (\"3\"); one that names no current version (a stale one, "
+                     "or text that is no entity tag) gets 412. Required by PUT (428 without it; * overwrites)."),
     )
