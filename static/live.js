@@ -135,8 +135,18 @@
 
   // A re-fetch is coming (it will show this event too), or one is in flight (one more follows
   // it), or the region is quiet after the last one (the next waits the quiet time out).
+  function stateOf(id) {
+    return states[id] || (states[id] = { timer: null, busy: false, dirty: false, doneAt: 0, own: 0, ownSince: 0 });
+  }
+
+  // The user's own request from inside the region (a tap on Start) is in flight; a bound, in case
+  // its end is never heard of.
+  function ownInFlight(state) {
+    return state.own > 0 && Date.now() - state.ownSince < 15000;
+  }
+
   function schedule(id, region) {
-    var state = states[id] || (states[id] = { timer: null, busy: false, dirty: false, doneAt: 0 });
+    var state = stateOf(id);
     if (state.timer !== null) { return; }
     if (state.busy) { state.dirty = true; return; }
     // data-live-urgent (the critical banner): rare and urgent news is fetched at once.
@@ -184,15 +194,48 @@
   // A live re-fetch that left before the user began typing must not land on what they typed
   // (the technician's "Number of images" filled while the start-scan event's re-fetch was in
   // flight): keep the page as it is, and fetch again once this request is done.
+  //
+  // Nor on the user's own action: a tap on Start posts from inside the worklist, the start's own
+  // event re-fetches the worklist, and that answer can come back first. Swapped in, it would
+  // detach the form whose answer (the confirmation, with Undo) was still to come, and that
+  // answer would land nowhere. The re-fetch waits for the action to be answered, then goes again.
+  function isLiveRequest(config) {
+    return Boolean(config && config.headers && config.headers["X-Live-Refresh"] === "1");
+  }
+
+  function liveRegionOf(elt) {
+    return elt && elt.closest ? elt.closest("[data-live-refresh]") : null;
+  }
+
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var config = event.detail.requestConfig;
-    if (!config || !config.headers || config.headers["X-Live-Refresh"] !== "1") { return; }
+    if (!isLiveRequest(event.detail.requestConfig)) { return; }
     var region = event.detail.target;
     if (!region || !region.hasAttribute || !region.hasAttribute("data-live-refresh")) { return; }
-    if (isBeingEdited(region)) {
+    var state = region.id ? stateOf(region.id) : null;
+    if (isBeingEdited(region) || (state && ownInFlight(state))) {
       event.detail.shouldSwap = false;
-      if (region.id && states[region.id]) { states[region.id].dirty = true; }
+      if (state) { state.dirty = true; }
     }
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (isLiveRequest(event.detail.requestConfig)) { return; }
+    var region = liveRegionOf(event.detail.elt);
+    if (!region || !region.id || !event.detail.xhr) { return; }
+    var state = stateOf(region.id);
+    state.own += 1;
+    state.ownSince = Date.now();
+    event.detail.xhr.liveRegionId = region.id;  // its answer may detach the form: htmx then tells an ancestor
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var id = event.detail.xhr && event.detail.xhr.liveRegionId;
+    if (!id || !states[id] || states[id].own === 0) { return; }
+    event.detail.xhr.liveRegionId = null;
+    var state = states[id];
+    state.own -= 1;
+    var now = document.getElementById(id);
+    if (state.own === 0 && state.dirty && !state.busy && now) { state.dirty = false; schedule(id, now); }
   });
 
   // A live region is sent the same to every viewer of its version (webapp/web/live_cache.py): its

@@ -135,3 +135,39 @@ def test_a_refetch_in_flight_does_not_wipe_what_the_technician_types(page, live_
     page.get_by_role("button", name="Complete scan").click()
     expect(page.locator("#order-main .page-header [data-status]")).to_have_text("Completed")
     expect(page.locator("#order-main")).to_contain_text("24 images")
+
+
+def test_a_refetch_answered_before_the_technicians_own_tap_does_not_lose_its_confirmation(page, live_server, sign_in):
+    """Start posts from inside the worklist; the start's own event re-fetches the worklist, and that
+    answer can come back first (seen under load). Swapped in, it detached the form whose answer
+    (the confirmation with Undo) was still to come, and that answer landed nowhere. The re-fetch
+    now waits for the tap's answer, then goes again."""
+    desk = Desk(page, live_server)
+    free = live_server.query("SELECT ae_title FROM stations WHERE modality = 'XRAY' AND ae_title NOT IN "
+                             "(SELECT scheduled_station_ae FROM imaging_orders WHERE status = 'in_progress' "
+                             "AND scheduled_station_ae IS NOT NULL) ORDER BY ae_title")
+    assert free, "every X-ray room is scanning"
+    order = desk.book(desk.place("XRAY", "CHEST"), free[0][0])
+    sign_in(page, "technician")
+    page.goto(f"/imaging/worklist?station={free[0][0]}")
+    page.wait_for_selector("body.live-up")
+    settled(page)
+    held, live_answers = [], []
+    page.route(f"**/imaging/worklist/{order['id']}/start", lambda route: held.append(route))
+    page.on("response", lambda r: live_answers.append(r.status) if r.request.headers.get("x-live-refresh") == "1"
+            and "/imaging/worklist" in r.url else None)
+
+    page.locator(f"#start-{order['id']}").click()
+    assert wait_until(lambda: (page.wait_for_timeout(20), len(held))[1] == 1, 10, interval=0.05)
+    data = {"id": order["id"], "event_id": 0, "status": "in_progress", "from_status": "scheduled", "modality": "XRAY",
+            "from_modality": "XRAY", "priority": "routine", "from_priority": "routine"}
+    page.evaluate("""(data) => htmx.trigger(document.getElementById("worklist"), "sse:order-changed",
+        {data: JSON.stringify(data)})""", data)
+    assert wait_until(lambda: (page.wait_for_timeout(20), len(live_answers))[1] >= 1, 10, interval=0.05)
+    page.wait_for_timeout(300)  # the re-fetch's answer is in (and would have been swapped)
+    held.pop().continue_()
+
+    expect(page.locator("#worklist-message")).to_contain_text(f"{order['accession_number']}: scan started")
+    expect(page.locator("#confirmation-undo")).to_be_visible()
+    expect(page.locator(f"#worklist-order-{order['id']}")).to_have_attribute("data-status", "in_progress")
+    page.unroute(f"**/imaging/worklist/{order['id']}/start")
