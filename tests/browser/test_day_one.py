@@ -94,13 +94,15 @@ def test_stat_in_2020_is_refused_and_stat_defaults_to_the_next_slot(new_page, li
 def test_schedule_board_and_the_forms_overlap_warning(new_page, live_server, sign_in, size):
     page = new_page(size)
     sign_in(page, "scheduler")
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=6, minute=40, second=0, microsecond=0)
+    # Three days ahead: the demo books its scanners up to 30 hours ahead of the seeding (cli.py), so on
+    # the next day the times below may already be taken, depending on the hour the suite runs.
+    later = (datetime.now(UTC) + timedelta(days=3)).replace(hour=6, minute=40, second=0, microsecond=0)
     booked = _order(page, live_server, priority="urgent")
-    _book(page, live_server, booked, tomorrow, "DX_ROOM1")
+    _book(page, live_server, booked, later, "DX_ROOM1")
     clash = _order(page, live_server, priority="routine")
-    _book(page, live_server, clash, tomorrow + timedelta(minutes=5), "DX_ROOM1")
+    _book(page, live_server, clash, later + timedelta(minutes=5), "DX_ROOM1")
 
-    page.goto(f"/imaging/schedule?day={tomorrow.date().isoformat()}")
+    page.goto(f"/imaging/schedule?day={later.date().isoformat()}")
     column = page.locator("#station-DX_ROOM1")
     expect(column.locator(f"#booking-{booked['id']}")).to_contain_text("06:40")
     expect(column.locator(f"#booking-{booked['id']}")).to_contain_text("Urgent")
@@ -112,7 +114,7 @@ def test_schedule_board_and_the_forms_overlap_warning(new_page, live_server, sig
     for station in ("CT_MAIN", "MR_1", "US_1", "MG_1", "RF_1"):
         expect(page.locator(f"#station-{station}")).to_be_visible()
     page.locator("#day-next").click()
-    page.wait_for_url(re.compile(rf".*day={(tomorrow + timedelta(days=1)).date().isoformat()}"))
+    page.wait_for_url(re.compile(rf".*day={(later + timedelta(days=1)).date().isoformat()}"))
     page.locator("#day-today").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("(today)")
 
@@ -120,7 +122,7 @@ def test_schedule_board_and_the_forms_overlap_warning(new_page, live_server, sig
     page.goto(f"/imaging/orders/{order['id']}")
     form = page.locator("#action-schedule")
     expect(form.locator("#schedule-station-day")).to_contain_text("Choose a scanner")
-    form.get_by_label("Date").fill(tomorrow.date().isoformat())
+    form.get_by_label("Date").fill(later.date().isoformat())
     form.get_by_label("Time").fill("06:45")
     form.get_by_label("Scanner").select_option("DX_ROOM1")
     warning = form.locator("#overlap-warning")
