@@ -221,21 +221,19 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (isLiveRequest(event.detail.requestConfig)) { return; }
     var region = liveRegionOf(event.detail.elt);
-    if (!region || !region.id || !event.detail.xhr) { return; }
-    var state = stateOf(region.id);
+    var xhr = event.detail.xhr;
+    if (!region || !region.id || !xhr) { return; }
+    var id = region.id;
+    var state = stateOf(id);
     state.own += 1;
     state.ownSince = Date.now();
-    event.detail.xhr.liveRegionId = region.id;  // its answer may detach the form: htmx then tells an ancestor
-  });
-
-  document.addEventListener("htmx:afterRequest", function (event) {
-    var id = event.detail.xhr && event.detail.xhr.liveRegionId;
-    if (!id || !states[id] || states[id].own === 0) { return; }
-    event.detail.xhr.liveRegionId = null;
-    var state = states[id];
-    state.own -= 1;
-    var now = document.getElementById(id);
-    if (state.own === 0 && state.dirty && !state.busy && now) { state.dirty = false; schedule(id, now); }
+    // The request's own end, whatever it was (answered and swapped, failed, aborted): htmx tells of
+    // an aborted request only on its element, which may have left the page by then.
+    xhr.addEventListener("loadend", function () {
+      state.own = Math.max(0, state.own - 1);
+      var now = document.getElementById(id);
+      if (state.own === 0 && state.dirty && !state.busy && now) { state.dirty = false; schedule(id, now); }
+    });
   });
 
   // A live region is sent the same to every viewer of its version (webapp/web/live_cache.py): its
