@@ -28,7 +28,7 @@ run: install
 
 # Two processes (pytest-xdist): every test that drives Chromium runs on one of them, one after
 # the other (tests/conftest.py puts them in one xdist group), the other takes everything else.
-# Serial (`$(PY) -m pytest`) it took 24 minutes on 2 cores; like this about 16.
+# Serial (`$(PY) -m pytest`) it took 24 minutes on 2 cores; like this about 14.
 test: install
 	$(PY) -m pytest -n 2 --dist loadgroup
 

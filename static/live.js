@@ -133,8 +133,6 @@
     return isNaN(value) ? QUIET_MS : value;
   }
 
-  // A re-fetch is coming (it will show this event too), or one is in flight (one more follows
-  // it), or the region is quiet after the last one (the next waits the quiet time out).
   function stateOf(id) {
     return states[id] || (states[id] = { timer: null, busy: false, dirty: false, doneAt: 0, own: 0, ownSince: 0 });
   }
@@ -145,6 +143,8 @@
     return state.own > 0 && Date.now() - state.ownSince < 15000;
   }
 
+  // A re-fetch is coming (it will show this event too), or one is in flight (one more follows
+  // it), or the region is quiet after the last one (the next waits the quiet time out).
   function schedule(id, region) {
     var state = stateOf(id);
     if (state.timer !== null) { return; }

@@ -14,7 +14,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def test_swagger_ui_lists_every_endpoint_offline(chromium, live_server, bearer):
-
     token = bearer("doctor")["Authorization"].split(" ", 1)[1]
     requested: list[str] = []
     errors: list[str] = []

@@ -59,6 +59,15 @@ class Desk:
         return answer.json()
 
 
+def _free_xray_room(live_server) -> str:
+    """An X-ray room with no scan in progress (one scan per room at a time)."""
+    free = live_server.query("SELECT ae_title FROM stations WHERE modality = 'XRAY' AND ae_title NOT IN "
+                             "(SELECT scheduled_station_ae FROM imaging_orders WHERE status = 'in_progress' "
+                             "AND scheduled_station_ae IS NOT NULL) ORDER BY ae_title")
+    assert free, "every X-ray room is scanning"
+    return free[0][0]
+
+
 def test_tablet_refetches_for_its_modality_only_and_coalesces_a_burst(page, live_server, sign_in):
     desk = Desk(page, live_server)
     live = []
@@ -102,11 +111,8 @@ def test_a_refetch_in_flight_does_not_wipe_what_the_technician_types(page, live_
     """The start-scan event's re-fetch left before the technician began typing the number of
     images; its answer lands after. What they typed stays, and the scan completes with it."""
     desk = Desk(page, live_server)
-    free = live_server.query("SELECT ae_title FROM stations WHERE modality = 'XRAY' AND ae_title NOT IN "
-                             "(SELECT scheduled_station_ae FROM imaging_orders WHERE status = 'in_progress' "
-                             "AND scheduled_station_ae IS NOT NULL) ORDER BY ae_title")
-    assert free, "every X-ray room is scanning"
-    order = desk.book(desk.place("XRAY", "CHEST"), free[0][0])
+    room = _free_xray_room(live_server)
+    order = desk.book(desk.place("XRAY", "CHEST"), room)
     held = []
 
     def hold(route):
@@ -143,13 +149,10 @@ def test_a_refetch_answered_before_the_technicians_own_tap_does_not_lose_its_con
     (the confirmation with Undo) was still to come, and that answer landed nowhere. The re-fetch
     now waits for the tap's answer, then goes again."""
     desk = Desk(page, live_server)
-    free = live_server.query("SELECT ae_title FROM stations WHERE modality = 'XRAY' AND ae_title NOT IN "
-                             "(SELECT scheduled_station_ae FROM imaging_orders WHERE status = 'in_progress' "
-                             "AND scheduled_station_ae IS NOT NULL) ORDER BY ae_title")
-    assert free, "every X-ray room is scanning"
-    order = desk.book(desk.place("XRAY", "CHEST"), free[0][0])
+    room = _free_xray_room(live_server)
+    order = desk.book(desk.place("XRAY", "CHEST"), room)
     sign_in(page, "technician")
-    page.goto(f"/imaging/worklist?station={free[0][0]}")
+    page.goto(f"/imaging/worklist?station={room}")
     page.wait_for_selector("body.live-up")
     settled(page)
     held, live_answers = [], []

@@ -16,7 +16,6 @@ PASSWORD = "password-123"
 def test_status_change_shows_on_visit_page_and_wall_without_reload(chromium,
     app, live_server_factory, make_user, make_visit, make_order
 ):
-
     doctor, technician = make_user("doctor"), make_user("technician")
     wall = make_user("display")
     visit = make_visit()

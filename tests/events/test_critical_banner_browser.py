@@ -22,7 +22,6 @@ WATCH = """selector => new Promise(resolve => {
 @pytest.mark.sqlite_only
 def test_critical_result_banner_reaches_the_doctor_and_is_acknowledged(chromium, app, live_server_factory, make_user,
                                                                          make_order):
-
     doctor, radiologist = make_user("doctor"), make_user("radiologist")
     order = make_order("completed", doctor=doctor, clinical_indication="Fall, headache")
     server = live_server_factory(workers=2)

@@ -54,7 +54,6 @@ def _sign_critical(client, make_order, doctor, radiologist, note):
 @pytest.mark.sqlite_only
 def test_hidden_tab_notifies_new_and_escalated_critical_results(chromium, app, client, live_server_factory, make_user,
                                                                   make_order):
-
     from webapp.reporting.escalation import escalate_due
 
     doctor, radiologist = make_user("doctor"), make_user("radiologist")

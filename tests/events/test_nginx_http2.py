@@ -115,7 +115,6 @@ def test_pages_load_over_http2_and_stream_events_pass_unbuffered(app, nginx_prox
 
 def test_chromium_uses_http2_and_the_live_stream_through_the_proxy(chromium, app, nginx_proxy, make_user, make_visit,
                                                                    make_order):
-
     url, _ = nginx_proxy
     doctor = make_user("doctor")
     visit = make_visit()

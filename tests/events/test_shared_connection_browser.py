@@ -149,7 +149,6 @@ def test_eight_tabs_share_one_stream_through_the_shared_worker(chromium, app, li
 @pytest.mark.browser
 @pytest.mark.sqlite_only
 def test_without_shared_worker_a_leader_tab_relays_and_another_takes_over(chromium, app, live_server_factory, department):
-
     doctor, radiologist, visit, first, second = department
     server = live_server_factory(workers=2)
     with chromium(ARGS) as browser:
