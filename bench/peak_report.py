@@ -229,7 +229,8 @@ def start_profile(pids: list[int], seconds: int, out_dir: Path) -> list[tuple[su
     running = []
     for pid in pids:
         path = out_dir / f"profile-{pid}.txt"
-        process = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "50",
+        process = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(seconds), "--rate",
+                                    os.environ.get("BENCH_PROFILE_RATE", "50"),
                                     "--nonblocking", "--format", "raw", "--output", str(path)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         running.append((process, path))

@@ -312,3 +312,48 @@ def test_a_browser_that_takes_gzip_gets_the_region_compressed_once_per_version(a
     assert gzip.decompress(packed[0].get_data()) == plain.get_data()
     assert f'id="start-{order.id}"' in plain.get_data(as_text=True)
     assert packed[0].headers["ETag"] == plain.headers["ETag"], "the same version of the region"
+
+
+def test_another_worker_sends_the_stored_compressed_bytes_without_compressing_again(app, make_user, make_order,
+                                                                                    monkeypatch):
+    """The render is stored with its gzip-compressed bytes: a worker that did not render the
+    version (here: this process with its recent entries forgotten) sends them as they are."""
+    import gzip
+
+    order = make_order("scheduled")
+    tablets = [signed_in(app, make_user("technician")) for _ in range(2)]
+    accept = REGION | {"Accept-Encoding": "gzip"}
+    first = tablets[0].get("/imaging/worklist", headers=accept)
+    live_cache._recent._entries.clear()  # another worker: nothing of this version in memory
+
+    def no_compressing(*args, **kwargs):
+        raise AssertionError("compressed again")
+
+    monkeypatch.setattr(live_cache.zlib, "compressobj", no_compressing)
+    second = tablets[1].get("/imaging/worklist", headers=accept)
+
+    assert second.headers["X-Live-Render"] == "shared" and second.headers["Content-Encoding"] == "gzip"
+    assert second.get_data() == first.get_data()
+    assert f'id="start-{order.id}"' in gzip.decompress(second.get_data()).decode()
+
+
+def test_a_stored_region_comes_back_whole(make_order):
+    """What Redis holds round-trips: the HTML, what it is, its patients (a set made once), status,
+    generation, digest, and the compressed bytes when they were made."""
+    import uuid
+
+    from webapp.audit.access import PatientSet
+
+    patients = [uuid.uuid4(), uuid.uuid4(), None]
+    for compressed in (False, True):
+        shown = live_cache.Shown("<p>é" + "x" * 3000 + "</p>", "worklist", patients, 200, generation=7)
+        shown.tag()
+        if compressed:
+            shown.gzipped()
+        back = live_cache.Shown.load(shown.dump())
+        assert (back.html, back.what, back.status, back.generation, back.digest) == (
+            shown.html, "worklist", 200, 7, shown.digest)
+        assert isinstance(back.patients, PatientSet) and back.patients == set(patients[:2])
+        assert back.patients.text == ",".join(str(p) for p in sorted(patients[:2], key=lambda p: p.int))
+        assert back._gzipped == (shown._gzipped if compressed else None)
+        assert back.body() == shown.body()

@@ -42,7 +42,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -70,12 +69,18 @@ class Shown:
 
     html: str
     what: str
-    patients: list = field(default_factory=list)  # UUIDs (or their text)
+    patients: frozenset = field(default_factory=list)  # UUIDs (or their text), made a PatientSet
     status: int = 200
     generation: int | None = None
     digest: str = ""
     _body: bytes | None = field(default=None, repr=False, compare=False)
     _gzipped: bytes | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from webapp.audit.access import PatientSet  # here: webapp.audit's models import the views' modules
+
+        # Made once per version and worker: every viewer's access-log row names these patients.
+        self.patients = PatientSet(self.patients)
 
     def body(self) -> bytes:
         """The HTML as sent (the placeholder left in), encoded once."""
@@ -91,10 +96,13 @@ class Shown:
         return self._gzipped
 
     def dump(self) -> bytes:
-        """A small JSON line, then the HTML as it is (no JSON escaping of 100 KB of markup)."""
+        """A small JSON line, then the HTML as it is (no JSON escaping of 100 KB of markup), then
+        its gzip-compressed bytes when made (``z``: their length): the other workers send them
+        without compressing the region again."""
+        zipped = self._gzipped or b""
         meta = json.dumps({"w": self.what, "p": [str(p) for p in self.patients], "s": self.status, "g": self.generation,
-                           "d": self.digest})
-        return f"{meta}\n".encode() + self.body()
+                           "d": self.digest, "z": len(zipped)})
+        return f"{meta}\n".encode() + self.body() + zipped
 
     def tag(self) -> str:
         """A digest of the HTML, made once: the ETag's base, however the region was rendered (a
@@ -106,11 +114,14 @@ class Shown:
 
     @classmethod
     def load(cls, raw: bytes) -> Shown:
-        """Patients come back as UUIDs, made once per worker and version, not once per viewer."""
-        meta, _, body = raw.partition(b"\n")
+        """Patients come back as a PatientSet, made once per worker and version, not once per viewer."""
+        meta, _, rest = raw.partition(b"\n")
         data = json.loads(meta)
-        shown = cls(body.decode(), data["w"], [uuid.UUID(p) for p in data["p"]], data["s"], data["g"], data["d"])
+        zipped = data.get("z", 0)
+        body = rest[:len(rest) - zipped]
+        shown = cls(body.decode(), data["w"], data["p"], data["s"], data["g"], data["d"])
         shown._body = body
+        shown._gzipped = rest[len(rest) - zipped:] if zipped else None
         return shown
 
 
@@ -286,6 +297,8 @@ def _shared_render(client, key: str, generation: int, build: Callable[[], Shown]
         raise
     shown.generation = generation
     shown.tag()
+    if len(shown.body()) >= _GZIP_FROM:
+        shown.gzipped()  # once for every worker: stored with the entry
     if shown.status == 200:
         try:
             pipe = client.pipeline(transaction=False)
