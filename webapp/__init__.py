@@ -42,6 +42,7 @@ def create_app(config: Config | None = None) -> Flask:
             from webapp import db_timeouts
 
             db_timeouts.configure_postgresql(db.engine, app.config)
+            db_timeouts.ping_when_idle(db.engine, float(app.config.get("DATABASE_PING_IDLE_SECONDS", 0) or 0))
             db_timeouts.init_app(app)
 
     from webapp.paging import DbIdConverter

@@ -273,7 +273,14 @@ class Config:
             if size < 1 or overflow < 0:
                 raise ValueError(f"DATABASE_POOL_SIZE must be at least 1 and DATABASE_MAX_OVERFLOW at least 0, "
                                  f"not {size} and {overflow}.")
-            self.SQLALCHEMY_ENGINE_OPTIONS |= {"pool_size": size, "max_overflow": overflow}
+            # A connection back in the pool less than DATABASE_PING_IDLE_SECONDS ago is not pinged
+            # again on checkout (webapp.db_timeouts.ping_when_idle); 0 pings every checkout.
+            ping_idle = _float("DATABASE_PING_IDLE_SECONDS", 1.0)
+            if ping_idle < 0:
+                raise ValueError(f"DATABASE_PING_IDLE_SECONDS must be 0 or more, not {ping_idle:g}.")
+            self.DATABASE_PING_IDLE_SECONDS = ping_idle
+            self.SQLALCHEMY_ENGINE_OPTIONS |= {"pool_size": size, "max_overflow": overflow,
+                                               "pool_pre_ping": ping_idle == 0}
         for name, read, default in SETTINGS:
             setattr(self, name, read(name, default))
         statement = self.DATABASE_STATEMENT_TIMEOUT

@@ -48,6 +48,7 @@ from contextvars import ContextVar
 import psycopg
 from psycopg import errors as pg_errors
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 WAIT_INTERVAL = 0.1  # psycopg's own: how often a wait wakes up (Ctrl-C)
@@ -148,6 +149,38 @@ def configure_postgresql(engine: Engine, config) -> None:
                 budget[0] -= time.monotonic() - started
         connection.answer_timeout = answer_timeout
         return connection
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for connections that sat in the pool ``idle_seconds`` or
+    more: a connection a request gave back a moment ago is not asked again whether it is alive.
+
+    The ping is a round trip per checkout, one of the five of a shared live answer (with the
+    user, the event head, the access-log row and its commit, bench/README.md); a burst of live
+    re-fetches checks out the same few connections within milliseconds of each other. A server
+    restarted within that moment fails the next request on that connection (503, and SQLAlchemy
+    then discards the pool's older connections) instead of being found out by the ping.
+    """
+    if engine.pool._pre_ping or idle_seconds <= 0:
+        return
+
+    @event.listens_for(engine, "connect")
+    def _opened(_dbapi_connection, record):
+        record.info["returned_at"] = time.monotonic()  # new: alive, as pre_ping assumes too
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection, record):
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, _proxy):
+        returned = record.info.get("returned_at")
+        if returned is not None and time.monotonic() - returned < idle_seconds:
+            return
+        # As pool_pre_ping does: a ping that finds the connection gone invalidates the pool's
+        # older connections and the pool checks out another (sqlalchemy.pool.base).
+        if not engine.dialect._do_ping_w_event(dbapi_connection):
+            raise sa_exc.InvalidatePoolError()
 
 
 @contextmanager

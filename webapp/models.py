@@ -1,7 +1,7 @@
 """Import every model so SQLAlchemy's metadata (and Alembic) sees the whole schema."""
 
 from webapp.api.models import IdempotencyKey
-from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient
+from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient, PatientAccessSet, PatientAccessSetPatient
 from webapp.auth.models import User
 from webapp.auth.throttle import LoginThrottle
 from webapp.dicom.models import PerformedProcedureStep
@@ -30,7 +30,7 @@ __all__ = [
     "ImagingOrder", "LoginThrottle", "OrderCounter", "OrderEvent", "OrderFormSubmission", "OrderStatusCount",
     "OutboxAction", "OutboxMessage", "PacsFollowState", "PacsStudy",
     "Patient", "PatientAccessLog",
-    "PatientAccessLogPatient",
+    "PatientAccessLogPatient", "PatientAccessSet", "PatientAccessSetPatient",
     "PerformedProcedureStep", "ProcessHeartbeat", "Procedure", "Station", "User", "Visit",
     "CriticalResult", "ReportAddendum", "ReportDetails", "ReportDraft", "ReportTemplate",
     "PatientSafety", "SafetyRecordChange",

@@ -45,7 +45,14 @@ def test_a_postgresql_pool_keeps_ten_connections_and_refuses_a_bad_size(monkeypa
     monkeypatch.delenv("DATABASE_MAX_OVERFLOW", raising=False)
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://app@db.example/imaging")
     options = Config().SQLALCHEMY_ENGINE_OPTIONS
-    assert (options["pool_size"], options["max_overflow"], options["pool_pre_ping"]) == (10, 5, True)
+    # Pinged on checkout only after a second in the pool (webapp.db_timeouts.ping_when_idle).
+    assert (options["pool_size"], options["max_overflow"], options["pool_pre_ping"]) == (10, 5, False)
+    monkeypatch.setenv("DATABASE_PING_IDLE_SECONDS", "0")
+    assert Config().SQLALCHEMY_ENGINE_OPTIONS["pool_pre_ping"] is True, "0: every checkout pinged, as before"
+    monkeypatch.setenv("DATABASE_PING_IDLE_SECONDS", "-1")
+    with pytest.raises(ValueError, match="DATABASE_PING_IDLE_SECONDS must be 0 or more"):
+        Config()
+    monkeypatch.delenv("DATABASE_PING_IDLE_SECONDS")
     monkeypatch.setenv("DATABASE_POOL_SIZE", "0")
     with pytest.raises(ValueError, match="DATABASE_POOL_SIZE must be at least 1"):
         Config()

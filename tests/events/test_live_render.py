@@ -357,3 +357,67 @@ def test_a_stored_region_comes_back_whole(make_order):
         assert back.patients.text == ",".join(str(p) for p in sorted(patients[:2], key=lambda p: p.int))
         assert back._gzipped == (shown._gzipped if compressed else None)
         assert back.body() == shown.body()
+
+
+def _access_rows(app, after: int):
+    from sqlalchemy import func, select
+
+    from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient
+
+    with app.app_context():
+        own = (select(func.count()).where(PatientAccessLogPatient.access_id == PatientAccessLog.id)
+               .correlate(PatientAccessLog).scalar_subquery())
+        return db.session.execute(select(PatientAccessLog.patient_set_id, own)
+                                  .where(PatientAccessLog.id > after).order_by(PatientAccessLog.id)).all()
+
+
+def test_viewers_of_a_shared_region_name_its_patients_as_one_stored_set(app, make_user, make_order, make_patient,
+                                                                       make_visit):
+    """Issue 22: the region's patients are stored once; every viewer's access row names that set
+    (no row per patient per viewer), "who saw this patient" still finds every viewer, and a
+    version showing the same patients names the same set."""
+    from webapp.audit.access_report import access_rows
+
+    visit = make_visit(patient=make_patient())
+    order = make_order("scheduled", visit=visit)
+    tablets = [signed_in(app, make_user("technician")) for _ in range(3)]
+    logged = last_id(app)
+    assert [t.get("/imaging/worklist", headers=REGION).status_code for t in tablets] == [200] * 3
+    rows = _access_rows(app, logged)
+    assert len(rows) == 3 and len({set_id for set_id, _ in rows}) == 1 and rows[0][0] is not None
+    assert all(own == 0 for _, own in rows), "no patient rows of their own: the set names them"
+    assert all(r.patients == {order.patient_id} for r in reads(app, logged)), "the log still reads as before"
+    with app.app_context():
+        found = access_rows(order.patient_id, 10)
+        assert len(found) == 3 and all(count == 1 for _, count in found), "each viewer's read, one patient shown"
+        assert len({row.user_id for row, _ in found}) == 3
+
+    # A new version (another order of the same patient booked): the same patients, the same set.
+    make_order("scheduled", visit=visit)
+    live_cache._recent._entries.clear()
+    from webapp.events.publishing import publish_signals
+
+    with app.app_context():
+        publish_signals([{"id": "test", "event_id": 0}])
+    again = last_id(app)
+    assert tablets[0].get("/imaging/worklist", headers=REGION).status_code == 200
+    assert _access_rows(app, again)[0][0] == rows[0][0]
+
+    # Another patient shown: another set, and each set's viewers are found by their own patients.
+    other = make_order("scheduled", visit=make_visit(patient=make_patient()))
+    with app.app_context():
+        publish_signals([{"id": "test", "event_id": 0}])
+    third = last_id(app)
+    assert tablets[1].get("/imaging/worklist", headers=REGION).status_code == 200
+    (new_set, own), = _access_rows(app, third)
+    assert new_set not in (None, rows[0][0]) and own == 0
+    with app.app_context():
+        assert [count for _, count in access_rows(other.patient_id, 10)] == [2]
+
+
+def test_without_redis_each_viewer_names_the_patients_itself(app, make_user, make_order):
+    make_order("scheduled")
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there: no shared render, no set
+    logged = last_id(app)
+    assert signed_in(app, make_user("technician")).get("/imaging/worklist", headers=REGION).status_code == 200
+    assert _access_rows(app, logged) == [(None, 1)]

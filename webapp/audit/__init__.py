@@ -11,12 +11,13 @@ from typing import Any
 
 
 def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | None],
-                subjects: Iterable[str] = ()) -> None:
+                subjects: Iterable[str] = (), patient_set: int | None = None) -> None:
     """Note that this request shows ``what`` of these patients (and of ``subjects``: people who
-    are no registered patient, as text): one access row per request (see webapp.audit.access)."""
+    are no registered patient, as text): one access row per request (see webapp.audit.access;
+    ``patient_set``: the stored set of exactly these patients, for a shared live region)."""
     from webapp.audit.access import record_read as record
 
-    record(user, what, patient_ids, subjects)
+    record(user, what, patient_ids, subjects, patient_set)
 
 
 def log_patient_access(user: Any, patient_id: uuid.UUID | str, what: str) -> None:

@@ -26,10 +26,18 @@ unreachable, else 500): nothing is shown unlogged. Answers that are 500s themsel
 nothing and write no row.
 
 ``log_patient_access`` writes one row at once, for code outside a view's request cycle.
+
+A live region that identical screens share (webapp.web.live_cache) names its patients once:
+its renderer stores them as a set (``patient_set_id``: one ``patient_access_sets`` row per
+distinct set of patients, with its ``patient_access_set_patients``, committed before anyone
+names it), and each viewer's row points at the set instead of repeating ~170 patient rows for
+every viewer and every event. "Who saw this patient" finds both kinds of rows
+(webapp.audit.access_report).
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,9 +46,10 @@ from operator import attrgetter
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
-from sqlalchemy import ARRAY, Uuid, bindparam, cast, func, insert, select
+from sqlalchemy import ARRAY, Integer, Uuid, bindparam, cast, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient
+from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient, PatientAccessSet, PatientAccessSetPatient
 from webapp.db_types import utcnow
 from webapp.extensions import _wants_write_lock, commit_keeping_state, db, writing
 from webapp.faults import DATABASE_UNAVAILABLE, database_unavailable
@@ -48,8 +57,10 @@ from webapp.faults import DATABASE_UNAVAILABLE, database_unavailable
 _G_KEY = "patient_reads"
 _ACCESS = PatientAccessLog.__table__
 _PATIENTS = PatientAccessLogPatient.__table__
+_SETS = PatientAccessSet.__table__
+_SET_PATIENTS = PatientAccessSetPatient.__table__
 _COLUMNS = ("accessed_at", "user_id", "username", "user_role", "what", "request_path", "remote_addr", "search",
-            "subjects")
+            "subjects", "patient_set_id")
 
 # Built once; SQLAlchemy caches their compiled forms.
 _INSERT_ACCESS = insert(_ACCESS).returning(_ACCESS.c.id)
@@ -62,6 +73,15 @@ _INSERT_BOTH = insert(_PATIENTS).from_select(
     # The ids go as one text ('id,id,…'): psycopg dumps a list of UUIDs element by element,
     # which cost more than the rest of a shared live region's answer (bench/README.md).
     select(_new_access.c.id, func.unnest(cast(func.string_to_array(bindparam("patient_ids"), ","), ARRAY(Uuid)))),
+)
+_FIND_SET = select(_SETS.c.id).where(_SETS.c.digest == bindparam("digest"))
+_NEW_SET_PG = pg_insert(_SETS).values(digest=bindparam("digest"), created_at=bindparam("created_at")) \
+    .on_conflict_do_nothing(index_elements=["digest"]).returning(_SETS.c.id)
+_NEW_SET = insert(_SETS).values(digest=bindparam("digest"), created_at=bindparam("created_at")).returning(_SETS.c.id)
+_SET_PATIENTS_PG = insert(_SET_PATIENTS).from_select(
+    ["set_id", "patient_id"],
+    select(cast(bindparam("set_id"), Integer),
+           func.unnest(cast(func.string_to_array(bindparam("patient_ids"), ","), ARRAY(Uuid)))),
 )
 
 
@@ -87,6 +107,8 @@ class _Reads:
     what: list[str] = field(default_factory=list)
     patients: set[uuid.UUID] | PatientSet = field(default_factory=set)
     subjects: list[str] = field(default_factory=list)
+    patient_set: int | None = None  # a stored set of patients shown (patient_set_id), and its patients
+    set_patients: frozenset = frozenset()
 
 
 def init_app(app: Flask) -> None:
@@ -94,19 +116,21 @@ def init_app(app: Flask) -> None:
 
 
 def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | None],
-                subjects: Iterable[str] = ()) -> None:
+                subjects: Iterable[str] = (), patient_set: int | None = None) -> None:
     """Note that this request shows ``user`` ``what`` (e.g. "order list") of these patients.
 
     Call it with the patients actually shown (the page's orders' patients, the search's
     patients), and ``subjects``: the people shown who are no registered patient, as text (e.g.
     "MRN-X (DOE JANE)"); calls within one request add up to one row. Outside a request the row
-    is written at once.
+    is written at once. ``patient_set``: the id :func:`patient_set_id` gave for exactly these
+    patients (a shared live region): the row names the set instead of a row per patient.
     """
     patients = patient_ids if isinstance(patient_ids, PatientSet) else {
         _uuid(p) for p in patient_ids if p is not None}
     named = [text for text in (_clean(s) for s in subjects) if text]
     if not has_request_context():
-        _write(_values(_who(user), what) | {"subjects": _subjects(named)}, patients, finish=False)
+        values = _values(_who(user), what) | {"subjects": _subjects(named), "patient_set_id": patient_set}
+        _write(values, set() if patient_set is not None else patients, finish=False)
         return
     reads = g.get(_G_KEY)
     if reads is None:
@@ -114,11 +138,35 @@ def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | No
         setattr(g, _G_KEY, reads)
     if what not in reads.what:
         reads.what.append(what)
-    if not reads.patients:
-        reads.patients = patients  # a PatientSet stays one, with its text made once
+    if patient_set is not None and reads.patient_set is None:
+        reads.patient_set, reads.set_patients = patient_set, patients
+    elif not reads.patients:
+        reads.patients = patients
     else:
         reads.patients = set(reads.patients) | patients
     reads.subjects.extend(text for text in named if text not in reads.subjects)
+
+
+def patient_set_id(patients: PatientSet) -> int | None:
+    """The id of the stored set of exactly these patients, written and committed first when it is
+    new (on a connection of its own, so that a read naming it can commit in any transaction).
+    Found again by its digest: a region whose patients stay the same over events names one set."""
+    if not patients:
+        return None
+    digest = hashlib.sha1(patients.text.encode()).hexdigest()
+    with writing(), db.engine.begin() as connection:
+        found = connection.execute(_FIND_SET, {"digest": digest}).scalar()
+        if found is not None:
+            return found
+        if connection.dialect.name == "postgresql":
+            new = connection.execute(_NEW_SET_PG, {"digest": digest, "created_at": utcnow()}).scalar()
+            if new is None:  # another process wrote it meanwhile (the conflict waited for its commit)
+                return connection.execute(_FIND_SET, {"digest": digest}).scalar_one()
+            connection.execute(_SET_PATIENTS_PG, {"set_id": new, "patient_ids": patients.text})
+            return new
+        new = connection.execute(_NEW_SET, {"digest": digest, "created_at": utcnow()}).scalar_one()
+        connection.execute(insert(_SET_PATIENTS), [{"set_id": new, "patient_id": p} for p in patients])
+        return new
 
 
 def _clean(text: str) -> str:
@@ -144,10 +192,14 @@ def _write_request_reads(response: Response) -> Response:
     reads: _Reads | None = g.pop(_G_KEY, None)
     if reads is None or response.status_code >= 500:
         return response
-    values = _values(reads.who, "; ".join(reads.what)) | {"subjects": _subjects(reads.subjects)}
-    if reads.patients or values["search"] or values["subjects"]:
+    values = _values(reads.who, "; ".join(reads.what)) | {"subjects": _subjects(reads.subjects),
+                                                          "patient_set_id": reads.patient_set}
+    patients = reads.patients
+    if reads.set_patients and patients:
+        patients = set(patients) - reads.set_patients  # named by the set already
+    if patients or reads.patient_set is not None or values["search"] or values["subjects"]:
         try:
-            _write(values, reads.patients, finish=True)
+            _write(values, patients, finish=True)
         except DATABASE_UNAVAILABLE as exc:  # as for the view's own queries: a 503, not a 500
             return database_unavailable(exc)
     return response
@@ -174,7 +226,7 @@ def _who(user: Any) -> dict[str, Any]:
 
 def _values(who: dict[str, Any], what: str) -> dict[str, Any]:
     values = who | {"accessed_at": utcnow(), "what": what[:200], "request_path": None, "remote_addr": None,
-                    "search": None, "subjects": None}
+                    "search": None, "subjects": None, "patient_set_id": None}
     if has_request_context():
         values["request_path"] = f"{request.method} {request.full_path.rstrip('?')}"[:300]
         values["remote_addr"] = (request.remote_addr or "")[:64] or None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 
-from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient
+from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient, PatientAccessSetPatient
 from webapp.extensions import db
 from webapp.patients.identity import mrn_key
 from webapp.patients.models import Patient
@@ -21,15 +21,29 @@ def find_patient_id(text: str) -> uuid.UUID | None:
         return db.session.scalar(select(Patient.id).where(Patient.mrn_key == mrn_key(text)))
 
 
+def _shown_count():
+    """How many patients an access row showed: its own rows and its set's."""
+    own = (select(func.count()).where(PatientAccessLogPatient.access_id == PatientAccessLog.id)
+           .correlate(PatientAccessLog).scalar_subquery())
+    in_set = (select(func.count()).where(PatientAccessSetPatient.set_id == PatientAccessLog.patient_set_id)
+              .correlate(PatientAccessLog).scalar_subquery())
+    return own + in_set
+
+
 def access_rows(patient_id: uuid.UUID, limit: int) -> list[tuple[PatientAccessLog, int]]:
-    """The reads that showed the patient, newest first, each with how many patients it showed."""
-    shown = (select(func.count()).where(PatientAccessLogPatient.access_id == PatientAccessLog.id)
-             .correlate(PatientAccessLog).scalar_subquery())
+    """The reads that showed the patient, newest first, each with how many patients it showed:
+    rows naming the patient, and rows naming a stored set the patient is in (a shared live region)."""
+    own = (select(PatientAccessLogPatient.access_id.label("id"))
+           .where(PatientAccessLogPatient.patient_id == patient_id)
+           .order_by(PatientAccessLogPatient.access_id.desc()).limit(limit))  # (patient_id, access_id), backwards
+    sets = select(PatientAccessSetPatient.set_id).where(PatientAccessSetPatient.patient_id == patient_id)
+    via_set = (select(PatientAccessLog.id.label("id")).where(PatientAccessLog.patient_set_id.in_(sets))
+               .order_by(PatientAccessLog.id.desc()).limit(limit))
+    ids = union(own.subquery().select(), via_set.subquery().select()).subquery()
     statement = (
-        select(PatientAccessLog, shown)
-        .join(PatientAccessLogPatient, PatientAccessLogPatient.access_id == PatientAccessLog.id)
-        .where(PatientAccessLogPatient.patient_id == patient_id)
-        .order_by(PatientAccessLogPatient.access_id.desc())  # the index (patient_id, access_id), backwards
+        select(PatientAccessLog, _shown_count())
+        .where(PatientAccessLog.id.in_(select(ids.c.id)))
+        .order_by(PatientAccessLog.id.desc())
         .limit(limit)
     )
     return [(row, count) for row, count in db.session.execute(statement).all()]
@@ -41,8 +55,7 @@ def subject_rows(patient_id_text: str, limit: int) -> list[tuple[PatientAccessLo
     key = " ".join(patient_id_text.split()).upper()
     if not key:
         return []
-    shown = (select(func.count()).where(PatientAccessLogPatient.access_id == PatientAccessLog.id)
-             .correlate(PatientAccessLog).scalar_subquery())
+    shown = _shown_count()
     named = func.upper("; " + PatientAccessLog.subjects)
     statement = (
         select(PatientAccessLog, shown)

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
-AUDIT_TABLES = ("order_events", "patient_access_log", "patient_access_log_patients", "report_addenda",
-                "safety_record_changes")
+AUDIT_TABLES = ("order_events", "patient_access_log", "patient_access_log_patients", "patient_access_sets",
+                "patient_access_set_patients", "report_addenda", "safety_record_changes")
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION refuse_audit_change() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -21,7 +21,9 @@ holds it gets ``304 Not Modified`` (its ``If-None-Match`` matches the region's `
   older render. An entry rendered under another generation is not used.
 
 Every viewer still goes through the view's role check, and every viewer's read is logged
-(``record_read`` with the patients the cached region shows, also for a 304). The CSRF token in a
+(``record_read`` with the patients the cached region shows, also for a 304); the renderer stores
+those patients once as a set, and each viewer's access-log row names the set
+(webapp.audit.access.patient_set_id). The CSRF token in a
 region's forms is the viewer's own: the region is rendered with a placeholder, sent as it is with
 an ``X-CSRF-Hole`` header naming it, and static/live.js puts in the token of the viewer's page
 (the one its htmx requests send) before the swap. So every viewer of a version is sent the same
@@ -73,6 +75,7 @@ class Shown:
     status: int = 200
     generation: int | None = None
     digest: str = ""
+    patient_set: int | None = None  # the stored set of its patients (webapp.audit.access.patient_set_id)
     _body: bytes | None = field(default=None, repr=False, compare=False)
     _gzipped: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -101,7 +104,7 @@ class Shown:
         without compressing the region again."""
         zipped = self._gzipped or b""
         meta = json.dumps({"w": self.what, "p": [str(p) for p in self.patients], "s": self.status, "g": self.generation,
-                           "d": self.digest, "z": len(zipped)})
+                           "d": self.digest, "z": len(zipped), "ps": self.patient_set})
         return f"{meta}\n".encode() + self.body() + zipped
 
     def tag(self) -> str:
@@ -119,7 +122,7 @@ class Shown:
         data = json.loads(meta)
         zipped = data.get("z", 0)
         body = rest[:len(rest) - zipped]
-        shown = cls(body.decode(), data["w"], data["p"], data["s"], data["g"], data["d"])
+        shown = cls(body.decode(), data["w"], data["p"], data["s"], data["g"], data["d"], data.get("ps"))
         shown._body = body
         shown._gzipped = rest[len(rest) - zipped:] if zipped else None
         return shown
@@ -300,6 +303,8 @@ def _shared_render(client, key: str, generation: int, build: Callable[[], Shown]
     if len(shown.body()) >= _GZIP_FROM:
         shown.gzipped()  # once for every worker: stored with the entry
     if shown.status == 200:
+        shown.patient_set = _patient_set(shown)
+    if shown.status == 200:
         try:
             pipe = client.pipeline(transaction=False)
             pipe.set(key, shown.dump(), ex=int(current_app.config.get("LIVE_RENDER_CACHE_SECONDS", 30)))
@@ -308,6 +313,18 @@ def _shared_render(client, key: str, generation: int, build: Callable[[], Shown]
         except Exception as exc:
             log.warning("live render not cached (%s): %s", type(exc).__name__, exc)
     return shown
+
+
+def _patient_set(shown: Shown) -> int | None:
+    """The region's patients stored once, for every viewer's access-log row to name; None when
+    that write fails (each viewer's row then names the patients one by one, as without the cache)."""
+    from webapp.audit.access import patient_set_id
+
+    try:
+        return patient_set_id(shown.patients)
+    except Exception as exc:
+        log.warning("patients of a shared region not stored as a set (%s): %s", type(exc).__name__, exc)
+        return None
 
 
 def _forget(client, lock: str) -> None:
@@ -321,7 +338,7 @@ def _respond(shown: Shown, etag: str | None):
     """Log the viewer's read, then 304 when the browser holds this version, else the region's
     bytes, the same for every viewer of the version (gzip-compressed when the browser takes it);
     static/live.js puts the viewer's own CSRF token where ``X-CSRF-Hole`` says."""
-    record_read(current_user, shown.what, shown.patients)
+    record_read(current_user, shown.what, shown.patients, patient_set=shown.patient_set)
     if etag and shown.status == 200 and etag in request.if_none_match:
         response = make_response("", 304)
     elif len(shown.body()) >= _GZIP_FROM and "gzip" in request.accept_encodings:
