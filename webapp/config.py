@@ -275,7 +275,7 @@ class Config:
                                  f"not {size} and {overflow}.")
             # A connection back in the pool less than DATABASE_PING_IDLE_SECONDS ago is not pinged
             # again on checkout (webapp.db_timeouts.ping_when_idle); 0 pings every checkout.
-            ping_idle = _float("DATABASE_PING_IDLE_SECONDS", 1.0)
+            ping_idle = _float("DATABASE_PING_IDLE_SECONDS", 10.0)
             if ping_idle < 0:
                 raise ValueError(f"DATABASE_PING_IDLE_SECONDS must be 0 or more, not {ping_idle:g}.")
             self.DATABASE_PING_IDLE_SECONDS = ping_idle

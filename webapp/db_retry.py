@@ -9,6 +9,8 @@ rolling the losing transaction back completely: running the whole unit of work a
   ``DATABASE_RETRY_ATTEMPTS`` times in all, after a short random pause. The request body is
   read once (Flask keeps it), so the second run sees the same input.
 * Work outside requests (the DICOM MPPS service) uses :func:`run_in_transaction`.
+* A read (GET, HEAD) whose pooled connection turned out to be gone (PostgreSQL restarted while
+  it sat in the pool, unpinged: ``DATABASE_PING_IDLE_SECONDS``) runs once more, on a new one.
 
 Nothing of a lost attempt survives it: its rows, its ``Idempotency-Key`` row and its numbers
 were rolled back by PostgreSQL, and the rollback drops the events it queued for publishing
@@ -27,7 +29,7 @@ from typing import TypeVar
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import exc as sa_exc
 
-from webapp.extensions import db
+from webapp.extensions import SAFE_METHODS, db
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +65,27 @@ def _pause(attempt: int) -> None:
     time.sleep(base + random.uniform(0, base))
 
 
-def run_in_transaction(work: Callable[[], T], what: str = "transaction") -> T:
-    """Call ``work()`` (which commits), again after a rollback when it lost a lock conflict."""
+def is_stale_connection(error: BaseException) -> bool:
+    """True when the pool's connection turned out to be gone (SQLAlchemy invalidated it, and the
+    pool's older connections with it): the server restarted while the connection sat in the pool
+    unpinged (webapp.db_timeouts.ping_when_idle)."""
+    return isinstance(error, sa_exc.DBAPIError) and bool(error.connection_invalidated)
+
+
+def run_in_transaction(work: Callable[[], T], what: str = "transaction", reads_only: bool = False) -> T:
+    """Call ``work()`` (which commits), again after a rollback when it lost a lock conflict; and
+    once more when ``reads_only`` work met a connection that was gone (a read is safe to repeat)."""
     attempts = _attempts()
     attempt = 1
     while True:
         try:
             return work()
         except sa_exc.DBAPIError as error:
+            if reads_only and attempt == 1 and is_stale_connection(error):
+                db.session.rollback()
+                log.warning("%s met a closed database connection; running it again on a new one", what)
+                attempt += 1
+                continue
             if attempt >= attempts or not is_lock_conflict(error):
                 raise
             db.session.rollback()
@@ -88,6 +103,7 @@ def install(app: Flask) -> None:
     def dispatch_retrying():
         from flask import request
 
-        return run_in_transaction(dispatch, f"{request.method} {request.path}")
+        return run_in_transaction(dispatch, f"{request.method} {request.path}",
+                                  reads_only=request.method in SAFE_METHODS)
 
     app.dispatch_request = dispatch_retrying

@@ -157,9 +157,9 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
 
     The ping is a round trip per checkout, one of the five of a shared live answer (with the
     user, the event head, the access-log row and its commit, bench/README.md); a burst of live
-    re-fetches checks out the same few connections within milliseconds of each other. A server
-    restarted within that moment fails the next request on that connection (503, and SQLAlchemy
-    then discards the pool's older connections) instead of being found out by the ping.
+    re-fetches checks out the pool's connections again a few seconds after the last one. A server
+    restarted meanwhile fails the next use of such a connection; SQLAlchemy then discards the
+    pool's older connections, and a read runs again on a new one (webapp.db_retry).
     """
     if engine.pool._pre_ping or idle_seconds <= 0:
         return

@@ -45,8 +45,9 @@ def test_a_postgresql_pool_keeps_ten_connections_and_refuses_a_bad_size(monkeypa
     monkeypatch.delenv("DATABASE_MAX_OVERFLOW", raising=False)
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://app@db.example/imaging")
     options = Config().SQLALCHEMY_ENGINE_OPTIONS
-    # Pinged on checkout only after a second in the pool (webapp.db_timeouts.ping_when_idle).
+    # Pinged on checkout only after ten seconds in the pool (webapp.db_timeouts.ping_when_idle).
     assert (options["pool_size"], options["max_overflow"], options["pool_pre_ping"]) == (10, 5, False)
+    assert Config().DATABASE_PING_IDLE_SECONDS == 10
     monkeypatch.setenv("DATABASE_PING_IDLE_SECONDS", "0")
     assert Config().SQLALCHEMY_ENGINE_OPTIONS["pool_pre_ping"] is True, "0: every checkout pinged, as before"
     monkeypatch.setenv("DATABASE_PING_IDLE_SECONDS", "-1")

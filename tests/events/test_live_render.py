@@ -421,3 +421,25 @@ def test_without_redis_each_viewer_names_the_patients_itself(app, make_user, mak
     logged = last_id(app)
     assert signed_in(app, make_user("technician")).get("/imaging/worklist", headers=REGION).status_code == 200
     assert _access_rows(app, logged) == [(None, 1)]
+
+
+def test_a_version_stored_since_the_request_looked_is_not_rendered_again(app, make_user, make_order):
+    """A re-fetch missed the region in memory and in Redis, and meanwhile another request (here,
+    or in another worker, which then released the render's lock) stored this version: it is
+    served that render, not a second one (24 tablets rendered twice in one event of six)."""
+    make_order("scheduled")
+    tablet = signed_in(app, make_user("technician"))
+    assert tablet.get("/imaging/worklist", headers=REGION).status_code == 200  # stores this version
+    with app.test_request_context():
+        client = live_cache._redis()
+        key = next(k for k, _ in reversed(live_cache._recent._entries))
+        generation = next(g for k, g in reversed(live_cache._recent._entries))
+
+        def render_again():
+            raise AssertionError("rendered a version that was stored")
+
+        in_memory = live_cache._shared_render(client, key, generation, render_again)
+        live_cache._recent._entries.clear()  # another worker: only Redis has it, its lock released
+        from_redis = live_cache._shared_render(client, key, generation, render_again)
+        assert in_memory.html == from_redis.html and from_redis.generation == generation
+        assert not client.exists(f"{key}:lock:{generation}"), "the lock taken to look again is released"

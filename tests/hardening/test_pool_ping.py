@@ -1,7 +1,8 @@
 """PostgreSQL connections are pinged on checkout only after they sat in the pool a while
 (``DATABASE_PING_IDLE_SECONDS``, webapp.db_timeouts.ping_when_idle): a burst of requests does
 not pay a round trip each for it, and a connection that died while idle is still found and
-replaced before a request uses it."""
+replaced before a request uses it; a page read that meets a connection closed meanwhile is
+run again on a new one (webapp.db_retry)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ import pytest
 from sqlalchemy import create_engine, exc, text
 from sqlalchemy.engine import make_url
 
+from tests.conftest import with_schema
 from webapp import create_app
 from webapp.config import TestConfig
 from webapp.extensions import db
+
+
+@pytest.fixture
+def database_url(postgres_database):
+    return with_schema(postgres_database)
+
+
+@pytest.fixture
+def app_config():
+    return {"DATABASE_PING_IDLE_SECONDS": 10.0}
 
 
 @pytest.fixture
@@ -73,3 +85,26 @@ def test_one_that_died_within_the_moment_fails_one_use_then_the_pool_recovers(pi
     with pytest.raises(exc.OperationalError):
         _pid(engine)
     assert _pid(engine) != first
+
+
+def test_a_page_read_on_a_connection_closed_meanwhile_is_answered_from_a_new_one(app, make_user, make_order,
+                                                                                postgres_database):
+    """PostgreSQL restarted (here: every connection of the app's ended) while the pool's
+    connections sat unpinged: the next page read fails on its connection, SQLAlchemy drops the
+    pool's connections, and the read runs once more on a new one: the user sees the page."""
+    order = make_order("ordered")
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = make_user("doctor").get_id()
+    assert client.get("/imaging/orders").status_code == 200
+    admin = create_engine(make_url(postgres_database), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        ended = connection.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar_one()
+    admin.dispose()
+    assert ended >= 1
+
+    page = client.get("/imaging/orders")
+
+    assert page.status_code == 200 and order.accession_number in page.get_data(as_text=True)
