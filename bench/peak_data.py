@@ -64,7 +64,12 @@ def prepare(app) -> dict:
                    "clinical_indication": "Peak benchmark: clinical question."}
                   for c, m, b in db.session.execute(
                       select(Procedure.code, Procedure.modality, Procedure.body_part)
-                      .where(Procedure.is_active.is_(True), Procedure.requires_laterality.is_(False))
+                      # Procedures that need a radiologist's protocol before the scan are left out:
+                      # the load has no protocoling step (it would race the schedulers' If-Match),
+                      # and the scanners' MPPS N-CREATE on such an order is refused (0110, "Not
+                      # protocoled"), as it should be, which the run then counted as errors.
+                      .where(Procedure.is_active.is_(True), Procedure.requires_laterality.is_(False),
+                             Procedure.protocol_required.is_(False))
                       .order_by(Procedure.code))]
         db.session.remove()
     return {"visits": visits, "patients": sorted({p for p, _ in visits})[:500], "order_bodies": bodies}
