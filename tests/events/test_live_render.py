@@ -443,3 +443,29 @@ def test_a_version_stored_since_the_request_looked_is_not_rendered_again(app, ma
         from_redis = live_cache._shared_render(client, key, generation, render_again)
         assert in_memory.html == from_redis.html and from_redis.generation == generation
         assert not client.exists(f"{key}:lock:{generation}"), "the lock taken to look again is released"
+
+
+def test_a_render_stores_its_patients_without_holding_two_connections(app, database_url, events_redis_url,
+                                                                      sse_channel, make_user, make_order):
+    """The renderer's read transaction ends before the set is written on a connection of its own:
+    holding one while waiting for a second, fifteen concurrent renders held a worker's whole pool
+    (30 s waits, then 503s). With a pool of one connection the set is still stored."""
+    from webapp import create_app
+    from webapp.config import TestConfig
+
+    order = make_order("scheduled")
+    user = make_user("technician")
+    tight = create_app(TestConfig(
+        database_url, REDIS_URL=events_redis_url, SSE_CHANNEL=f"{sse_channel}-tight", LIVE_RENDER_CACHE_SECONDS=30,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 2}))
+    try:
+        tablet = signed_in(tight, user)
+        logged = last_id(app)
+        response = tablet.get("/imaging/worklist", headers=REGION)
+        assert response.status_code == 200 and response.headers["X-Live-Render"] == "rendered"
+        (patient_set, own), = _access_rows(app, logged)
+        assert patient_set is not None and own == 0, "the set was written, not given up after the pool's timeout"
+        assert reads(app, logged)[0].patients == {order.patient_id}
+    finally:
+        with tight.app_context():
+            db.engine.dispose()

@@ -153,6 +153,14 @@ def patient_set_id(patients: PatientSet) -> int | None:
     Found again by its digest: a region whose patients stay the same over events names one set."""
     if not patients:
         return None
+    session = db.session()
+    if session.new or session.dirty or session.deleted:
+        return None  # a request with changes of its own (never a live GET): its row names the patients
+    if session.in_transaction():
+        # Its (read) transaction ends first, so that its connection is back in the pool before
+        # another is taken: fifteen concurrent renders each holding one and waiting for a second
+        # held every connection of a worker's pool (bench.peak: 30 s waits, then 503s).
+        commit_keeping_state()
     digest = hashlib.sha1(patients.text.encode()).hexdigest()
     with writing(), db.engine.begin() as connection:
         found = connection.execute(_FIND_SET, {"digest": digest}).scalar()
