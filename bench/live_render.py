@@ -7,7 +7,7 @@ N technician tablets (each its own account's session) hold ``/stream`` open on o
 (gunicorn.conf.py, 2 gevent workers) and show the same worklist (today, all stations). The
 benchmark then starts scans one by one through the service layer (a commit, its event published
 after it), ``BENCH_LIVE_GAP`` seconds apart; each tablet re-fetches its region as static/live.js
-does (50-1000 ms after the event, one in flight, then 400 ms quiet) with the browser's
+does (50-250 ms after the event, one in flight, then 400 ms quiet) with the browser's
 ``If-None-Match`` and ``Accept-Encoding`` (``BENCH_LIVE_ACCEPT_ENCODING``, Chromium's by
 default). Measured: the gunicorn workers' CPU (``/proc`` ticks) over the events, per event and
 per re-fetch, and the answers (200 rendered or shared, 304). Run with the render cache
@@ -98,7 +98,7 @@ class Tablet:
             if self.busy:
                 self.dirty = True
                 return
-            wait = max(random.uniform(0.05, 1.0), self.done_at + 0.4 - time.monotonic())
+            wait = max(random.uniform(0.05, 0.25), self.done_at + 0.4 - time.monotonic())
             self.timer = threading.Timer(wait, self.refetch)
             self.timer.daemon = True
             self.timer.start()

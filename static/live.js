@@ -5,7 +5,7 @@
 // through their normal GET (hx-get). This script adds what the extension lacks: it resumes from
 // the last event seen (also when the extension opens a brand-new EventSource), shows
 // "Reconnecting…" while the stream is down, skips events a region does not show
-// (data-live-match, data-live-filter), spreads and coalesces the re-fetches (a random 50-1000 ms
+// (data-live-match, data-live-filter), spreads and coalesces the re-fetches (a random 50-250 ms
 // delay, one re-fetch in flight per region, then a quiet time: data-live-quiet, 400 ms unless
 // said), and never wipes a form the user is filling in. Every GET of a region (an event, a
 // reconnect, an "every 30s" poll) goes through that one queue: htmx's own queue would hold a
@@ -124,9 +124,7 @@
 
   // ---------------------------------------------------------------- when a region re-fetches
 
-  // So that 80 screens do not all ask the same workers at once: spread over a second, a burst's
-  // renders and shared answers no longer queue behind each other (bench/README.md, department model).
-  var JITTER_MS = [50, 1000];
+  var JITTER_MS = [50, 250];  // so that 80 screens do not all ask the same worker at once
   var QUIET_MS = 400;         // after a re-fetch, events wait this long (data-live-quiet)
   var states = {};            // by region id: a region's outerHTML swap keeps its state
 

@@ -83,7 +83,7 @@ def test_tablet_refetches_for_its_modality_only_and_coalesces_a_burst(page, live
     # An MRI order placed, then booked on the MRI scanner: two events reach the tablet, no re-fetch.
     desk.book(desk.place("MRI", "ABDOMEN"), "MR_1")
     assert wait_until(lambda: page.evaluate("window.__events") >= 2, 10, interval=0.05)
-    time.sleep(1.6)  # past the longest jitter (1 s), with room for a loaded machine
+    time.sleep(1.0)  # past the longest jitter (250 ms), with room for a loaded machine
     assert live == [], f"the CT tablet re-fetched on MRI events: {live}"
 
     # A CT order booked on this scanner: the tablet re-fetches and shows it.

@@ -163,8 +163,8 @@ def test_a_refetch_in_flight_when_the_cancel_arrives_is_followed_by_another(chro
             services.cancel_order(db.session.merge(doctor), queries.get_order(stat.id), reason="Duplicate")
             db.session.commit()
         assert wait_until(lambda: page.evaluate("window.__heard"), 10, interval=0.05), "the cancel's event"
-        # Its re-fetch is asked for within the jitter (at most 1 s), or waits for the one in flight.
-        wait_until(lambda: page.evaluate("window.__asked"), 2.0, interval=0.05)
+        # Its re-fetch is asked for within the jitter (at most 250 ms), or waits for the one in flight.
+        wait_until(lambda: page.evaluate("window.__asked"), 1.0, interval=0.05)
         route, answer = held[0]
         route.fulfill(response=answer)
 
