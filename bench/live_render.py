@@ -174,17 +174,24 @@ def scheduled_today(app) -> list:
     return ids
 
 
+def _technician():
+    """The technician the benchmark starts (and undoes) scans as."""
+    from webapp.auth.models import User
+    from webapp.extensions import db
+
+    return db.session.scalars(select(User).where(User.role == "technician").limit(1)).one()
+
+
 def undo_scans(app, order_ids: list) -> None:
     """Each started scan undone (the tablet's Undo, within its 5 minutes), so that every run meets
     the same worklist: before, each run left its 15 scans in progress and the region grew from run
     to run (a render cost 60 ms in the first run of a series and 100 ms in its last)."""
-    from webapp.auth.models import User
     from webapp.extensions import db, writing
     from webapp.imaging import services
     from webapp.imaging.models import ImagingOrder
 
     with app.app_context(), writing():
-        tech = db.session.scalars(select(User).where(User.role == "technician").limit(1)).one()
+        tech = _technician()
         for order_id in order_ids:
             order = db.session.get(ImagingOrder, order_id)
             services.apply_action(tech, order, "undo_start", expected_version=order.version)
@@ -193,13 +200,12 @@ def undo_scans(app, order_ids: list) -> None:
 
 
 def start_scan(app, order_id) -> None:
-    from webapp.auth.models import User
     from webapp.extensions import db, writing
     from webapp.imaging import services
     from webapp.imaging.models import ImagingOrder
 
     with app.app_context(), writing():
-        tech = db.session.scalars(select(User).where(User.role == "technician").limit(1)).one()
+        tech = _technician()
         services.start_order(tech, db.session.get(ImagingOrder, order_id))
         db.session.commit()
         db.session.remove()

@@ -74,11 +74,16 @@ def run(app, clients, path: str, headers: dict, rounds: int, bump, profiled: boo
     return cpu * 1000 / requests, pstats.Stats(profile) if profile else None
 
 
-def main() -> int:
+def database_url() -> str:
+    """The database of bench/live_render.py, or BENCH_DATABASE_URL given whole."""
     orders = int(os.environ.get("BENCH_LIVE_ORDERS", "20000"))
-    url = os.environ.get("BENCH_DATABASE_URL") or make_url(normalise_url(
+    return os.environ.get("BENCH_DATABASE_URL") or make_url(normalise_url(
         os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG_SERVER)).set(
         database=f"imaging_live_{orders}").render_as_string(hide_password=False)
+
+
+def main() -> int:
+    url = database_url()
     path = os.environ.get("BENCH_PROFILE_PATH", "/imaging/worklist")
     target = os.environ.get("BENCH_PROFILE_TARGET", "worklist")
     role = os.environ.get("BENCH_PROFILE_ROLE", "technician")

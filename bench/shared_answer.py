@@ -23,21 +23,17 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy.engine import make_url  # noqa: E402
-
 from bench import peak_report  # noqa: E402
-from bench.common import DEFAULT_PG_SERVER, make_app, normalise_url  # noqa: E402
+from bench.common import make_app  # noqa: E402
 from bench.live_events import _worker_pids  # noqa: E402
 from bench.live_render import ready, technicians  # noqa: E402
 from bench.peak import gunicorn  # noqa: E402
+from bench.profile_page import database_url  # noqa: E402
 from bench.run import redis_url  # noqa: E402
 
 
 def main() -> int:
-    orders = int(os.environ.get("BENCH_LIVE_ORDERS", "20000"))
-    url = os.environ.get("BENCH_DATABASE_URL") or make_url(normalise_url(
-        os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG_SERVER)).set(
-        database=f"imaging_live_{orders}").render_as_string(hide_password=False)
+    url = database_url()
     count = int(os.environ.get("BENCH_SHARED_REQUESTS", "400"))
     app = make_app(url)
     cookie = technicians(app, 1)[0]

@@ -69,6 +69,18 @@ def commit_keeping_state() -> None:
         session.expire_on_commit = expire
 
 
+def end_read_transaction() -> bool:
+    """End ``db.session``'s transaction when it has nothing of its own to write (its connection
+    goes back to the pool, and the next statement reads from a new snapshot), keeping what it
+    loaded. False, and nothing ended, when the session holds changes."""
+    session = db.session()
+    if session.new or session.dirty or session.deleted:
+        return False
+    if session.in_transaction():
+        commit_keeping_state()
+    return True
+
+
 def _wants_write_lock() -> bool:
     if _write_intent.get():
         return True

@@ -337,22 +337,23 @@ def test_another_worker_sends_the_stored_compressed_bytes_without_compressing_ag
     assert f'id="start-{order.id}"' in gzip.decompress(second.get_data()).decode()
 
 
-def test_a_stored_region_comes_back_whole(make_order):
+def test_a_stored_region_comes_back_whole():
     """What Redis holds round-trips: the HTML, what it is, its patients (a set made once), status,
-    generation, digest, and the compressed bytes when they were made."""
+    generation, digest, its stored patient set, and the compressed bytes when they were made."""
     import uuid
 
     from webapp.audit.access import PatientSet
 
     patients = [uuid.uuid4(), uuid.uuid4(), None]
     for compressed in (False, True):
-        shown = live_cache.Shown("<p>é" + "x" * 3000 + "</p>", "worklist", patients, 200, generation=7)
+        shown = live_cache.Shown("<p>é" + "x" * 3000 + "</p>", "worklist", patients, 200, generation=7,
+                                 patient_set=5 if compressed else None)
         shown.tag()
         if compressed:
             shown.gzipped()
         back = live_cache.Shown.load(shown.dump())
-        assert (back.html, back.what, back.status, back.generation, back.digest) == (
-            shown.html, "worklist", 200, 7, shown.digest)
+        assert (back.html, back.what, back.status, back.generation, back.digest, back.patient_set) == (
+            shown.html, "worklist", 200, 7, shown.digest, 5 if compressed else None)
         assert isinstance(back.patients, PatientSet) and back.patients == set(patients[:2])
         assert back.patients.text == ",".join(str(p) for p in sorted(patients[:2], key=lambda p: p.int))
         assert back._gzipped == (shown._gzipped if compressed else None)

@@ -51,7 +51,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient, PatientAccessSet, PatientAccessSetPatient
 from webapp.db_types import utcnow
-from webapp.extensions import _wants_write_lock, commit_keeping_state, db, writing
+from webapp.extensions import _wants_write_lock, commit_keeping_state, db, end_read_transaction, writing
 from webapp.faults import DATABASE_UNAVAILABLE, database_unavailable
 
 _G_KEY = "patient_reads"
@@ -65,23 +65,25 @@ _COLUMNS = ("accessed_at", "user_id", "username", "user_role", "what", "request_
 # Built once; SQLAlchemy caches their compiled forms.
 _INSERT_ACCESS = insert(_ACCESS).returning(_ACCESS.c.id)
 _INSERT_PATIENTS = insert(_PATIENTS)
+_INSERT_SET_PATIENTS = insert(_SET_PATIENTS)
+# PostgreSQL: patient ids sent as one text ('id,id,…') and unnested by the server: psycopg dumps a
+# list of UUIDs element by element, which cost more than the rest of a shared live region's answer
+# (bench/README.md).
+_IDS_FROM_TEXT = func.unnest(cast(func.string_to_array(bindparam("patient_ids"), ","), ARRAY(Uuid)))
 # PostgreSQL: the access row and one row per patient in one statement (one round trip).
 _new_access = insert(_ACCESS).values({name: bindparam(name) for name in _COLUMNS}) \
     .returning(_ACCESS.c.id).cte("new_access")
 _INSERT_BOTH = insert(_PATIENTS).from_select(
     ["access_id", "patient_id"],
-    # The ids go as one text ('id,id,…'): psycopg dumps a list of UUIDs element by element,
-    # which cost more than the rest of a shared live region's answer (bench/README.md).
-    select(_new_access.c.id, func.unnest(cast(func.string_to_array(bindparam("patient_ids"), ","), ARRAY(Uuid)))),
+    select(_new_access.c.id, _IDS_FROM_TEXT),
 )
 _FIND_SET = select(_SETS.c.id).where(_SETS.c.digest == bindparam("digest"))
+_NEW_SET = insert(_SETS).values(digest=bindparam("digest"), created_at=bindparam("created_at")).returning(_SETS.c.id)
 _NEW_SET_PG = pg_insert(_SETS).values(digest=bindparam("digest"), created_at=bindparam("created_at")) \
     .on_conflict_do_nothing(index_elements=["digest"]).returning(_SETS.c.id)
-_NEW_SET = insert(_SETS).values(digest=bindparam("digest"), created_at=bindparam("created_at")).returning(_SETS.c.id)
 _SET_PATIENTS_PG = insert(_SET_PATIENTS).from_select(
     ["set_id", "patient_id"],
-    select(cast(bindparam("set_id"), Integer),
-           func.unnest(cast(func.string_to_array(bindparam("patient_ids"), ","), ARRAY(Uuid)))),
+    select(cast(bindparam("set_id"), Integer), _IDS_FROM_TEXT),
 )
 
 
@@ -153,14 +155,12 @@ def patient_set_id(patients: PatientSet) -> int | None:
     Found again by its digest: a region whose patients stay the same over events names one set."""
     if not patients:
         return None
-    session = db.session()
-    if session.new or session.dirty or session.deleted:
-        return None  # a request with changes of its own (never a live GET): its row names the patients
-    if session.in_transaction():
-        # Its (read) transaction ends first, so that its connection is back in the pool before
-        # another is taken: fifteen concurrent renders each holding one and waiting for a second
-        # held every connection of a worker's pool (bench.peak: 30 s waits, then 503s).
-        commit_keeping_state()
+    # The request's (read) transaction ends first, so that its connection is back in the pool
+    # before another is taken: fifteen concurrent renders each holding one and waiting for a second
+    # held every connection of a worker's pool (bench.peak: 30 s waits, then 503s). A request with
+    # changes of its own (never a live GET) names the patients in its row instead.
+    if not end_read_transaction():
+        return None
     digest = hashlib.sha1(patients.text.encode()).hexdigest()
     with writing(), db.engine.begin() as connection:
         found = connection.execute(_FIND_SET, {"digest": digest}).scalar()
@@ -173,7 +173,7 @@ def patient_set_id(patients: PatientSet) -> int | None:
             connection.execute(_SET_PATIENTS_PG, {"set_id": new, "patient_ids": patients.text})
             return new
         new = connection.execute(_NEW_SET, {"digest": digest, "created_at": utcnow()}).scalar_one()
-        connection.execute(insert(_SET_PATIENTS), [{"set_id": new, "patient_id": p} for p in patients])
+        connection.execute(_INSERT_SET_PATIENTS, [{"set_id": new, "patient_id": p} for p in patients])
         return new
 
 

@@ -215,14 +215,11 @@ def answer(view: str, build: Callable[[], Shown]):
         generation = int(client.get(publishing.generation_key(current_app.config["SSE_CHANNEL"])) or 0)
         _fresh_snapshot()
         key = _key(variant, _head_event_id(), minute)
-        shown = _recent.get(key, generation)
-        if shown is None:
-            cached = client.get(key)
-            shown = Shown.load(cached) if cached else None
+        shown = _recent.get(key, generation) or _stored(client, key, generation)
     except Exception as exc:  # Redis away: render per request, as without the cache
         log.warning("live render cache unavailable (%s): %s", type(exc).__name__, exc)
         return _respond(_counted(build)(), None)
-    if shown is None or shown.generation != generation:
+    if shown is None:
         shown = _flights.run(f"{key}|{generation}", lambda: _shared_render(client, key, generation, build))
     if shown.status == 200 and shown.generation == generation:
         _recent.put(key, shown)
@@ -241,12 +238,10 @@ def _fresh_snapshot() -> None:
     which writes no order event, so the head id stays) would be missing from a render stored
     under the generation that announced it, and its own re-fetch would be served that render.
     So a GET's read transaction, with nothing to write, ends here; the next read begins anew."""
-    from webapp.extensions import commit_keeping_state, db
+    from webapp.extensions import db, end_read_transaction
 
-    session = db.session()
-    if session.in_transaction() and session.get_bind().dialect.name == "sqlite" and not (
-            session.new or session.dirty or session.deleted):
-        commit_keeping_state()
+    if db.session().get_bind().dialect.name == "sqlite":
+        end_read_transaction()
 
 
 def _head_event_id() -> int:
@@ -290,20 +285,17 @@ def _shared_render(client, key: str, generation: int, build: Callable[[], Shown]
     try:
         mine = client.set(lock, "1", nx=True, px=_LOCK_MS)
         if mine:
-            cached = client.get(key)
-            shown = Shown.load(cached) if cached else None
-            if shown is not None and shown.generation == generation:
+            shown = _stored(client, key, generation)
+            if shown is not None:
                 _forget(client, lock)
                 return shown
         else:
             deadline = time.monotonic() + _WAIT_SECONDS
             while time.monotonic() < deadline:
                 time.sleep(_POLL_SECONDS)
-                cached = client.get(key)
-                if cached:
-                    shown = Shown.load(cached)
-                    if shown.generation == generation:
-                        return shown
+                shown = _stored(client, key, generation)
+                if shown is not None:
+                    return shown
     except Exception as exc:
         log.warning("live render cache unavailable (%s): %s", type(exc).__name__, exc)
         return _counted(build)()
@@ -326,6 +318,13 @@ def _shared_render(client, key: str, generation: int, build: Callable[[], Shown]
         except Exception as exc:
             log.warning("live render not cached (%s): %s", type(exc).__name__, exc)
     return shown
+
+
+def _stored(client, key: str, generation: int) -> Shown | None:
+    """The render Redis holds under ``key``, if it was made in this generation."""
+    cached = client.get(key)
+    shown = Shown.load(cached) if cached else None
+    return shown if shown is not None and shown.generation == generation else None
 
 
 def _patient_set(shown: Shown) -> int | None:
