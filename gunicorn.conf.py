@@ -74,6 +74,17 @@ def on_exit(server):
         server.log.info("Live events: embedded Redis stopped")
 
 
+def worker_exit(server, worker):
+    """The access-log rows a worker has queued (webapp/audit/access.py) are written before it goes."""
+    import sys
+
+    access = sys.modules.get("webapp.audit.access")
+    if access is not None:
+        written = access.flush_batches()
+        if written:
+            server.log.info("Access log: %d queued row(s) written at exit", written)
+
+
 def post_worker_init(worker):
     """Open event streams end as soon as the worker is told to stop.
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from webapp.audit.access import flush_batches
 from webapp.audit.models import PatientAccessLog
 from webapp.extensions import db
 
@@ -22,7 +23,9 @@ class Read:
 
 
 def reads(app, after: int = 0) -> list[Read]:
-    """The access rows with an id above ``after``, oldest first."""
+    """The access rows with an id above ``after``, oldest first (the rows this process has queued
+    written first, as ``audit access`` does)."""
+    flush_batches()  # every app of this process (a test may serve from a second one)
     with app.app_context():
         rows = db.session.scalars(
             select(PatientAccessLog).where(PatientAccessLog.id > after).order_by(PatientAccessLog.id)
@@ -32,6 +35,7 @@ def reads(app, after: int = 0) -> list[Read]:
 
 
 def last_id(app) -> int:
+    flush_batches()  # every app of this process (a test may serve from a second one)
     with app.app_context():
         return db.session.scalar(select(PatientAccessLog.id).order_by(PatientAccessLog.id.desc()).limit(1)) or 0
 

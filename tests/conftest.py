@@ -187,6 +187,9 @@ def app(database_url, app_config):
         load_reference_data()
         db.session.commit()
     yield app
+    from webapp.audit.access import close_batch
+
+    close_batch(app)  # the test's queued access rows written now, not into the next test's tables
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

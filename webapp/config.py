@@ -154,6 +154,9 @@ SETTINGS = (
     # identical screens (webapp/web/live_cache.py); 0 renders every request. Also the longest a
     # change that publishes nothing (an ADT name correction) takes to show on a live region.
     ("LIVE_RENDER_CACHE_SECONDS", _int, 30),
+    # The access-log rows of shared live regions' viewers are queued and written together this
+    # often (webapp/audit/access.py); 0 writes each row before its answer.
+    ("ACCESS_LOG_BATCH_SECONDS", _float, 1.0),
     # After this many requests a process moves its long-lived objects out of the garbage
     # collector's way (webapp/gc_freeze.py), and again after ten times as many; 0: never.
     ("GC_FREEZE_AFTER_REQUESTS", _int, 20),

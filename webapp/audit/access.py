@@ -33,19 +33,34 @@ distinct set of patients, with its ``patient_access_set_patients``, committed be
 names it), and each viewer's row points at the set instead of repeating ~170 patient rows for
 every viewer and every event. "Who saw this patient" finds both kinds of rows
 (webapp.audit.access_report).
+
+Those viewers' rows (a GET whose read names only a stored set) are written in batches, not one
+by one: the row is made when the answer is (its time, user, request), queued in the process, and
+every ``ACCESS_LOG_BATCH_SECONDS`` (1) the queue is inserted in one statement. Twenty-four
+tablets re-fetching one event's worklist made 24 INSERTs and 24 COMMITs, half of each viewer's
+cost (bench/README.md); now one. A queue that cannot be written is kept and tried again; past
+``_MAX_PENDING`` rows (the database has refused them for a while) a viewer's row is written at
+once again, so the refusal reaches the answer (503) and nothing more is shown unlogged. The
+queue is written when the process exits (``atexit``, gunicorn's ``worker_exit``) and before the
+log is read in this process (``flush_batches``); a process killed outright loses at most the
+last second's queued rows of such reads. ``0`` writes every row at once, as before.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import logging
+import threading
 import uuid
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy import ARRAY, Integer, Uuid, bindparam, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -54,7 +69,11 @@ from webapp.db_types import utcnow
 from webapp.extensions import _wants_write_lock, commit_keeping_state, db, end_read_transaction, writing
 from webapp.faults import DATABASE_UNAVAILABLE, database_unavailable
 
+log = logging.getLogger(__name__)
+
 _G_KEY = "patient_reads"
+_BATCH_KEY = "access_log_batch"
+_MAX_PENDING = 20_000  # queued rows per process before rows are written at once again
 _ACCESS = PatientAccessLog.__table__
 _PATIENTS = PatientAccessLogPatient.__table__
 _SETS = PatientAccessSet.__table__
@@ -65,6 +84,7 @@ _COLUMNS = ("accessed_at", "user_id", "username", "user_role", "what", "request_
 # Built once; SQLAlchemy caches their compiled forms.
 _INSERT_ACCESS = insert(_ACCESS).returning(_ACCESS.c.id)
 _INSERT_PATIENTS = insert(_PATIENTS)
+_INSERT_ROWS = insert(_ACCESS)  # queued rows that name a set (_Batch), executemany
 _INSERT_SET_PATIENTS = insert(_SET_PATIENTS)
 # PostgreSQL: patient ids sent as one text ('id,id,…') and unnested by the server: psycopg dumps a
 # list of UUIDs element by element, which cost more than the rest of a shared live region's answer
@@ -115,6 +135,102 @@ class _Reads:
 
 def init_app(app: Flask) -> None:
     app.after_request(_write_request_reads)
+    seconds = float(app.config.get("ACCESS_LOG_BATCH_SECONDS", 1.0))
+    if seconds > 0:
+        app.extensions[_BATCH_KEY] = _Batch(app, seconds)
+
+
+class _Batch:
+    """One app's queued access rows (each viewer's row of a shared live region), written together."""
+
+    def __init__(self, app: Flask, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        _batches.add(self)
+
+    def add(self, values: dict[str, Any]) -> bool:
+        """Queue a row; False when too many wait already (the caller writes it at once)."""
+        with self._lock:
+            if len(self._rows) >= _MAX_PENDING:
+                return False
+            self._rows.append(values)
+            self._schedule()
+        return True
+
+    def _schedule(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(self.seconds, self._flush_later)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _flush_later(self) -> None:
+        with self._lock:
+            self._timer = None
+        try:
+            self.flush()
+        except Exception as exc:  # kept and tried again (flush put them back)
+            log.error("access log: %d queued row(s) not written, tried again in %.1f s (%s: %s)",
+                      self.pending(), self.seconds, type(exc).__name__, exc)
+            with self._lock:
+                if self._rows:
+                    self._schedule()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._rows)
+
+    def close(self) -> int:
+        """Write what is queued and stop the timer (an app that is done: tests)."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        return self.flush()
+
+    def flush(self) -> int:
+        """Write every queued row now, in one statement; the rows stay queued if it fails."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if not rows:
+            return 0
+        try:
+            with self.app.app_context(), writing(), db.engine.begin() as connection:
+                connection.execute(_INSERT_ROWS, rows)
+        except BaseException:
+            with self._lock:
+                self._rows[:0] = rows
+            raise
+        return len(rows)
+
+
+_batches: weakref.WeakSet[_Batch] = weakref.WeakSet()
+
+
+def flush_batches(app: Flask | None = None) -> int:
+    """Write the queued rows now: ``app``'s, or every app's in this process (at exit). Before the
+    log is read here (``audit access``), and by gunicorn's ``worker_exit``."""
+    batches = [app.extensions.get(_BATCH_KEY)] if app is not None else list(_batches)
+    written = 0
+    for batch in batches:
+        if batch is None:
+            continue
+        try:
+            written += batch.flush()
+        except Exception as exc:
+            log.error("access log: %d queued row(s) not written (%s: %s)", batch.pending(), type(exc).__name__, exc)
+    return written
+
+
+atexit.register(flush_batches)
+
+
+def close_batch(app: Flask) -> int:
+    """Write ``app``'s queued rows and stop its timer (an app being disposed of)."""
+    batch = app.extensions.get(_BATCH_KEY)
+    return batch.close() if batch is not None else 0
 
 
 def record_read(user: Any, what: str, patient_ids: Iterable[uuid.UUID | str | None],
@@ -205,12 +321,21 @@ def _write_request_reads(response: Response) -> Response:
     patients = reads.patients
     if reads.set_patients and patients:
         patients = set(patients) - reads.set_patients  # named by the set already
+    if reads.patient_set is not None and not patients and request.method == "GET" and _queued(values):
+        return response
     if patients or reads.patient_set is not None or values["search"] or values["subjects"]:
         try:
             _write(values, patients, finish=True)
         except DATABASE_UNAVAILABLE as exc:  # as for the view's own queries: a 503, not a 500
             return database_unavailable(exc)
     return response
+
+
+def _queued(values: dict[str, Any]) -> bool:
+    """Queue a read row that names a stored set only (a viewer of a shared live region); False
+    when rows are written one by one (``ACCESS_LOG_BATCH_SECONDS`` 0) or too many wait."""
+    batch = current_app.extensions.get(_BATCH_KEY)
+    return batch is not None and batch.add(values)
 
 
 _as_int = attrgetter("int")

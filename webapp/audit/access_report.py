@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from flask import current_app
 from sqlalchemy import func, select, union
 
+from webapp.audit.access import flush_batches
 from webapp.audit.models import PatientAccessLog, PatientAccessLogPatient, PatientAccessSetPatient
 from webapp.extensions import db
 from webapp.patients.identity import mrn_key
@@ -33,6 +35,7 @@ def _shown_count():
 def access_rows(patient_id: uuid.UUID, limit: int) -> list[tuple[PatientAccessLog, int]]:
     """The reads that showed the patient, newest first, each with how many patients it showed:
     rows naming the patient, and rows naming a stored set the patient is in (a shared live region)."""
+    flush_batches(current_app)  # this process's queued rows first (webapp.audit.access)
     own = (select(PatientAccessLogPatient.access_id.label("id"))
            .where(PatientAccessLogPatient.patient_id == patient_id)
            .order_by(PatientAccessLogPatient.access_id.desc()).limit(limit))  # (patient_id, access_id), backwards
@@ -55,6 +58,7 @@ def subject_rows(patient_id_text: str, limit: int) -> list[tuple[PatientAccessLo
     key = " ".join(patient_id_text.split()).upper()
     if not key:
         return []
+    flush_batches(current_app)
     shown = _shown_count()
     named = func.upper("; " + PatientAccessLog.subjects)
     statement = (
