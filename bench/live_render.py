@@ -7,7 +7,7 @@ N technician tablets (each its own account's session) hold ``/stream`` open on o
 (gunicorn.conf.py, 2 gevent workers) and show the same worklist (today, all stations). The
 benchmark then starts scans one by one through the service layer (a commit, its event published
 after it), ``BENCH_LIVE_GAP`` seconds apart; each tablet re-fetches its region as static/live.js
-does (50-250 ms after the event, one in flight, then 400 ms quiet) with the browser's
+does (50 ms to the event's spread_ms after it, one in flight, then 400 ms quiet) with the browser's
 ``If-None-Match`` and ``Accept-Encoding`` (``BENCH_LIVE_ACCEPT_ENCODING``, Chromium's by
 default). Measured: the gunicorn workers' CPU (``/proc`` ticks) over the events, per event and
 per re-fetch, and the answers (200 rendered or shared, 304). Run with the render cache
@@ -83,22 +83,28 @@ class Tablet:
 
     def _read(self) -> None:
         try:
+            spread = 0.25
             for line in self.reader:
-                if line.startswith(b"id:"):
+                if line.startswith(b"data:"):
+                    try:  # how widely live.js spreads the re-fetch (the event's spread_ms)
+                        spread = min(1.5, max(0.25, json.loads(line[5:]).get("spread_ms", 250) / 1000))
+                    except (ValueError, AttributeError, TypeError):
+                        spread = 0.25
+                elif line.startswith(b"id:"):
                     self.events += 1
                     if self.refetching:
-                        self.schedule()
+                        self.schedule(spread)
         except (OSError, ValueError):
             return
 
-    def schedule(self) -> None:
+    def schedule(self, spread: float = 0.25) -> None:
         with self.lock:
             if self.timer is not None:
                 return
             if self.busy:
                 self.dirty = True
                 return
-            wait = max(random.uniform(0.05, 0.25), self.done_at + 0.4 - time.monotonic())
+            wait = max(random.uniform(0.05, spread), self.done_at + 0.4 - time.monotonic())
             self.timer = threading.Timer(wait, self.refetch)
             self.timer.daemon = True
             self.timer.start()

@@ -5,9 +5,10 @@
 // through their normal GET (hx-get). This script adds what the extension lacks: it resumes from
 // the last event seen (also when the extension opens a brand-new EventSource), shows
 // "Reconnecting…" while the stream is down, skips events a region does not show
-// (data-live-match, data-live-filter), spreads and coalesces the re-fetches (a random 50-250 ms
-// delay, one re-fetch in flight per region, then a quiet time: data-live-quiet, 400 ms unless
-// said), and never wipes a form the user is filling in. Every GET of a region (an event, a
+// (data-live-match, data-live-filter), spreads and coalesces the re-fetches (a random delay of
+// 50 ms up to the event's spread_ms, 250 to 1500 ms by how many screens are open, else 250; one
+// re-fetch in flight per region, then a quiet time: data-live-quiet, 400 ms unless said), and
+// never wipes a form the user is filling in. Every GET of a region (an event, a
 // reconnect, an "every 30s" poll) goes through that one queue: htmx's own queue would hold a
 // second request for a region with one in flight and then drop it, because the first answer
 // replaces the element it belongs to, so an event heard meanwhile was never shown.
@@ -124,7 +125,11 @@
 
   // ---------------------------------------------------------------- when a region re-fetches
 
-  var JITTER_MS = [50, 250];  // so that 80 screens do not all ask the same worker at once
+  // Re-fetches spread over a random 50 ms to SPREAD_MS[0] after an event, so that the screens
+  // of a department do not all ask the workers at once. An event says how wide (spread_ms: the
+  // server sets it by how many screens are open, webapp/events/publishing.py): a burst of 80
+  // screens' re-fetches queued on two cores for longer than the spread (bench/README.md).
+  var SPREAD_MS = [250, 1500];  // default (and least), most
   var QUIET_MS = 400;         // after a re-fetch, events wait this long (data-live-quiet)
   var states = {};            // by region id: a region's outerHTML swap keeps its state
 
@@ -145,12 +150,18 @@
 
   // A re-fetch is coming (it will show this event too), or one is in flight (one more follows
   // it), or the region is quiet after the last one (the next waits the quiet time out).
-  function schedule(id, region) {
+  function spreadOf(data) {
+    var spread = data !== null && typeof data.spread_ms === "number" ? data.spread_ms : SPREAD_MS[0];
+    return Math.min(SPREAD_MS[1], Math.max(SPREAD_MS[0], spread));
+  }
+
+  function schedule(id, region, spread) {
     var state = stateOf(id);
     if (state.timer !== null) { return; }
     if (state.busy) { state.dirty = true; return; }
     // data-live-urgent (the critical banner): rare and urgent news is fetched at once.
-    var wait = region.hasAttribute("data-live-urgent") ? 0 : JITTER_MS[0] + Math.random() * (JITTER_MS[1] - JITTER_MS[0]);
+    var most = spread || SPREAD_MS[0];
+    var wait = region.hasAttribute("data-live-urgent") ? 0 : 50 + Math.random() * (most - 50);
     wait = Math.max(wait, state.doneAt + quietOf(region) - Date.now());
     state.timer = setTimeout(function () { refetch(id, state); }, wait);
   }
@@ -183,8 +194,9 @@
     var isEvent = type.indexOf("sse:") === 0;
     if (isEvent || type === "live-reconnected" || !trigger) {
       event.preventDefault();
-      if (region.id && document.body.contains(region) && (!isEvent || concerns(region, eventData(trigger)))) {
-        schedule(region.id, region);
+      var data = isEvent ? eventData(trigger) : null;
+      if (region.id && document.body.contains(region) && (!isEvent || concerns(region, data))) {
+        schedule(region.id, region, spreadOf(data));
       }
       return;
     }

@@ -63,7 +63,8 @@ def test_display_stream_replays_and_streams_counts_only(app, client, auth, make_
             text += next(chunks).decode()
         _, event_id, live = _parse(text)[3]
         assert live == {"event_id": event_id, "status": "in_progress", "from_status": "scheduled", "modality": "CT",
-                            "from_modality": "CT", "priority": "routine", "from_priority": "routine"}
+                            "from_modality": "CT", "priority": "routine", "from_priority": "routine",
+                            "spread_ms": 250}, "counts, and how widely to spread the re-fetch (one screen open)"
     finally:
         response.close()
     for order in orders:

@@ -50,7 +50,7 @@ def test_events_are_published_after_commit_and_dropped_on_rollback(app, make_ord
     assert message["type"] == "order-changed"
     assert message["id"] == event_id
     signal = message["data"]
-    assert set(signal) == SIGNAL_KEYS
+    assert set(signal) == SIGNAL_KEYS | {"spread_ms"}
     assert signal["id"] == str(order.id)
     assert signal["accession_number"] == order.accession_number
     assert (signal["status"], signal["version"], signal["event_id"]) == ("in_progress", order.version + 1, event_id)
@@ -171,6 +171,49 @@ def test_events_say_what_the_order_was_before(app, make_order, make_user):
     assert (started["data"]["from_modality"], started["data"]["from_priority"]) == ("MRI", "stat")
     # The replay (Last-Event-ID) says the same as the live message.
     by_id = {signal["event_id"]: signal for signal in replayed}
-    assert by_id[edited["id"]] == edited["data"] and by_id[started["id"]]["from_status"] == "scheduled"
+    live = {key: value for key, value in edited["data"].items() if key != "spread_ms"}  # live events' own
+    assert by_id[edited["id"]] == live and by_id[started["id"]]["from_status"] == "scheduled"
     created = [signal for signal in replayed if signal["id"] == str(order.id)][0]
     assert (created["from_status"], created["status"]) == (None, "ordered")
+
+
+def test_an_event_says_how_widely_the_open_screens_spread_their_refetches(app):
+    """Issue 22: a department's screens re-fetching within 250 ms of an event queued on two cores
+    (bench/README.md, "Department at peak"); the spread grows with the streams open (15 ms each,
+    250 to 1500 ms), counted in Redis with their slots, across workers and hosts."""
+    from webapp.events import publishing, slots
+
+    pubsub = _subscribe(app)
+    channel = app.config["SSE_CHANNEL"]
+    client = slots.redis.Redis.from_url(app.config["REDIS_URL"])
+    held = [slots.acquire(client, slots.slots_key(channel, f"user-{n}"), limit=8, lease_seconds=30,
+                          counted=slots.open_key(channel)) for n in range(40)]
+    try:
+        assert slots.open_streams(client, channel) == 40
+        with app.app_context():
+            publishing.publish_signals([{"id": "a", "event_id": 1}])  # counts the streams for the next one
+            publishing.publish_signals([{"id": "b", "event_id": 2}])
+            publishing.publish_signals([{"id": "c", "event_id": 3}], "critical-result")
+        spreads = [m["data"].get("spread_ms") for m in _published(pubsub)]
+        assert spreads[1:] == [600, None], "40 screens: 600 ms; other event types re-fetch nothing"
+        for slot in held[:30]:
+            slot.release()
+        assert slots.open_streams(client, channel) == 10
+        more = [slots.acquire(client, slots.slots_key(channel, f"more-{n}"), limit=8, lease_seconds=30,
+                              counted=slots.open_key(channel)) for n in range(400)]
+        held += more
+        with app.app_context():
+            publishing.publish_signals([{"id": "d", "event_id": 4}])
+            publishing.publish_signals([{"id": "e", "event_id": 5}])
+        assert [m["data"]["spread_ms"] for m in _published(pubsub)][-1] == 1500, "at most 1.5 s"
+        for slot in held:
+            slot.release()
+        with app.app_context():
+            publishing.publish_signals([{"id": "f", "event_id": 6}])
+            publishing.publish_signals([{"id": "g", "event_id": 7}])
+        assert [m["data"]["spread_ms"] for m in _published(pubsub)][-1] == 250, "no screen open: the least"
+    finally:
+        for slot in held:
+            slot.release()
+        pubsub.close()
+        publishing._open_streams.pop(channel, None)

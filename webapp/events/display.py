@@ -19,7 +19,10 @@ COUNTS_FIELDS = ("event_id", "status", "from_status", "modality", "from_modality
 
 
 def counts_signal(signal: dict[str, Any]) -> dict[str, Any]:
-    return {name: signal.get(name) for name in COUNTS_FIELDS}
+    counts = {name: signal.get(name) for name in COUNTS_FIELDS}
+    if "spread_ms" in signal:  # how widely to spread the re-fetch (webapp.events.publishing): no identity
+        counts["spread_ms"] = signal["spread_ms"]
+    return counts
 
 
 def counts_text(signal: dict[str, Any]) -> str:

@@ -228,11 +228,12 @@ class LiveEventsBlueprint(ServerSentEventsBlueprint):
             return None, None
         slot = pubsub = None
         try:
-            if limit > 0:
-                key = slots.slots_key(channel, current_user.id)
-                slot = slots.acquire(self.commands, key, limit=limit, lease_seconds=self._lease_seconds())
-                if slot is None:
-                    raise _AllSlotsTaken
+            # A limit of 0 switches the cap off; the stream still takes a slot, to be counted.
+            key = slots.slots_key(channel, current_user.id)
+            slot = slots.acquire(self.commands, key, limit=limit if limit > 0 else slots.UNLIMITED,
+                                 lease_seconds=self._lease_seconds(), counted=slots.open_key(channel))
+            if slot is None:
+                raise _AllSlotsTaken
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(channel)
             return slot, pubsub
