@@ -27,3 +27,22 @@ def test_demo_data_has_reporting(app, client, auth):
     section = page.split('id="metric-critical_to_acknowledged"', 1)[1].split("</section>", 1)[0]
     assert 'class="metric-p50">7 min' in section
     assert 'id="overdue-critical"' in client.get("/dashboard").get_data(as_text=True)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("hhmm", ["00:30", "02:59"])
+def test_the_demo_data_loads_in_the_first_hours_after_midnight(app, hhmm):
+    """The safety demo records its screening hours before now: at 00:30 that is yesterday, and a
+    pregnancy asked about "today" (the day of now) was a date after the record's own day, refused
+    (`flask seed --demo`, and with it every browser test, failed from midnight to 03:00)."""
+    import time_machine
+
+    from tests.conftest import _clinic_instant
+    from webapp.cli import load_demo_data
+    from webapp.safety.models import PatientSafety
+
+    with time_machine.travel(_clinic_instant(hhmm, app.config.get("APP_TIMEZONE") or "UTC"), tick=True):
+        with app.app_context(), writing():
+            load_demo_data()
+            db.session.commit()
+            assert db.session.scalar(select(func.count()).select_from(PatientSafety)) >= 9

@@ -39,6 +39,8 @@ CASES = [
 
 def load_safety_demo(users: dict, now: datetime) -> None:
     today = clinic_today(now)
+    screened_at = now - timedelta(hours=3)  # before the orders; a record's dates are no later than its day
+    screened_on = clinic_today(screened_at)  # (in the first hours after midnight, yesterday)
     for index, (mrn, first, last, sex, born, values, exam, reason) in enumerate(CASES):
         if db.session.query(Patient.id).filter_by(mrn=mrn).first():
             continue
@@ -47,11 +49,11 @@ def load_safety_demo(users: dict, now: datetime) -> None:
         db.session.flush()
         given = dict(values)
         if "egfr" in given:
-            given["egfr"] = {"value": given["egfr"], "measured_on": today - timedelta(days=3 + index)}
+            given["egfr"] = {"value": given["egfr"], "measured_on": screened_on - timedelta(days=3 + index)}
         if given.get("pregnancy"):
-            given["pregnancy_asked_on"] = today
+            given["pregnancy_asked_on"] = screened_on
         given.setdefault("weight_kg", 58 + index * 4)
-        record.save(users["technician"], patient, given, now=now - timedelta(hours=3))
+        record.save(users["technician"], patient, given, now=screened_at)
         visit = Visit(patient_id=patient.id, reason=f"Safety screening demo: {reason}",
                       attending_doctor_id=users["doctor"].id, clinical_notes=reason,
                       visit_date=datetime.combine(today, time(7, 30), clinic_zone()))
@@ -73,8 +75,9 @@ def _waiting_patient(users: dict, now: datetime) -> None:
     patient = Patient(mrn=mrn, first_name="Tomas", last_name="Novotny", sex="male", date_of_birth=date(1979, 12, 1))
     db.session.add(patient)
     db.session.flush()
-    record.save(users["scheduler"], patient, {"egfr": {"value": 82, "measured_on": clinic_today(now)}, "weight_kg": 84},
-                now=now - timedelta(hours=2))
+    screened_at = now - timedelta(hours=2)
+    record.save(users["scheduler"], patient, {"egfr": {"value": 82, "measured_on": clinic_today(screened_at)},
+                                              "weight_kg": 84}, now=screened_at)
     visit = Visit(patient_id=patient.id, reason="Follow-up of a renal mass", attending_doctor_id=users["doctor"].id,
                   visit_date=now - timedelta(hours=2))
     db.session.add(visit)
