@@ -6,7 +6,8 @@
 // the last event seen (also when the extension opens a brand-new EventSource), shows
 // "Reconnecting…" while the stream is down, skips events a region does not show
 // (data-live-match, data-live-filter), spreads and coalesces the re-fetches (a random delay of
-// 50 ms up to the event's spread_ms, 250 to 1500 ms by how many screens are open, else 250; one
+// 50 ms up to the event's spread_ms, 250 to 1500 ms by how many screens are open, else the last
+// event's, at first 250; one
 // re-fetch in flight per region, then a quiet time: data-live-quiet, 400 ms unless said), and
 // never wipes a form the user is filling in. Every GET of a region (an event, a
 // reconnect, an "every 30s" poll) goes through that one queue: htmx's own queue would hold a
@@ -150,9 +151,15 @@
 
   // A re-fetch is coming (it will show this event too), or one is in flight (one more follows
   // it), or the region is quiet after the last one (the next waits the quiet time out).
+  // The spread the last event gave: a reconnect's re-fetches (every screen of a restarted worker
+  // at once) and a replay's events (which do not say) spread as widely.
+  var lastSpread = SPREAD_MS[0];
+
   function spreadOf(data) {
-    var spread = data !== null && typeof data.spread_ms === "number" ? data.spread_ms : SPREAD_MS[0];
-    return Math.min(SPREAD_MS[1], Math.max(SPREAD_MS[0], spread));
+    if (data !== null && typeof data.spread_ms === "number") {
+      lastSpread = Math.min(SPREAD_MS[1], Math.max(SPREAD_MS[0], data.spread_ms));
+    }
+    return lastSpread;
   }
 
   function schedule(id, region, spread) {
@@ -195,8 +202,9 @@
     if (isEvent || type === "live-reconnected" || !trigger) {
       event.preventDefault();
       var data = isEvent ? eventData(trigger) : null;
+      var spread = spreadOf(data);
       if (region.id && document.body.contains(region) && (!isEvent || concerns(region, data))) {
-        schedule(region.id, region, spreadOf(data));
+        schedule(region.id, region, spread);
       }
       return;
     }

@@ -176,25 +176,29 @@ def test_a_refetch_answered_before_the_technicians_own_tap_does_not_lose_its_con
     page.unroute(f"**/imaging/worklist/{order['id']}/start")
 
 
+# The time from an event (data) or a reconnect (null) to the worklist's re-fetch leaving.
 TIMED = """(data) => new Promise(resolve => {
     const region = document.getElementById("worklist");
     const started = performance.now();
     const seen = (event) => {
         const config = event.detail.requestConfig;
-        if (config && config.headers && config.headers["X-Live-Refresh"] === "1") {
+        if (config && config.headers && config.headers["X-Live-Refresh"] === "1"
+            && String(config.path).indexOf("/imaging/worklist") === 0) {
             document.removeEventListener("htmx:beforeRequest", seen);
             resolve(performance.now() - started);
         }
     };
     document.addEventListener("htmx:beforeRequest", seen);
-    htmx.trigger(region, "sse:order-changed", {data: JSON.stringify(data)});
+    if (data === null) { htmx.trigger(document.body, "live-reconnected"); }
+    else { htmx.trigger(region, "sse:order-changed", {data: JSON.stringify(data)}); }
 })"""
 
 
 def test_a_refetch_waits_within_the_spread_the_event_gives(page, live_server, sign_in):
     """Issue 22: the server says how widely the open screens spread their re-fetches (spread_ms,
-    webapp/events/publishing.py); live.js waits a random 50 ms to that (250 to 1500 ms), 250 when
-    an event does not say. Math.random is pinned so that each wait is known."""
+    webapp/events/publishing.py); live.js waits a random 50 ms to that (250 to 1500 ms); an event
+    that does not say (a replay's) and a reconnect take the last event's, 250 at first. Math.random
+    is pinned so that each wait is known."""
     sign_in(page, "technician")
     page.goto("/imaging/worklist?station=CT_MAIN")
     page.wait_for_selector("body.live-up")
@@ -202,15 +206,20 @@ def test_a_refetch_waits_within_the_spread_the_event_gives(page, live_server, si
             "priority": "routine", "from_priority": "routine"}
     page.evaluate("Math.random = () => 0.99")
     waits = {}
-    for label, extra in (("none", {}), ("wide", {"spread_ms": 1500}), ("too wide", {"spread_ms": 60_000}),
-                         ("too narrow", {"spread_ms": 10})):
+    for label, extra in (("none", {}), ("wide", {"spread_ms": 1500}), ("none after wide", {}),
+                         ("too wide", {"spread_ms": 60_000}), ("too narrow", {"spread_ms": 10})):
         time.sleep(1.0)  # past the last re-fetch's quiet time (400 ms)
         waits[label] = page.evaluate(TIMED, data | extra)
     # 50 + 0.99 × (spread − 50): 248 ms for 250, 1,485 ms for 1,500 (a loaded machine adds a little).
     assert 200 <= waits["none"] < 1000, waits
     assert 1400 <= waits["wide"] < 3000, waits
+    assert 1400 <= waits["none after wide"] < 3000, "an event that does not say (a replay's) spreads as the last"
     assert 1400 <= waits["too wide"] < 3000, "at most 1.5 s, whatever the event says"
     assert 200 <= waits["too narrow"] < 1000, "at least the default"
     page.evaluate("Math.random = () => 0")
     time.sleep(1.0)
     assert page.evaluate(TIMED, data | {"spread_ms": 1500}) < 1000, "the spread's low end is 50 ms"
+    # A reconnect's re-fetch spreads as the last event said (a restarted worker's screens all at once).
+    page.evaluate("Math.random = () => 0.99")
+    time.sleep(1.0)
+    assert 1400 <= page.evaluate(TIMED, None) < 3000, "a reconnect spreads as the last event (1.5 s)"
