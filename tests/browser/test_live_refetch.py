@@ -208,7 +208,7 @@ def test_a_refetch_waits_within_the_spread_the_event_gives(page, live_server, si
     waits = {}
     for label, extra in (("none", {}), ("wide", {"spread_ms": 1500}), ("none after wide", {}),
                          ("too wide", {"spread_ms": 60_000}), ("too narrow", {"spread_ms": 10})):
-        time.sleep(1.0)  # past the last re-fetch's quiet time (400 ms)
+        time.sleep(0.6)  # past the last re-fetch's quiet time (400 ms)
         waits[label] = page.evaluate(TIMED, data | extra)
     # 50 + 0.99 × (spread − 50): 248 ms for 250, 1,485 ms for 1,500 (a loaded machine adds a little).
     assert 200 <= waits["none"] < 1000, waits
@@ -217,9 +217,9 @@ def test_a_refetch_waits_within_the_spread_the_event_gives(page, live_server, si
     assert 1400 <= waits["too wide"] < 3000, "at most 1.5 s, whatever the event says"
     assert 200 <= waits["too narrow"] < 1000, "at least the default"
     page.evaluate("Math.random = () => 0")
-    time.sleep(1.0)
+    time.sleep(0.6)
     assert page.evaluate(TIMED, data | {"spread_ms": 1500}) < 1000, "the spread's low end is 50 ms"
     # A reconnect's re-fetch spreads as the last event said (a restarted worker's screens all at once).
     page.evaluate("Math.random = () => 0.99")
-    time.sleep(1.0)
+    time.sleep(0.6)
     assert 1400 <= page.evaluate(TIMED, None) < 3000, "a reconnect spreads as the last event (1.5 s)"
