@@ -274,6 +274,32 @@
     }
   });
 
+  // The confirmation of the user's own action (data-live-keep: "Order … scheduled for …") is part
+  // of the region its answer replaced, and the action's own event re-fetches that region a moment
+  // later: the confirmation vanished within a quarter of a second. A live re-fetch keeps it (for a
+  // minute at most) when its answer has none; the user's next action answers with its own.
+  var KEEP_MS = 60000;
+  var kept = null;
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    kept = null;
+    if (!isLiveRequest(event.detail.requestConfig) || !event.detail.shouldSwap) { return; }
+    var region = event.detail.target;
+    var message = region && region.querySelector ? region.querySelector("[data-live-keep]") : null;
+    if (!message || !region.id) { return; }
+    var since = parseInt(message.getAttribute("data-live-kept-since") || "0", 10) || Date.now();
+    if (Date.now() - since > KEEP_MS) { return; }
+    message.setAttribute("data-live-kept-since", String(since));
+    kept = { id: region.id, node: message };
+  });
+
+  document.addEventListener("htmx:afterSwap", function () {
+    if (kept === null) { return; }
+    var region = document.getElementById(kept.id);
+    if (region && !region.querySelector("[data-live-keep]")) { region.insertBefore(kept.node, region.firstChild); }
+    kept = null;
+  });
+
   // Live re-fetches say so: they do not count as the user's activity (idle sign-out still works).
   document.addEventListener("htmx:configRequest", function (event) {
     var trigger = event.detail.triggeringEvent;
