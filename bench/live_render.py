@@ -50,6 +50,7 @@ from bench.common import DEFAULT_PG_SERVER, RESULTS, make_app, normalise_url, re
 from bench.live_events import _worker_pids  # noqa: E402
 from bench.peak import gunicorn  # noqa: E402
 from bench.run import redis_url  # noqa: E402
+from webapp.events.publishing import SPREAD_MS  # noqa: E402
 
 TARGET_RATIO = 2.0
 WARM_REQUESTS = 600  # GET /login, spread over both workers: each past 200 (its last gc.freeze)
@@ -83,13 +84,14 @@ class Tablet:
 
     def _read(self) -> None:
         try:
-            spread = 0.25
+            spread = SPREAD_MS[0] / 1000
             for line in self.reader:
                 if line.startswith(b"data:"):
                     try:  # how widely live.js spreads the re-fetch (the event's spread_ms)
-                        spread = min(1.5, max(0.25, json.loads(line[5:]).get("spread_ms", 250) / 1000))
+                        given = json.loads(line[5:]).get("spread_ms", SPREAD_MS[0])
+                        spread = min(SPREAD_MS[1], max(SPREAD_MS[0], given)) / 1000
                     except (ValueError, AttributeError, TypeError):
-                        spread = 0.25
+                        spread = SPREAD_MS[0] / 1000
                 elif line.startswith(b"id:"):
                     self.events += 1
                     if self.refetching:
@@ -97,7 +99,7 @@ class Tablet:
         except (OSError, ValueError):
             return
 
-    def schedule(self, spread: float = 0.25) -> None:
+    def schedule(self, spread: float = SPREAD_MS[0] / 1000) -> None:
         with self.lock:
             if self.timer is not None:
                 return

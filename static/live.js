@@ -126,7 +126,7 @@
 
   // ---------------------------------------------------------------- when a region re-fetches
 
-  // Re-fetches spread over a random 50 ms to SPREAD_MS[0] after an event, so that the screens
+  // Re-fetches spread over a random 50 ms to the event's spread_ms after it, so that the screens
   // of a department do not all ask the workers at once. An event says how wide (spread_ms: the
   // server sets it by how many screens are open, webapp/events/publishing.py): a burst of 80
   // screens' re-fetches queued on two cores for longer than the spread (bench/README.md).
@@ -149,8 +149,6 @@
     return state.own > 0 && Date.now() - state.ownSince < 15000;
   }
 
-  // A re-fetch is coming (it will show this event too), or one is in flight (one more follows
-  // it), or the region is quiet after the last one (the next waits the quiet time out).
   // The spread the last event gave: a reconnect's re-fetches (every screen of a restarted worker
   // at once) and a replay's events (which do not say) spread as widely.
   var lastSpread = SPREAD_MS[0];
@@ -162,12 +160,14 @@
     return lastSpread;
   }
 
+  // A re-fetch is coming (it will show this event too), or one is in flight (one more follows
+  // it), or the region is quiet after the last one (the next waits the quiet time out).
   function schedule(id, region, spread) {
     var state = stateOf(id);
     if (state.timer !== null) { return; }
     if (state.busy) { state.dirty = true; return; }
     // data-live-urgent (the critical banner): rare and urgent news is fetched at once.
-    var most = spread || SPREAD_MS[0];
+    var most = spread || lastSpread;
     var wait = region.hasAttribute("data-live-urgent") ? 0 : 50 + Math.random() * (most - 50);
     wait = Math.max(wait, state.doneAt + quietOf(region) - Date.now());
     state.timer = setTimeout(function () { refetch(id, state); }, wait);

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.live import nav_to, sign_out
+from tests.events.livestack import wait_until
 
 pytestmark = pytest.mark.browser
 ACCESSION = re.compile(r"^ACC-\d{4}-\d{5}$")
@@ -114,11 +115,7 @@ def test_update_status_as_scheduler_then_technician(page, live_server, sign_in):
         const region = document.getElementById("order-main");
         htmx.trigger(region, "sse:order-changed",
                      {data: JSON.stringify({id: region.getAttribute("data-order-id")})}); }""")
-    for _ in range(50):
-        if page.evaluate("window.__refetched"):
-            break
-        page.wait_for_timeout(100)
-    assert page.evaluate("window.__refetched"), "the region re-fetched"
+    assert wait_until(lambda: page.evaluate("window.__refetched"), 5, interval=0.1), "the region re-fetched"
     expect(page.locator("#order-message")).to_contain_text(f"scheduled for {tomorrow.isoformat()} 10:15")
     order_url = page.url
     sign_out(page)

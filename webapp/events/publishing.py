@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -163,7 +162,7 @@ def publish_signals(signals: list[dict[str, Any]], event_type: str | list[str] =
             message = Message(data, type=kind, id=signal.get("event_id"))
             pipe.publish(channel, json.dumps(message.to_dict()))
         # The open streams, for the next event's spread: in the same round trip.
-        pipe.zcount(slots.open_key(channel), int(time.time() * 1000), "+inf")
+        slots.count_open(pipe, channel)
         _open_streams[channel] = int(pipe.execute()[-1])
         return len(signals)
     except Exception as exc:  # the commit has happened; the table keeps the event

@@ -69,9 +69,14 @@ def open_key(prefix: str) -> str:
     return f"{prefix}:streams-open"
 
 
+def count_open(client, prefix: str):
+    """Ask how many streams of the channel hold a lease now (Redis's clock is not asked: this
+    host's). On a pipeline the answer comes with its ``execute()``."""
+    return client.zcount(open_key(prefix), int(time.time() * 1000), "+inf")
+
+
 def open_streams(client: redis.Redis, prefix: str) -> int:
-    """How many streams of the channel hold a lease now (Redis's clock is not asked: this host's)."""
-    return int(client.zcount(open_key(prefix), int(time.time() * 1000), "+inf"))
+    return int(count_open(client, prefix))
 
 
 class StreamSlot:
