@@ -140,7 +140,8 @@
   }
 
   function stateOf(id) {
-    return states[id] || (states[id] = { timer: null, busy: false, dirty: false, doneAt: 0, own: 0, ownSince: 0 });
+    return states[id] || (states[id] = { timer: null, busy: false, dirty: false, doneAt: 0, own: 0, ownSince: 0,
+      pressedAt: 0 });
   }
 
   // The user's own request from inside the region (a tap on Start) is in flight; a bound, in case
@@ -232,11 +233,22 @@
     var region = event.detail.target;
     if (!region || !region.hasAttribute || !region.hasAttribute("data-live-refresh")) { return; }
     var state = region.id ? stateOf(region.id) : null;
-    if (isBeingEdited(region) || (state && ownInFlight(state))) {
+    if (isBeingEdited(region) || (state && (ownInFlight(state) || pressedJustNow(state)))) {
       event.detail.shouldSwap = false;
       if (state) { state.dirty = true; }
     }
   });
+
+  // A press inside a region (a slot's "Book" button) is a click about to happen: a re-fetch
+  // swapped in between the press and the click detached the button, and the click did nothing.
+  function pressedJustNow(state) {
+    return Date.now() - state.pressedAt < 1000;
+  }
+
+  document.addEventListener("pointerdown", function (event) {
+    var region = liveRegionOf(event.target);
+    if (region && region.id) { stateOf(region.id).pressedAt = Date.now(); }
+  }, true);
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (isLiveRequest(event.detail.requestConfig)) { return; }
